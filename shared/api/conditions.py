@@ -1,0 +1,47 @@
+"""Condition types, statuses and reasons (DESIGN section 3).
+
+Reasons are CamelCase words that say *why*; messages carry the detail.
+"""
+
+from typing import Final, Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+TRUE: Final = "True"
+FALSE: Final = "False"
+UNKNOWN: Final = "Unknown"
+
+# Types every kind has.
+READY = "Ready"
+PAUSED = "Paused"
+
+# Cluster.
+CERTIFICATES_READY = "CertificatesReady"
+ETCD_READY = "EtcdReady"
+NETWORK_READY = "NetworkReady"
+CONTROL_PLANE_READY = "ControlPlaneReady"
+WORKERS_READY = "WorkersReady"
+UP_TO_DATE = "UpToDate"
+DELETING = "Deleting"
+
+# Certificate.
+ISSUING = "Issuing"
+
+# EtcdCluster.
+MEMBERS_HEALTHY = "MembersHealthy"
+BACKUP_READY = "BackupReady"
+
+# KVMNode.
+VM_RUNNING = "VMRunning"
+NODE_READY = "NodeReady"
+DRAINED = "Drained"
+
+# Reasons used by the kit for every kind.
+REASON_RECONCILED = "Reconciled"
+REASON_RECONCILING = "Reconciling"
+REASON_INVALID_SPEC = "InvalidSpec"
+REASON_RECONCILE_ERROR = "ReconcileError"
+REASON_PAUSED = "Paused"
+REASON_NOT_PAUSED = "NotPaused"
+REASON_OBSERVED = "Observed"
+REASON_NOT_OBSERVED = "NotYetObserved"

@@ -1,0 +1,22 @@
+"""Label and annotation keys shared by every g8s operator (DESIGN section 2 and 3)."""
+
+from shared.api import GROUP
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+CLUSTER = f"{GROUP}/cluster"
+CERTIFICATE = f"{GROUP}/certificate"
+NODE_ROLE = f"{GROUP}/node-role"
+
+PAUSED = f"{GROUP}/paused"
+CAPI_PAUSED = "cluster.x-k8s.io/paused"
+BACKUP_NOW = f"{GROUP}/backup-now"
+
+
+def managed_by(operator: str) -> str:
+    """The value of ``app.kubernetes.io/managed-by`` for objects ``operator`` writes."""
+    return f"g8s-{operator}"
+
+
+def standard_labels(operator: str, cluster: str) -> dict[str, str]:
+    """The labels every object g8s writes must carry."""
+    return {MANAGED_BY: managed_by(operator), CLUSTER: cluster}

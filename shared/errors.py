@@ -1,0 +1,78 @@
+"""Error translation: what a failure means for the object and for retrying.
+
+Steps raise the exceptions below (or let adapter errors through); ``translate``
+turns any exception into a ``Verdict`` without side effects, so the policy is
+testable on its own: an API conflict retries after a short delay, an invalid
+spec is never retried (the user must change it) and becomes ``Ready=False``
+with a reason and message, anything else retries with exponential backoff.
+"""
+
+from dataclasses import dataclass
+
+from shared.api import conditions as c
+
+HTTP_CONFLICT = 409
+HTTP_UNPROCESSABLE = 422
+HTTP_TOO_MANY_REQUESTS = 429
+
+
+class InvalidSpec(ValueError):  # noqa: N818 - named after the condition reason
+    """The object asks for something that cannot be done; retrying will not help."""
+
+    def __init__(self, field: str, message: str, reason: str = c.REASON_INVALID_SPEC) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = reason
+
+
+class Retry(Exception):  # noqa: N818 - a verb, like kopf.TemporaryError's meaning
+    """A step cannot finish yet (a dependency is not ready); try again later."""
+
+    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.delay = delay
+
+
+class ApiError(Exception):
+    """A Kubernetes API error, as the kube adapter reports it."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do after a failure."""
+
+    retry: bool
+    delay: float
+    reason: str
+    message: str
+
+
+def backoff(attempt: int, base: float, ceiling: float) -> float:
+    """Exponential backoff: base, 2*base, 4*base, ... capped at ceiling."""
+    return float(min(ceiling, base * (2 ** max(0, min(attempt, 30)))))
+
+
+def translate(exc: BaseException, *, attempt: int, base: float, ceiling: float) -> Verdict:
+    if isinstance(exc, InvalidSpec):
+        return Verdict(retry=False, delay=0.0, reason=exc.reason, message=str(exc))
+    if isinstance(exc, Retry):
+        delay = exc.delay if exc.delay is not None else backoff(attempt, base, ceiling)
+        return Verdict(retry=True, delay=delay, reason=exc.reason, message=str(exc))
+    if isinstance(exc, ApiError):
+        if exc.status == HTTP_CONFLICT:
+            return Verdict(True, base, "Conflict", f"conflicting write, retrying: {exc.message}")
+        if exc.status == HTTP_UNPROCESSABLE:
+            # The API server refused an object we built from the spec: retrying
+            # the same spec gives the same answer.
+            return Verdict(False, 0.0, c.REASON_INVALID_SPEC, exc.message)
+        delay = backoff(attempt, base, ceiling)
+        return Verdict(True, delay, f"ApiError{exc.status}", exc.message)
+    delay = backoff(attempt, base, ceiling)
+    return Verdict(True, delay, c.REASON_RECONCILE_ERROR, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,148 @@
+"""The body every g8s reconcile handler shares: pause, parse, steps, status.
+
+Handlers stay a few lines: they hand the object and a ``Reconciler`` to
+``reconcile``. Here the kit decides, the same way for all five kinds, what a
+pause, an invalid spec or a failed step does to the status and to retrying:
+an invalid spec is written as ``Ready=False`` and not retried; a failed step
+is written and retried with the translated delay through
+``kopf.TemporaryError`` (never a sleep loop).
+"""
+
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import kopf
+
+from shared import logs
+from shared.api import conditions as c
+from shared.api.kinds import Kind
+from shared.conditions import Observation
+from shared.errors import InvalidSpec, translate
+from shared.pause import pause_reason
+from shared.runtime import OperatorContext
+from shared.status import Report, failure_report, paused_report, status_patch
+from shared.steps import Outcome, RetryPolicy, Step, run_steps
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+PARSE_STEP = "parse"
+
+
+@dataclass(frozen=True)
+class Reconciler(Generic[S, C]):
+    """How one kind is reconciled, as pure-ish parts the kit wires together."""
+
+    kind: Kind
+    # Typed view of the object; raises InvalidSpec on input the CRD let through.
+    parse: Callable[[Mapping[str, Any]], S]
+    # The step context (spec, body, clients) for one run.
+    context: Callable[[S, Mapping[str, Any]], C]
+    steps: Sequence[Step[C]]
+    # What the run observed -> status. Called after failed runs too.
+    report: Callable[[S, C, Outcome], Report]
+    # Phase shown while the object is paused or a step failed and will retry.
+    pending_phase: str = "Pending"
+    # Whether spec.paused pauses this kind (the Cluster), besides the annotations.
+    spec_pause: bool = False
+
+
+async def reconcile(
+    reconciler: Reconciler[S, C],
+    *,
+    body: Mapping[str, Any],
+    patch: MutableMapping[str, Any],
+    ctx: OperatorContext,
+    retry: int,
+) -> None:
+    meta = body["metadata"]
+    kind = reconciler.kind.kind
+    log = logs.get_logger(
+        f"g8s.{ctx.identity.name}", kind=kind, namespace=meta.get("namespace"), name=meta["name"]
+    )
+    generation = int(meta.get("generation") or 0)
+    current = body.get("status") or {}
+    phase = str(current.get("phase") or reconciler.pending_phase)
+    now = ctx.clock()
+
+    spec = body.get("spec") or {}
+    paused = pause_reason(meta, spec if reconciler.spec_pause else None)
+    if paused is not None:
+        log.info("paused, not reconciling", why=paused)
+        report = paused_report(paused, phase)
+        _write(patch, status_patch(current, report, generation=generation, now=now, observed=False))
+        return
+
+    policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
+    try:
+        parsed = reconciler.parse(body)
+    except InvalidSpec as exc:
+        verdict = translate(exc, attempt=retry, base=policy.base, ceiling=policy.ceiling)
+        ctx.metrics.reconciliations.labels(kind, PARSE_STEP, "invalid").inc()
+        ctx.metrics.errors.labels(kind, PARSE_STEP, verdict.reason).inc()
+        log.warning("invalid spec", reason=verdict.reason, message=verdict.message)
+        report = _unpaused(failure_report(verdict, step=None, phase=phase))
+        _write(patch, status_patch(current, report, generation=generation, now=now))
+        return
+
+    step_context = reconciler.context(parsed, body)
+    outcome = await run_steps(
+        reconciler.steps, step_context, kind=kind, metrics=ctx.metrics, log=log, policy=policy
+    )
+    report = reconciler.report(parsed, step_context, outcome)
+    if outcome.verdict is not None and not any(o.type == c.READY for o in report.observations):
+        failed = failure_report(outcome.verdict, step=outcome.failed_step, phase=report.phase)
+        report = Report(
+            phase=failed.phase,
+            observations=(*report.observations, *failed.observations),
+            fields=report.fields,
+        )
+    _write(patch, status_patch(current, _unpaused(report), generation=generation, now=now))
+    if outcome.verdict is not None and outcome.verdict.retry:
+        raise kopf.TemporaryError(outcome.verdict.message, delay=outcome.verdict.delay)
+
+
+def _unpaused(report: Report) -> Report:
+    resumed = Observation.false(c.PAUSED, c.REASON_NOT_PAUSED, "")
+    return Report(
+        phase=report.phase,
+        observations=(*report.observations, resumed),
+        fields=report.fields,
+        ready_from=report.ready_from,
+    )
+
+
+def _write(patch: MutableMapping[str, Any], status: Mapping[str, Any]) -> None:
+    target = patch.setdefault("status", {})
+    target.update(status)
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: Reconciler[Any, Any]) -> None:
+    """Reconcile ``reconciler.kind`` on resume, create and update (spec or metadata)."""
+    kind = reconciler.kind
+
+    @kopf.on.resume(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
+    @kopf.on.create(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
+    @kopf.on.update(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
+    async def _reconcile(
+        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
+    ) -> None:
+        await reconcile(reconciler, body=body, patch=patch, ctx=memo, retry=retry)
+
+
+def observing(kind: Kind, parse: Callable[[Mapping[str, Any]], S]) -> Reconciler[S, S]:
+    """A reconciler that validates and records the spec but changes nothing.
+
+    What an operator runs before it has steps of its own: ``observedGeneration``
+    advances, an invalid spec is reported, and Ready stays Unknown with a
+    message that says nothing is reconciled, so no one mistakes it for done.
+    """
+
+    def report(_: S, __: S, ___: Outcome) -> Report:
+        waiting = Observation.unknown(
+            c.READY, c.REASON_OBSERVED, f"{kind.kind} observed; {kind.operator} has no steps yet"
+        )
+        return Report(phase="Pending", observations=(waiting,))
+
+    return Reconciler(kind=kind, parse=parse, context=lambda spec, _: spec, steps=(), report=report)

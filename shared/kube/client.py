@@ -1,0 +1,138 @@
+"""A narrow, synchronous Kubernetes client for the operators.
+
+It covers what operators do with child objects: server-side apply under the
+operator's field manager, get, list by label, delete and status patches.
+Every API failure surfaces as ``shared.errors.ApiError`` so that the error
+policy never sees client-library types. The client is synchronous: call it
+from sync handlers or through ``asyncio.to_thread`` (STYLE practice 13).
+"""
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from shared.errors import ApiError
+
+T = TypeVar("T")
+HTTP_NOT_FOUND = 404
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+def connect() -> client.ApiClient:
+    """An API client from the pod's service account, else from $KUBECONFIG."""
+    try:
+        config.load_incluster_config()
+        return client.ApiClient()
+    except config.ConfigException:
+        return config.new_client_from_config()
+
+
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    try:
+        yield
+    except ApiException as exc:
+        raise _to_api_error(exc) from None
+
+
+def _to_api_error(exc: ApiException) -> ApiError:
+    status = int(exc.status or 0)
+    reason = str(exc.reason or "")
+    message = reason
+    if exc.body:
+        try:
+            message = str(json.loads(exc.body).get("message", reason))
+        except (ValueError, AttributeError):
+            message = str(exc.body)[:500]
+    return ApiError(status, reason, message)
+
+
+class Kube:
+    """Server-side apply and friends, on behalf of one field manager."""
+
+    def __init__(self, api_client: client.ApiClient, field_manager: str) -> None:
+        self._dynamic = dynamic.DynamicClient(api_client)
+        self.field_manager = field_manager
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        with _api_errors():
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with _api_errors():
+            return fn()
+
+    def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+        """Server-side apply ``obj`` (force: this operator owns the fields it sets)."""
+        meta = obj["metadata"]
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        kwargs: dict[str, Any] = {
+            "body": dict(obj),
+            "name": meta["name"],
+            "field_manager": self.field_manager,
+            "force_conflicts": True,
+        }
+        if meta.get("namespace"):
+            kwargs["namespace"] = meta["namespace"]
+        if subresource == "status":
+            result = self._call(lambda: resource.status.server_side_apply(**kwargs))
+        else:
+            result = self._call(lambda: resource.server_side_apply(**kwargs))
+        return dict(result.to_dict())
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        resource = self._resource(ref.api_version, ref.kind)
+        try:
+            result = self._call(lambda: resource.get(name=ref.name, namespace=ref.namespace))
+        except ApiError as exc:
+            if exc.status == HTTP_NOT_FOUND:
+                return None
+            raise
+        return dict(result.to_dict())
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        resource = self._resource(api_version, kind)
+        result = self._call(lambda: resource.get(namespace=namespace, label_selector=selector))
+        return [dict(item.to_dict()) for item in result.items]
+
+    def delete(self, ref: ObjectRef) -> bool:
+        """Delete (background propagation); False if it was already gone."""
+        resource = self._resource(ref.api_version, ref.kind)
+        try:
+            self._call(
+                lambda: resource.delete(
+                    name=ref.name, namespace=ref.namespace, propagation_policy="Background"
+                )
+            )
+        except ApiError as exc:
+            if exc.status == HTTP_NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch ``status`` (for writes outside a kopf handler's own patch)."""
+        resource = self._resource(ref.api_version, ref.kind)
+        result = self._call(
+            lambda: resource.status.patch(
+                name=ref.name,
+                namespace=ref.namespace,
+                body={"status": dict(status)},
+                content_type="application/merge-patch+json",
+            )
+        )
+        return dict(result.to_dict())

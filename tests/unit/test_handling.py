@@ -1,0 +1,130 @@
+"""The shared reconcile body: pause, invalid spec, failed and successful steps.
+
+Runs ``shared.handling.reconcile`` directly with a plain dict as kopf's patch
+and a fixed clock; no API server is involved.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import pytest
+
+from shared import fields
+from shared.api import conditions as c
+from shared.api.kinds import ETCD_CLUSTER
+from shared.conditions import Observation, get
+from shared.errors import ApiError
+from shared.handling import Reconciler, observing, reconcile
+from shared.identity import OperatorIdentity
+from shared.metrics import OperatorMetrics
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings
+from shared.status import Report
+from shared.steps import Outcome, Step
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _ctx() -> OperatorContext:
+    return OperatorContext(
+        OperatorIdentity("etcd"),
+        RuntimeSettings(retry_delay=3),
+        OperatorMetrics("etcd"),
+        clock=lambda: NOW,
+    )
+
+
+def _body(annotations: dict[str, str] | None = None, replicas: Any = 3) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "c1",
+            "namespace": "ns",
+            "generation": 5,
+            "annotations": annotations or {},
+        },
+        "spec": {"replicas": replicas},
+        "status": {"observedGeneration": 4, "phase": "Running"},
+    }
+
+
+def _parse(body: Mapping[str, Any]) -> int:
+    return fields.integer(body, "spec.replicas", minimum=1, maximum=5)
+
+
+def _reconciler(steps: tuple[Step[int], ...]) -> Reconciler[int, int]:
+    def report(spec: int, _: int, outcome: Outcome) -> Report:
+        if not outcome.ok:
+            return Report(
+                phase="Running", observations=(Observation.false(c.MEMBERS_HEALTHY, "Unknown"),)
+            )
+        return Report(
+            phase="Running",
+            observations=(Observation.true(c.READY, "Healthy"),),
+            fields={"readyReplicas": spec},
+        )
+
+    return Reconciler(ETCD_CLUSTER, _parse, lambda spec, body: spec, steps, report)
+
+
+def _reconcile(reconciler: Reconciler[Any, Any], body: dict[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    asyncio.run(reconcile(reconciler, body=body, patch=patch, ctx=_ctx(), retry=0))
+    return dict(patch["status"])
+
+
+def test_success_records_generation_fields_and_ready() -> None:
+    status = _reconcile(_reconciler((Step("noop", lambda spec: None),)), _body())
+    assert status["observedGeneration"] == 5
+    assert status["readyReplicas"] == 3
+    assert status["conditions"][0]["type"] == c.READY
+    assert status["conditions"][0]["status"] == "True"
+    assert get(status["conditions"], c.PAUSED)["status"] == "False"  # type: ignore[index]
+
+
+def test_paused_object_is_not_reconciled() -> None:
+    ran: list[int] = []
+    status = _reconcile(_reconciler((Step("mark", ran.append),)), _body({"g8s.io/paused": "true"}))
+    assert ran == []
+    assert "observedGeneration" not in status
+    assert get(status["conditions"], c.PAUSED)["status"] == "True"  # type: ignore[index]
+
+
+def test_invalid_spec_is_reported_without_retry() -> None:
+    status = _reconcile(_reconciler(()), _body(replicas="three"))
+    ready = status["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert ready["message"] == "spec.replicas: must be an integer, got 'three'"
+    assert status["phase"] == "Failed"
+    assert status["observedGeneration"] == 5
+
+
+def test_failed_step_writes_status_then_asks_kopf_to_retry() -> None:
+    def conflict(_: int) -> None:
+        raise ApiError(409, "Conflict", "object modified")
+
+    patch: dict[str, Any] = {}
+    with pytest.raises(kopf.TemporaryError) as excinfo:
+        asyncio.run(
+            reconcile(
+                _reconciler((Step("apply", conflict),)),
+                body=_body(),
+                patch=patch,
+                ctx=_ctx(),
+                retry=0,
+            )
+        )
+    assert excinfo.value.delay == 3
+    ready = patch["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "Conflict")
+    assert "step apply" in ready["message"]
+    assert get(patch["status"]["conditions"], c.MEMBERS_HEALTHY) is not None
+
+
+def test_observing_reconciler_keeps_ready_unknown() -> None:
+    status = _reconcile(observing(ETCD_CLUSTER, _parse), _body())
+    ready = status["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("Unknown", "Observed")
+    assert status["observedGeneration"] == 5

@@ -1,0 +1,37 @@
+"""kopf settings derive from the operator's identity, so operators never collide."""
+
+import kopf
+
+from shared.api.kinds import ALL_KINDS
+from shared.identity import OperatorIdentity
+from shared.runtime import kopf_settings
+from shared.settings import RuntimeSettings
+
+
+def test_settings_use_the_identity() -> None:
+    settings = kopf_settings(OperatorIdentity("certificates"), RuntimeSettings())
+    assert settings.persistence.finalizer == "certificates.g8s.io/finalizer"
+    assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert settings.persistence.progress_storage.prefix == "certificates.g8s.io"
+    assert isinstance(settings.persistence.diffbase_storage, kopf.AnnotationsDiffBaseStorage)
+    assert settings.persistence.diffbase_storage.prefix == "certificates.g8s.io"
+    assert settings.peering.name == "g8s-certificates"
+    assert settings.peering.standalone is True
+    assert settings.peering.clusterwide is True
+
+
+def test_peering_and_namespaces_from_runtime_settings() -> None:
+    settings = kopf_settings(
+        OperatorIdentity("etcd"), RuntimeSettings(peering=True, namespaces=("a",))
+    )
+    assert settings.peering.standalone is False
+    assert settings.peering.clusterwide is False
+
+
+def test_finalizers_and_prefixes_distinct_across_operators() -> None:
+    all_settings = [
+        kopf_settings(OperatorIdentity(k.operator), RuntimeSettings()) for k in ALL_KINDS
+    ]
+    finalizers = {s.persistence.finalizer for s in all_settings}
+    peerings = {s.peering.name for s in all_settings}
+    assert len(finalizers) == len(peerings) == len(ALL_KINDS)

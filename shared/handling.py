@@ -16,6 +16,7 @@ import kopf
 
 from shared import logs
 from shared.api import conditions as c
+from shared.api import phases
 from shared.api.kinds import Kind
 from shared.conditions import Observation
 from shared.errors import InvalidSpec, translate
@@ -43,7 +44,7 @@ class Reconciler(Generic[S, C]):
     # What the run observed -> status. Called after failed runs too.
     report: Callable[[S, C, Outcome], Report]
     # Phase shown while the object is paused or a step failed and will retry.
-    pending_phase: str = "Pending"
+    pending_phase: str = phases.PENDING
     # Whether spec.paused pauses this kind (the Cluster), besides the annotations.
     spec_pause: bool = False
 
@@ -143,6 +144,6 @@ def observing(kind: Kind, parse: Callable[[Mapping[str, Any]], S]) -> Reconciler
         waiting = Observation.unknown(
             c.READY, c.REASON_OBSERVED, f"{kind.kind} observed; {kind.operator} has no steps yet"
         )
-        return Report(phase="Pending", observations=(waiting,))
+        return Report(phase=phases.PENDING, observations=(waiting,))
 
     return Reconciler(kind=kind, parse=parse, context=lambda spec, _: spec, steps=(), report=report)

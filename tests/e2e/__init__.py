@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole suite of operators on the local environment."""

@@ -1,0 +1,1 @@
+"""Integration tests: each exercises one real dependency started from .tools/."""

@@ -1,0 +1,666 @@
+"""The local environment (DESIGN section 7): a real control plane, simulated hosts, OpenBao.
+
+``python -m tests.localenv up|down|status|env`` (``make up`` / ``make down`` call it).
+
+``up`` starts, from the binaries in ``.tools/bin`` only (nothing is downloaded at
+run time):
+
+- a Kubernetes control plane through ``kwokctl create cluster --runtime binary``:
+  etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok
+  controller, as local processes on loopback;
+- three simulated host nodes (``kwokctl scale node``), which kwok keeps Ready
+  and on which host pods get scheduled and reach Running without a container
+  runtime;
+- OpenBao in dev mode (``bao server -dev``) on a free loopback port, as the Vault.
+
+Everything an environment writes lives under ``.state/<name>/``: kwokctl's work
+directory (``kwok/``, with the kubeconfig, PKI, etcd data, logs and pids), the
+OpenBao pid and log, and ``env.json`` describing the running environment. The
+name comes from ``G8S_ENV_NAME`` (default ``g8s``), so the tests run their own
+environment (``g8s-test``) beside a developer's ``make up``; every port is
+chosen free at start, so two environments never collide.
+
+``up`` is idempotent: when the environment already answers it only prints where
+it is. ``down`` stops every process of the environment and removes its state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".tools" / "bin"
+STATE = ROOT / ".state"
+
+DEFAULT_NAME = "g8s"
+NAME_VARIABLE = "G8S_ENV_NAME"
+
+
+def module_version(tool: str, module: str) -> str:
+    """The version of ``module`` that the wrapper module .ci/tools/<tool> pins in its go.mod."""
+    for line in (ROOT / ".ci" / "tools" / tool / "go.mod").read_text().splitlines():
+        fields = line.split()
+        if fields[:1] == ["require"]:
+            fields = fields[1:]
+        if len(fields) >= 2 and fields[0] == module:
+            return fields[1]
+    raise LookupError(f"{module} is not required in .ci/tools/{tool}/go.mod")
+
+
+# Pinned once, in the wrapper modules' go.mod (the Makefile reads them there too).
+KUBE_VERSION = module_version("controlplane", "k8s.io/kubernetes")  # "v1.34.4"
+ETCD_VERSION = module_version("etcd", "go.etcd.io/etcd/server/v3").removeprefix("v")
+HOST_NODES = 3
+VAULT_TOKEN = "g8s-root"
+
+# The binaries `up` needs; `make tools` puts them into .tools/bin.
+CONTROL_PLANE_TOOLS = (
+    "kwokctl",
+    "kwok",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+)
+REQUIRED_TOOLS = (*CONTROL_PLANE_TOOLS, "bao")
+
+READY_TIMEOUT = 120.0
+
+
+class LocalEnvError(RuntimeError):
+    """The local environment could not be brought up, or is not up."""
+
+
+class MissingToolError(LocalEnvError):
+    """A binary the local environment needs is not in .tools/bin."""
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A command failed; unlike its base class, the message carries stderr."""
+
+    def __str__(self) -> str:
+        stderr = (self.stderr or "").strip()
+        cmd = " ".join(str(a) for a in self.cmd)
+        return f"`{cmd}` exited {self.returncode}" + (f":\n{stderr}" if stderr else "")
+
+
+@dataclass(frozen=True)
+class LocalEnv:
+    """A running local environment: where its API server and its Vault are."""
+
+    name: str
+    kubeconfig: Path
+    vault_addr: str
+    vault_token: str
+
+    def env(self) -> dict[str, str]:
+        """The current environment plus what a client of this one needs.
+
+        KUBECONFIG, VAULT_ADDR/VAULT_TOKEN (and OpenBao's BAO_ADDR/BAO_TOKEN),
+        .tools/bin first on PATH, and kubectl's cache under .state/.
+        """
+        return {
+            **tool_env(Paths(self.name)),
+            "KUBECONFIG": str(self.kubeconfig),
+            "VAULT_ADDR": self.vault_addr,
+            "VAULT_TOKEN": self.vault_token,
+            "BAO_ADDR": self.vault_addr,
+            "BAO_TOKEN": self.vault_token,
+        }
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run .tools/bin/kubectl against this environment; raise CommandError if check fails.
+
+        Each call discovers the API afresh (a new, empty discovery cache, about
+        0.1 s on loopback), so a CRD installed a moment ago is never hidden by
+        a stale cache.
+        """
+        with tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
+            return run(
+                [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                input=input,
+                check=check,
+                timeout=timeout,
+                env={**tool_env(Paths(self.name)), "KUBECACHEDIR": cache},
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "kubeconfig": str(self.kubeconfig),
+                "vault_addr": self.vault_addr,
+                "vault_token": self.vault_token,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LocalEnv:
+        data = json.loads(text)
+        return cls(
+            name=str(data["name"]),
+            kubeconfig=Path(data["kubeconfig"]),
+            vault_addr=str(data["vault_addr"]),
+            vault_token=str(data["vault_token"]),
+        )
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command without a terminal, capturing its output as text."""
+    proc = subprocess.run(
+        list(cmd),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise CommandError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+    return proc
+
+
+# --- where things are -------------------------------------------------------
+
+
+def env_name() -> str:
+    """The environment's name: $G8S_ENV_NAME, else ``g8s``."""
+    return os.environ.get(NAME_VARIABLE) or DEFAULT_NAME
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every file an environment named ``name`` writes."""
+
+    name: str
+
+    @property
+    def state(self) -> Path:
+        return STATE / self.name
+
+    @property
+    def kwok_workdir(self) -> Path:
+        return self.state / "kwok"
+
+    @property
+    def kwok_config(self) -> Path:
+        return self.state / "kwokctl.yaml"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.kwok_workdir / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster_dir / "kubeconfig.yaml"
+
+    @property
+    def vault_pid(self) -> Path:
+        return self.state / "bao.pid"
+
+    @property
+    def vault_log(self) -> Path:
+        return self.state / "bao.log"
+
+    @property
+    def vault_home(self) -> Path:
+        """bao's $HOME: it writes the dev root token to ~/.vault-token."""
+        return self.state / "bao-home"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state / "env.json"
+
+    @property
+    def lock(self) -> Path:
+        return STATE / f".{self.name}.lock"
+
+
+def missing_tools(names: Sequence[str] = REQUIRED_TOOLS) -> list[str]:
+    """The tools among ``names`` that are not executable in .tools/bin."""
+    return [n for n in names if not os.access(BIN / n, os.X_OK)]
+
+
+def require_tools(names: Sequence[str] = REQUIRED_TOOLS) -> None:
+    missing = missing_tools(names)
+    if missing:
+        raise MissingToolError(
+            f"missing in {BIN}: {', '.join(missing)}; run `make tools` first "
+            "(it builds and installs them from the package registries)"
+        )
+
+
+@contextlib.contextmanager
+def locked(paths: Paths) -> Iterator[None]:
+    """Serialise up/down of one environment across processes."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with paths.lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- kwokctl ------------------------------------------------------------------
+
+
+def tool_env(paths: Paths) -> dict[str, str]:
+    """Environment for our tools: .tools/bin first on PATH, kubectl's cache under .state/."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECACHEDIR": str(paths.state / "kube-cache"),
+    }
+
+
+def kwok_env(paths: Paths) -> dict[str, str]:
+    """Environment for kwokctl: its state under .state/, our binaries, no downloads."""
+    return {
+        **tool_env(paths),
+        "KWOK_WORKDIR": str(paths.kwok_workdir),
+        "KWOK_KUBE_VERSION": KUBE_VERSION,
+        "KWOK_KUBECTL_BINARY": str(BIN / "kubectl"),
+        "KWOK_QUIET_PULL": "true",
+    }
+
+
+def kwokctl(paths: Paths, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(
+        [str(BIN / "kwokctl"), f"--config={paths.kwok_config}", "--name", paths.name, *args],
+        env=kwok_env(paths),
+        check=check,
+        timeout=300,
+    )
+
+
+KWOKCTL_CONFIG = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+  etcdVersion: {etcd_version}
+  etcdutlBinary: {etcdutl}
+"""
+
+
+def create_cluster(paths: Paths) -> None:
+    paths.state.mkdir(parents=True, exist_ok=True)
+    paths.kwok_config.write_text(
+        KWOKCTL_CONFIG.format(etcd_version=ETCD_VERSION, etcdutl=json.dumps(str(BIN / "etcdutl")))
+    )
+    kwokctl(
+        paths,
+        "create",
+        "cluster",
+        "--runtime=binary",
+        f"--kube-apiserver-binary={BIN / 'kube-apiserver'}",
+        f"--kube-controller-manager-binary={BIN / 'kube-controller-manager'}",
+        f"--kube-scheduler-binary={BIN / 'kube-scheduler'}",
+        f"--etcd-binary={BIN / 'etcd'}",
+        f"--kwok-controller-binary={BIN / 'kwok'}",
+        # Do not add a context to the user's ~/.kube/config.
+        "--kubeconfig=",
+        f"--wait={int(READY_TIMEOUT)}s",
+    )
+
+
+def api_ready(paths: Paths, kubeconfig: Path | None = None) -> bool:
+    """True when the API server of ``kubeconfig`` (default: the environment's) is ready."""
+    kubeconfig = kubeconfig or paths.kubeconfig
+    if not kubeconfig.exists():
+        return False
+    proc = run(
+        [str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig), "get", "--raw", "/readyz"],
+        check=False,
+        timeout=15,
+        env=tool_env(paths),
+    )
+    return proc.returncode == 0 and proc.stdout.strip() == "ok"
+
+
+def wait_for(what: str, ready: Callable[[], bool], timeout: float = READY_TIMEOUT) -> None:
+    """Poll ``ready()`` until it is true; raise LocalEnvError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise LocalEnvError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def ensure_nodes(env: LocalEnv) -> None:
+    """Scale the simulated hosts to HOST_NODES and wait until they are Ready."""
+    kwokctl(Paths(env.name), "scale", "node", f"--replicas={HOST_NODES}")
+    env.kubectl(
+        "wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(READY_TIMEOUT)}s"
+    )
+
+
+# --- OpenBao ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def vault_healthy(addr: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=2) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def is_our_vault(pid: int, paths: Paths) -> bool:
+    """True when ``pid`` is the bao server this environment started (not a reused pid)."""
+    args = cmdline(pid)
+    if not args or Path(args[0]).name != "bao" or "-dev" not in args:
+        return False
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"HOME={paths.vault_home}".encode() in environ
+
+
+def spawn_detached(argv: Sequence[str], log: Path, env: dict[str, str]) -> int:
+    """Start ``argv`` in a new session, stdin from /dev/null, output appended to ``log``.
+
+    posix_spawn rather than Popen: the server outlives this process, and a
+    Popen object dropped while its child runs warns (an error under pytest).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    return os.posix_spawn(
+        argv[0],
+        list(argv),
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def exited(pid: int) -> bool:
+    """Reap ``pid`` if it is a child of ours that exited; true when it no longer runs."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return not alive(pid)
+
+
+def start_vault(paths: Paths) -> str:
+    """Start ``bao server -dev`` on a free loopback port; return its address."""
+    paths.vault_home.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):
+        port = free_port()
+        addr = f"http://127.0.0.1:{port}"
+        pid = spawn_detached(
+            [
+                str(BIN / "bao"),
+                "server",
+                "-dev",
+                f"-dev-root-token-id={VAULT_TOKEN}",
+                f"-dev-listen-address=127.0.0.1:{port}",
+            ],
+            log=paths.vault_log,
+            # bao -dev writes the root token to $HOME/.vault-token.
+            env={**os.environ, "HOME": str(paths.vault_home)},
+        )
+        paths.vault_pid.write_text(f"{pid}\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not exited(pid):
+            if vault_healthy(addr):
+                return addr
+            time.sleep(0.2)
+        stop_pid(pid)  # did not answer in time, or exited (port taken): try another port
+    raise LocalEnvError(f"OpenBao did not start; {paths.vault_log}:\n{tail(paths.vault_log)}")
+
+
+def stop_pid(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM ``pid``, then SIGKILL after ``grace`` seconds; reap it if it is our child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if exited(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # A zombie has exited; only its parent's wait is missing.
+    return status.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- up / down / status ---------------------------------------------------------
+
+
+def status(name: str | None = None) -> LocalEnv | None:
+    """The environment if its API server and Vault both answer, else None."""
+    paths = Paths(name or env_name())
+    try:
+        env = LocalEnv.from_json(paths.env_file.read_text())
+    except (OSError, ValueError, KeyError):
+        return None
+    if api_ready(paths, env.kubeconfig) and vault_healthy(env.vault_addr):
+        return env
+    return None
+
+
+def up(name: str | None = None) -> LocalEnv:
+    """Bring the environment up (or find it up) and return it."""
+    paths = Paths(name or env_name())
+    require_tools()
+    with locked(paths):
+        current = status(paths.name)
+        if current is not None:
+            return current
+        paths.state.mkdir(parents=True, exist_ok=True)
+
+        # The control plane: reuse a running one, restart a stopped one, else create.
+        if not api_ready(paths):
+            if paths.cluster_dir.exists():
+                started = kwokctl(paths, "start", "cluster", check=False).returncode == 0
+                if not (started and _wait_quietly(lambda: api_ready(paths), 60)):
+                    kwokctl(paths, "delete", "cluster", check=False)
+                    shutil.rmtree(paths.kwok_workdir, ignore_errors=True)
+            if not paths.cluster_dir.exists():
+                try:
+                    create_cluster(paths)
+                except CommandError as exc:
+                    raise LocalEnvError(f"kwokctl create cluster failed: {exc}") from exc
+            wait_for("the API server's /readyz", lambda: api_ready(paths))
+
+        # The Vault: reuse a healthy one, else (re)start it.
+        vault_addr = ""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            vault_addr = LocalEnv.from_json(paths.env_file.read_text()).vault_addr
+        if not (vault_addr and vault_healthy(vault_addr)):
+            _stop_vault(paths)
+            vault_addr = start_vault(paths)
+
+        env = LocalEnv(
+            name=paths.name,
+            kubeconfig=paths.kubeconfig,
+            vault_addr=vault_addr,
+            vault_token=VAULT_TOKEN,
+        )
+        ensure_nodes(env)
+        paths.env_file.write_text(env.to_json() + "\n")
+        return env
+
+
+def _wait_quietly(ready: Callable[[], bool], timeout: float) -> bool:
+    try:
+        wait_for("", ready, timeout)
+    except LocalEnvError:
+        return False
+    return True
+
+
+def _stop_vault(paths: Paths) -> None:
+    pid = read_pid(paths.vault_pid)
+    if pid is not None and is_our_vault(pid, paths):
+        stop_pid(pid)
+    paths.vault_pid.unlink(missing_ok=True)
+
+
+def leftover_pids(paths: Paths) -> list[int]:
+    """Processes still running from this environment's state directory."""
+    marker = str(paths.state) + os.sep
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        if not alive(pid):
+            continue
+        if any(marker in arg for arg in cmdline(pid)):
+            found.append(pid)
+    return found
+
+
+def down(name: str | None = None) -> list[int]:
+    """Stop every process of the environment and remove its state.
+
+    Returns the pids that had to be stopped after kwokctl (normally none).
+    """
+    paths = Paths(name or env_name())
+    with locked(paths):
+        _stop_vault(paths)
+        if paths.cluster_dir.exists() and (BIN / "kwokctl").exists():
+            kwokctl(paths, "delete", "cluster", check=False)
+        strays = leftover_pids(paths)
+        for pid in strays:
+            stop_pid(pid)
+        shutil.rmtree(paths.state, ignore_errors=True)
+    paths.lock.unlink(missing_ok=True)
+    return strays
+
+
+# --- command line ---------------------------------------------------------------
+
+
+def describe(env: LocalEnv) -> str:
+    return (
+        f"g8s local environment {env.name!r} is up\n"
+        f"  kubeconfig:  {env.kubeconfig}\n"
+        f"  VAULT_ADDR:  {env.vault_addr}\n"
+        f"  VAULT_TOKEN: {env.vault_token}\n"
+        "use it with:\n"
+        f"  export KUBECONFIG={env.kubeconfig} VAULT_ADDR={env.vault_addr} "
+        f"VAULT_TOKEN={env.vault_token}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.localenv", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument(
+        "--name",
+        default=None,
+        help=f"environment name (default: ${NAME_VARIABLE} or {DEFAULT_NAME})",
+    )
+    args = parser.parse_args(argv)
+    name = args.name or env_name()
+
+    if args.command == "up":
+        start = time.monotonic()
+        try:
+            env = up(name)
+        except LocalEnvError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(describe(env))
+        print(f"({time.monotonic() - start:.1f}s)")
+        return 0
+    if args.command == "down":
+        strays = down(name)
+        if strays:
+            print(f"stopped {len(strays)} process(es) kwokctl left: {strays}")
+        print(f"g8s local environment {name!r} is down")
+        return 0
+    env_or_none = status(name)
+    if env_or_none is None:
+        print(f"g8s local environment {name!r} is not up", file=sys.stderr)
+        return 1
+    if args.command == "env":
+        for key in ("KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN"):
+            print(f"export {key}={env_or_none.env()[key]}")
+        return 0
+    print(describe(env_or_none))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,9 @@ Every test is marked with its tier from the directory it lives in
 ``tests/e2e`` -> ``e2e``; the markers are declared in pyproject.toml), so
 ``pytest -m unit`` selects a tier wherever tests are run from.
 
+``crds`` installs the five CRDs into it once per session, and ``namespace``
+gives each test a fresh namespace of its own.
+
 ``local_env`` (session scope) brings up a dedicated local environment named
 ``g8s-test`` (or ``$G8S_TEST_ENV_NAME``), separate from a developer's
 ``make up``, and tears it down at the end of the session. A missing tool is a
@@ -15,11 +18,14 @@ reuse a running test environment and leave it running afterwards.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from shared.api.kinds import ALL_KINDS
 from tests import localenv
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -63,3 +69,25 @@ def local_env() -> Iterator[localenv.LocalEnv]:
     finally:
         if not keep:
             localenv.down(TEST_ENV_NAME)
+
+
+@pytest.fixture(scope="session")
+def crds(local_env: localenv.LocalEnv) -> Path:
+    """The five g8s CRDs, installed (server-side apply) and Established."""
+    crd_dir = TESTS_DIR.parent / "crds"
+    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_dir))
+    names = [f"crd/{kind.crd_name}" for kind in ALL_KINDS]
+    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    return crd_dir
+
+
+@pytest.fixture
+def namespace(
+    local_env: localenv.LocalEnv, crds: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A namespace of this test's own, with the CRDs installed; deleted afterwards."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{secrets.token_hex(3)}"
+    local_env.kubectl("create", "namespace", name)
+    yield name
+    local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)

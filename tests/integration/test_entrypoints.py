@@ -11,7 +11,6 @@ say which generation it has seen.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,39 +46,34 @@ def _observed(local_env: LocalEnv, kind: str, name: str, namespace: str) -> int 
 
 @pytest.mark.parametrize("operator", sorted(CASES))
 def test_entry_point_records_observed_generation(
-    operator: str, local_env: LocalEnv, tmp_path: Path
+    operator: str, local_env: LocalEnv, namespace: str, tmp_path: Path
 ) -> None:
     example, change = CASES[operator]
     body = yaml.safe_load((ROOT / "examples" / example).read_text())
-    namespace = f"ep-{operator}-{uuid.uuid4().hex[:6]}"
     body["metadata"]["namespace"] = namespace
     kind, name = body["kind"], body["metadata"]["name"]
-    local_env.kubectl("create", "namespace", namespace)
-    try:
-        with running_operator(
-            operator, env=local_env.env(), namespace=namespace, log_dir=tmp_path
-        ) as running:
-            try:
-                local_env.kubectl("apply", "-f", "-", input=json.dumps(body))
-                first = wait_for(
-                    lambda: _observed(local_env, kind, name, namespace),
-                    timeout=60,
-                    what=f"{kind} {name} observedGeneration",
-                )
-                local_env.kubectl(
-                    "patch", kind, name, "-n", namespace, "--type=merge", "-p", json.dumps(change)
-                )
-                second = wait_for(
-                    lambda: _observed(local_env, kind, name, namespace),
-                    timeout=60,
-                    what=f"{kind} {name} observedGeneration after a spec change",
-                )
-                assert second == first + 1
-                assert running.process.poll() is None, "the operator exited"
-                ready = _get(local_env, kind, name, namespace)["status"]["conditions"][0]
-                assert ready["type"] == "Ready"
-            except BaseException:
-                print(running.log())
-                raise
-    finally:
-        local_env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with running_operator(
+        operator, env=local_env.env(), namespace=namespace, log_dir=tmp_path
+    ) as running:
+        try:
+            local_env.kubectl("apply", "-f", "-", input=json.dumps(body))
+            first = wait_for(
+                lambda: _observed(local_env, kind, name, namespace),
+                timeout=60,
+                what=f"{kind} {name} observedGeneration",
+            )
+            local_env.kubectl(
+                "patch", kind, name, "-n", namespace, "--type=merge", "-p", json.dumps(change)
+            )
+            second = wait_for(
+                lambda: _observed(local_env, kind, name, namespace),
+                timeout=60,
+                what=f"{kind} {name} observedGeneration after a spec change",
+            )
+            assert second == first + 1
+            assert running.process.poll() is None, "the operator exited"
+            ready = _get(local_env, kind, name, namespace)["status"]["conditions"][0]
+            assert ready["type"] == "Ready"
+        except BaseException:
+            print(running.log())
+            raise

@@ -1,6 +1,8 @@
 """The local environment (DESIGN section 7): a real control plane, simulated hosts, OpenBao.
 
-``python -m tests.localenv up|down|status|env`` (``make up`` / ``make down`` call it).
+``python -m tests.localenv up|down|status|env|operators`` (``make up`` / ``make down``
+call it; ``make demo`` runs ``operators``, which starts the five operators as
+processes with their logs under ``.state/<name>/operators/``).
 
 ``up`` starts, from the binaries in ``.tools/bin`` only (nothing is downloaded at
 run time):
@@ -588,6 +590,49 @@ def leftover_pids(paths: Paths) -> list[int]:
     return found
 
 
+OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
+
+
+def operators_dir(paths: Paths) -> Path:
+    return paths.state / "operators"
+
+
+def start_operators(env: LocalEnv) -> dict[str, Path]:
+    """Run the five operators as processes against ``env``; return their log files.
+
+    Each runs as ``python -m operators.<name>`` with the environment's
+    KUBECONFIG and Vault settings; pid and log live under
+    ``.state/<name>/operators/``. An operator already running is left alone.
+    """
+    paths = Paths(env.name)
+    directory = operators_dir(paths)
+    directory.mkdir(parents=True, exist_ok=True)
+    python = str(ROOT / ".venv" / "bin" / "python")
+    logs: dict[str, Path] = {}
+    for operator in OPERATORS:
+        pid_file, log = directory / f"{operator}.pid", directory / f"{operator}.log"
+        logs[operator] = log
+        pid = read_pid(pid_file)
+        if pid is not None and _is_operator(pid, operator):
+            continue
+        environ = {**env.env(), "G8S_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+        pid = spawn_detached([python, "-m", f"operators.{operator}"], log, environ)
+        pid_file.write_text(f"{pid}\n")
+    return logs
+
+
+def _is_operator(pid: int, operator: str) -> bool:
+    return f"operators.{operator}" in cmdline(pid)
+
+
+def stop_operators(paths: Paths) -> None:
+    for pid_file in sorted(operators_dir(paths).glob("*.pid")):
+        pid = read_pid(pid_file)
+        if pid is not None and _is_operator(pid, pid_file.stem):
+            stop_pid(pid, grace=20.0)
+        pid_file.unlink(missing_ok=True)
+
+
 def down(name: str | None = None) -> list[int]:
     """Stop every process of the environment and remove its state.
 
@@ -595,6 +640,7 @@ def down(name: str | None = None) -> list[int]:
     """
     paths = Paths(name or env_name())
     with locked(paths):
+        stop_operators(paths)
         _stop_vault(paths)
         if paths.cluster_dir.exists() and (BIN / "kwokctl").exists():
             kwokctl(paths, "delete", "cluster", check=False)
@@ -621,11 +667,11 @@ def describe(env: LocalEnv) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command
     parser = argparse.ArgumentParser(
         prog="python -m tests.localenv", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "operators"])
     parser.add_argument(
         "--name",
         default=None,
@@ -654,6 +700,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if env_or_none is None:
         print(f"g8s local environment {name!r} is not up", file=sys.stderr)
         return 1
+    if args.command == "operators":
+        for operator, log in start_operators(env_or_none).items():
+            print(f"operator {operator}: log {log}")
+        return 0
     if args.command == "env":
         for key in ("KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN"):
             print(f"export {key}={env_or_none.env()[key]}")

@@ -10,6 +10,7 @@ a second `up` finds the running environment instead of starting another.
 from __future__ import annotations
 
 import json
+import secrets
 
 import hvac
 
@@ -87,3 +88,24 @@ def test_env_carries_the_addresses(local_env: localenv.LocalEnv) -> None:
 def test_second_up_finds_the_running_environment(local_env: localenv.LocalEnv) -> None:
     assert localenv.status(local_env.name) == local_env
     assert localenv.up(local_env.name) == local_env
+
+
+def test_down_leaves_no_process_behind() -> None:
+    """A second environment, with operators running, is stopped without a trace."""
+    name = f"g8s-down-{secrets.token_hex(3)}"
+    paths = localenv.Paths(name)
+    try:
+        env = localenv.up(name)
+        localenv.start_operators(env)
+        pids = [localenv.read_pid(f) for f in localenv.operators_dir(paths).glob("*.pid")]
+        vault_pid = localenv.read_pid(paths.vault_pid)
+        assert len(pids) == len(localenv.OPERATORS)
+        assert localenv.leftover_pids(paths), "the control plane runs from the state directory"
+    finally:
+        strays = localenv.down(name)
+    assert strays == []
+    assert localenv.leftover_pids(paths) == []
+    for pid in [*pids, vault_pid]:
+        assert pid is not None
+        assert not localenv.alive(pid), f"process {pid} survived make down"
+    assert not paths.state.exists()

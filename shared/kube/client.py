@@ -8,6 +8,7 @@ from sync handlers or through ``asyncio.to_thread`` (STYLE practice 13).
 """
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ def connect() -> client.ApiClient:
         config.load_incluster_config()
         return client.ApiClient()
     except config.ConfigException:
-        return config.new_client_from_config()
+        # The client library reads $KUBECONFIG once, at import; read it now.
+        return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
 
 
 @contextmanager
@@ -90,6 +92,19 @@ class Kube:
             result = self._call(lambda: resource.status.server_side_apply(**kwargs))
         else:
             result = self._call(lambda: resource.server_side_apply(**kwargs))
+        return dict(result.to_dict())
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``obj``, failing with ApiError 409 if the name is taken.
+
+        Create-only semantics make the API server the arbiter of uniqueness:
+        of two writers creating the same name, exactly one succeeds.
+        """
+        meta = obj["metadata"]
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        result = self._call(
+            lambda: resource.create(body=dict(obj), namespace=meta.get("namespace"))
+        )
         return dict(result.to_dict())
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:

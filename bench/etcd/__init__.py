@@ -1,0 +1,1 @@
+"""Benchmarks of the etcd operator (python -m bench.etcd)."""

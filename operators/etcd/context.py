@@ -1,0 +1,70 @@
+"""The etcd operator's settings and context (kopf memo): its dependencies, no globals."""
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from shared.backup import BackupStore, FilesystemStore
+from shared.identity import OperatorIdentity
+from shared.kube import Kube, connect
+from shared.metrics import OperatorMetrics
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings, load
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    """Settings of the etcd operator (prefix ``G8S_ETCD_``)."""
+
+    # Ask every member for its health through the etcd v3 API. Off where the
+    # members cannot be reached (the local environment's simulated pods):
+    # health then comes from the StatefulSet's pod readiness, and the
+    # conditions say so.
+    probe_members: bool = True
+    # Directory of the filesystem backup store (e.g. a PVC mounted into the
+    # operator); empty: no backups.
+    backup_root: str = ""
+    # The PVC, in each EtcdCluster's namespace, that shows the same backup
+    # store to the restore init container.
+    backup_claim: str = "g8s-etcd-backups"
+    # Member image; ``{version}`` is spec.version. It must hold /bin/sh,
+    # etcd and etcdutl (the start and restore scripts run there).
+    image: str = "registry.k8s.io/etcd:{version}-0"
+    # A member unhealthy for this long is replaced (seconds).
+    unhealthy_timeout: float = 300.0
+    # Deadline of one etcd call (seconds).
+    etcd_timeout: float = 5.0
+    # Delay before looking again while membership is changing (seconds).
+    requeue_delay: float = 5.0
+    # Period of the reconciliation that checks health and schedules (seconds).
+    interval: float = 60.0
+
+    @property
+    def unhealthy_after(self) -> timedelta:
+        return timedelta(seconds=self.unhealthy_timeout)
+
+
+@dataclass
+class EtcdContext(OperatorContext):
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
+    kube: Kube | None = None
+    store: BackupStore | None = None
+
+
+def make_context(
+    identity: OperatorIdentity,
+    settings: RuntimeSettings,
+    metrics: OperatorMetrics,
+    etcd: EtcdSettings | None = None,
+) -> EtcdContext:
+    etcd = etcd or load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
+    store = FilesystemStore(Path(etcd.backup_root)) if etcd.backup_root else None
+    return EtcdContext(
+        identity=identity,
+        settings=settings,
+        metrics=metrics,
+        etcd=etcd,
+        kube=Kube(connect(), identity.field_manager),
+        store=store,
+    )

@@ -1,0 +1,1 @@
+"""Integration tests of the etcd operator against real etcd processes on loopback."""

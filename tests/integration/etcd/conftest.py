@@ -1,0 +1,28 @@
+"""Fixtures: a real 3-member etcd cluster on loopback (see driver.py for the operator loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.etcd.driver import TIMEOUT, converge, observe
+from tests.integration.etcd.localetcd import LocalEtcd, MissingEtcdError
+
+NAMES = ["m0", "m1", "m2"]
+
+__all__ = ["NAMES", "TIMEOUT", "converge", "observe"]
+
+
+@pytest.fixture
+def local_etcd(tmp_path: Path) -> Iterator[LocalEtcd]:
+    try:
+        cluster = LocalEtcd(tmp_path / "etcd")
+    except MissingEtcdError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        cluster.bootstrap(NAMES)
+        yield cluster
+    finally:
+        cluster.close()

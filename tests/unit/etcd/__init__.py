@@ -1,0 +1,1 @@
+"""Unit tests of the etcd operator: model, builders, policies, status, steps."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from tests.localenv import OPERATOR_SETTINGS
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -36,10 +38,14 @@ class RunningOperator:
 def running_operator(
     name: str, *, env: Mapping[str, str], namespace: str, log_dir: Path, module: str = ""
 ) -> Iterator[RunningOperator]:
-    """Start operator ``name`` watching ``namespace``; stop it (SIGTERM) on exit."""
+    """Start operator ``name`` watching ``namespace``; stop it (SIGTERM) on exit.
+
+    It gets the local environment's operator settings, then ``env`` on top.
+    """
     log_path = log_dir / f"{name}.log"
     environ = {
         **os.environ,
+        **OPERATOR_SETTINGS,
         **env,
         "G8S_NAMESPACES": namespace,
         "G8S_LOG_FORMAT": "json",

@@ -1,14 +1,18 @@
 """Run the network operator: `python -m operators.network`."""
 
+from functools import partial
+
+from operators.network.config import load_settings, make_context
 from operators.network.handlers import register
 from shared.identity import OperatorIdentity
-from shared.runtime import OperatorContext, run
+from shared.runtime import run
 
 IDENTITY = OperatorIdentity("network")
 
 
 def main() -> None:
-    run(IDENTITY, register, OperatorContext)
+    settings = load_settings()
+    run(IDENTITY, partial(register, settings=settings), partial(make_context, network=settings))
 
 
 if __name__ == "__main__":

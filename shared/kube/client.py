@@ -9,6 +9,7 @@ from sync handlers or through ``asyncio.to_thread`` (STYLE practice 13).
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ def connect() -> client.ApiClient:
         return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
 
 
+def connect_kubeconfig(text: str) -> client.ApiClient:
+    """An API client for the cluster a kubeconfig document (e.g. a Secret's) describes."""
+    # The client library reads kubeconfigs from files only; the file is gone
+    # once the client has loaded it (certificates are copied out at load).
+    with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as handle:
+        handle.write(text)
+        handle.flush()
+        return config.new_client_from_config(config_file=handle.name)
+
+
 @contextmanager
 def _api_errors() -> Iterator[None]:
     try:
@@ -65,6 +76,7 @@ class Kube:
     """Server-side apply and friends, on behalf of one field manager."""
 
     def __init__(self, api_client: client.ApiClient, field_manager: str) -> None:
+        self._client = api_client
         self._dynamic = dynamic.DynamicClient(api_client)
         self.field_manager = field_manager
 
@@ -118,11 +130,34 @@ class Kube:
         return dict(result.to_dict())
 
     def list(
-        self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None,
+        selector: str = "",
+        field_selector: str = "",
     ) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)
-        result = self._call(lambda: resource.get(namespace=namespace, label_selector=selector))
+        result = self._call(
+            lambda: resource.get(
+                namespace=namespace, label_selector=selector, field_selector=field_selector
+            )
+        )
         return [dict(item.to_dict()) for item in result.items]
+
+    def evict(self, name: str, namespace: str) -> None:
+        """Evict a pod through the Eviction API, which honours PodDisruptionBudgets.
+
+        A budget that forbids the eviction now surfaces as ApiError 429.
+        """
+        core = client.CoreV1Api(self._client)
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        self._call(lambda: core.create_namespaced_pod_eviction(name, namespace, body))  # type: ignore[arg-type]
 
     def delete(self, ref: ObjectRef) -> bool:
         """Delete (background propagation); False if it was already gone."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the network operator and its host agent (``python -m bench.network``)."""

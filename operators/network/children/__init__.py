@@ -1,0 +1,1 @@
+"""Pure builders, one per object the network operator writes."""

@@ -1,0 +1,74 @@
+"""The network operator's settings and context (kopf memo): its dependencies, no globals."""
+
+import os
+import random
+from dataclasses import dataclass, field
+
+from operators.network.allocation import Taken
+from shared.identity import OperatorIdentity
+from shared.kube import Kube, connect
+from shared.metrics import OperatorMetrics
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings, load
+
+PREFIX = "G8S_NETWORK_"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Settings of the network operator (prefix ``G8S_NETWORK_``)."""
+
+    # The VNI pool, inclusive. Requested VNIs outside it are honoured too.
+    vni_min: int = 4096
+    vni_max: int = 65535
+    # The subnet pool and the size of one allocated subnet. Allocation records
+    # are kept per block of this size, so it must not change once networks
+    # exist (overlap detection compares blocks).
+    subnet_pool: str = "10.100.0.0/16"
+    subnet_prefix: int = 24
+    # Namespace of the allocation records (one ConfigMap per VNI and per
+    # subnet block, named after the value). One namespace for all networks, so
+    # that the API server's name uniqueness makes the values unique.
+    allocation_namespace: str = "g8s-system"
+    # Collisions tolerated in one allocation before retrying later.
+    allocation_attempts: int = 32
+    # Label selector of the host nodes running the agent ("" = every node).
+    host_selector: str = ""
+    # Ready needs every host agent to have converged. Off in the local
+    # environment, whose hosts are simulated: Ready then comes from the
+    # allocation alone and its reason says so.
+    require_hosts: bool = True
+    # How often hosts ready/total is refreshed (seconds).
+    hosts_interval: float = 15.0
+    # Port of the guest API server behind the ``<cluster>-apiserver`` Service.
+    apiserver_port: int = 6443
+    # Pods allowed into every guest cluster's pods: the g8s operators.
+    operator_selector: str = "app.kubernetes.io/part-of=g8s"
+
+
+@dataclass
+class NetworkContext(OperatorContext):
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    kube: Kube | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    # Which values this process knows to be taken (a hint; see allocation.Taken).
+    taken: Taken = field(default_factory=Taken)
+
+
+def load_settings() -> NetworkSettings:
+    return load(NetworkSettings, os.environ, prefix=PREFIX)
+
+
+def make_context(
+    identity: OperatorIdentity,
+    settings: RuntimeSettings,
+    metrics: OperatorMetrics,
+    network: NetworkSettings | None = None,
+) -> NetworkContext:
+    return NetworkContext(
+        identity=identity,
+        settings=settings,
+        metrics=metrics,
+        network=network or load_settings(),
+        kube=Kube(connect(), identity.field_manager),
+    )

@@ -1,0 +1,113 @@
+"""The ordered steps of one ClusterNetwork reconciliation, and its release on deletion.
+
+1. ``allocate``: the VNI and the subnet (held records first, then the
+   request, then the pools); a conflict stops here with AllocationConflict.
+2. ``policies``: the NetworkPolicies isolating the guest cluster's pods.
+3. ``hosts``: host agents ready / total from ``status.hosts`` and the host nodes.
+"""
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from operators.network import names
+from operators.network.allocation import Allocation, Allocator, Owner, Pools
+from operators.network.children import networkpolicy
+from operators.network.config import NetworkContext, NetworkSettings
+from operators.network.hosts import HostCount, count
+from operators.network.model import ClusterNetworkSpec
+from operators.network.records import KubeRecordStore
+from shared.children import owned
+from shared.kube import Kube
+from shared.steps import Step
+
+OPERATOR = "network"
+
+
+@dataclass
+class Run:
+    spec: ClusterNetworkSpec
+    body: Mapping[str, Any]
+    kube: Kube
+    settings: NetworkSettings
+    allocator: Allocator
+    allocation: Allocation | None = None
+    hosts: HostCount | None = None
+    policies: list[str] = field(default_factory=list)
+
+
+def pools(settings: NetworkSettings) -> Pools:
+    return Pools(
+        vni_min=settings.vni_min,
+        vni_max=settings.vni_max,
+        subnet_pool=ipaddress.IPv4Network(settings.subnet_pool),
+        subnet_prefix=settings.subnet_prefix,
+    )
+
+
+def allocator(ctx: NetworkContext) -> Allocator:
+    assert ctx.kube is not None
+    store = KubeRecordStore(ctx.kube, ctx.network.allocation_namespace)
+    return Allocator(store, pools(ctx.network), ctx.rng, ctx.network.allocation_attempts, ctx.taken)
+
+
+def make_run(spec: ClusterNetworkSpec, body: Mapping[str, Any], ctx: NetworkContext) -> Run:
+    assert ctx.kube is not None
+    return Run(spec, body, ctx.kube, ctx.network, allocator(ctx))
+
+
+def owner(spec: ClusterNetworkSpec) -> Owner:
+    return Owner(spec.namespace, spec.name, spec.uid)
+
+
+def allocate(run: Run) -> None:
+    spec = run.spec
+    run.allocation = run.allocator.allocate(
+        owner(spec),
+        vni=spec.vni,
+        recorded_vni=spec.recorded_vni,
+        subnet=spec.subnet,
+        recorded_subnet=spec.recorded_subnet,
+    )
+
+
+def apply_policies(run: Run) -> None:
+    spec = run.spec
+    built = (
+        networkpolicy.isolation(
+            name=names.isolation_policy(spec.cluster),
+            cluster=spec.cluster,
+            operator_selector=run.settings.operator_selector,
+        ),
+        networkpolicy.apiserver(
+            name=names.apiserver_policy(spec.cluster),
+            cluster=spec.cluster,
+            port=run.settings.apiserver_port,
+        ),
+    )
+    for policy in built:
+        run.kube.apply(owned(policy, owner=run.body, operator=OPERATOR, cluster=spec.cluster))
+        run.policies.append(policy["metadata"]["name"])
+
+
+def observe_hosts(run: Run) -> None:
+    nodes = run.kube.list("v1", "Node", namespace=None, selector=run.settings.host_selector)
+    entries = (run.body.get("status") or {}).get("hosts") or []
+    generation = int(run.body["metadata"].get("generation") or 0)
+    run.hosts = count(entries, [n["metadata"]["name"] for n in nodes], generation)
+
+
+STEPS: tuple[Step[Run], ...] = (
+    Step("allocate", allocate),
+    Step("policies", apply_policies),
+    Step("hosts", observe_hosts),
+)
+
+
+REFRESH_STEPS: tuple[Step[Run], ...] = (STEPS[0], STEPS[2])
+
+
+def release(network: Owner, ctx: NetworkContext) -> list[str]:
+    """Free every value the network holds (its NetworkPolicies go with it by ownership)."""
+    return allocator(ctx).release(network)

@@ -1,0 +1,1 @@
+"""Integration tests of the network operator and its host agent."""

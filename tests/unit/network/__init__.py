@@ -1,0 +1,1 @@
+"""Unit tests of the network operator and its host agent (pure parts)."""

@@ -70,6 +70,7 @@ KUBE_VERSION = module_version("controlplane", "k8s.io/kubernetes")  # "v1.34.4"
 ETCD_VERSION = module_version("etcd", "go.etcd.io/etcd/server/v3").removeprefix("v")
 HOST_NODES = 3
 VAULT_TOKEN = "g8s-root"
+SYSTEM_NAMESPACE = "g8s-system"
 
 # The binaries `up` needs; `make tools` puts them into .tools/bin.
 CONTROL_PLANE_TOOLS = (
@@ -371,6 +372,15 @@ def ensure_nodes(env: LocalEnv) -> None:
     )
 
 
+def ensure_system_namespace(env: LocalEnv) -> None:
+    """The namespace the operators' charts install into; the network operator
+    keeps its allocation records there."""
+    manifest = json.dumps(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}}
+    )
+    env.kubectl("apply", "--server-side", "--field-manager=g8s-localenv", "-f", "-", input=manifest)
+
+
 # --- OpenBao ------------------------------------------------------------------
 
 
@@ -556,6 +566,7 @@ def up(name: str | None = None) -> LocalEnv:
             vault_token=VAULT_TOKEN,
         )
         ensure_nodes(env)
+        ensure_system_namespace(env)
         paths.env_file.write_text(env.to_json() + "\n")
         return env
 
@@ -597,6 +608,8 @@ OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
 # off and readiness comes from the (simulated) host pods; conditions say so.
 OPERATOR_SETTINGS = {
     "G8S_ETCD_PROBE_MEMBERS": "false",
+    # No network agent runs on the simulated hosts.
+    "G8S_NETWORK_REQUIRE_HOSTS": "false",
 }
 
 

@@ -55,6 +55,18 @@ def kopf_settings(identity: OperatorIdentity, settings: RuntimeSettings) -> kopf
     return result
 
 
+def add_login(registry: kopf.OperatorRegistry) -> None:
+    """Authenticate as the kubernetes client does (in-cluster, else $KUBECONFIG).
+
+    kopf puts its own login handlers only into its default registry; an
+    operator with a registry of its own has none and cannot connect.
+    """
+
+    @kopf.on.login(registry=registry, id="kubernetes-client")
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+
 def run(
     identity: OperatorIdentity,
     register: Callable[[kopf.OperatorRegistry], None],
@@ -70,6 +82,7 @@ def run(
         metrics.serve(settings.metrics_port, settings.metrics_address)
     registry = kopf.OperatorRegistry()
     register(registry)
+    add_login(registry)
     context = make_context(identity, settings, metrics)
     log.info(
         "starting operator",
@@ -85,6 +98,8 @@ def run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         standalone=not settings.peering,
-        peering_name=identity.peering_name,
+        # kopf makes peering mandatory whenever a name is passed here (its
+        # watches then wait for the peering CRD); the settings carry the name.
+        peering_name=identity.peering_name if settings.peering else None,
         liveness_endpoint=liveness,
     )

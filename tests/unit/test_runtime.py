@@ -4,7 +4,7 @@ import kopf
 
 from shared.api.kinds import ALL_KINDS
 from shared.identity import OperatorIdentity
-from shared.runtime import kopf_settings
+from shared.runtime import add_login, kopf_settings
 from shared.settings import RuntimeSettings
 
 
@@ -35,3 +35,12 @@ def test_finalizers_and_prefixes_distinct_across_operators() -> None:
     finalizers = {s.persistence.finalizer for s in all_settings}
     peerings = {s.peering.name for s in all_settings}
     assert len(finalizers) == len(peerings) == len(ALL_KINDS)
+
+
+def test_operator_registry_gets_a_login_handler() -> None:
+    # kopf adds its default login handlers only to its global registry; a
+    # registry of our own without one cannot authenticate at all.
+    registry = kopf.OperatorRegistry()
+    add_login(registry)
+    handlers = list(registry._activities.get_all_handlers())
+    assert [(h.id, h.activity.value) for h in handlers] == [("kubernetes-client", "authentication")]

@@ -43,4 +43,4 @@ def test_operator_registry_gets_a_login_handler() -> None:
     registry = kopf.OperatorRegistry()
     add_login(registry)
     handlers = list(registry._activities.get_all_handlers())
-    assert [(h.id, h.activity.value) for h in handlers] == [("kubernetes-client", "authentication")]
+    assert [(h.id, str(h.activity)) for h in handlers] == [("kubernetes-client", "authentication")]

@@ -1,12 +1,88 @@
-"""kopf registrations of the certificates operator; the logic lives elsewhere."""
+"""kopf registrations of the certificates operator; the logic lives elsewhere.
+
+- reconcile (resume/create/update): the kit's reconcile with this operator's steps;
+- renewal (a daemon per Certificate): sleeps until the renewal time, then wakes reconcile;
+- release (delete, behind the operator's finalizer): revoke, and tear down the
+  cluster's PKI with its last Certificate.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import kopf
 
-from operators.certificates.model import parse
+from operators.certificates import reconcile as steps
+from operators.certificates import renewal
+from operators.certificates import status as certificate_status
+from operators.certificates.config import CertificatesContext
+from operators.certificates.model import CertificateSpec, parse
+from shared import logs
 from shared.api.kinds import CERTIFICATE
-from shared.handling import observing
-from shared.handling import register as register_reconciler
+from shared.handling import Reconciler, reconcile
+from shared.status import Report
+from shared.steps import Outcome, RetryPolicy, run_steps
+
+
+def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Run]:
+    def context(spec: CertificateSpec, body: Mapping[str, Any]) -> steps.Run:
+        return steps.Run(spec=spec, body=body, ctx=ctx, now=ctx.clock())
+
+    def report(spec: CertificateSpec, run: steps.Run, outcome: Outcome) -> Report:
+        return certificate_status.report(
+            spec,
+            state=run.state,
+            decision=run.decision,
+            outcome=outcome,
+            previous=run.body.get("status") or {},
+            now=run.now,
+        )
+
+    return Reconciler(
+        kind=CERTIFICATE, parse=parse, context=context, steps=steps.STEPS, report=report
+    )
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    register_reconciler(registry, observing(CERTIFICATE, parse))
+    kind = CERTIFICATE
+    resource = (kind.group, kind.version, kind.plural)
+
+    @kopf.on.startup(registry=registry, id="worker-threads")
+    async def _threads(memo: Any, **_: Any) -> None:
+        size = memo.config.worker_threads
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=size))
+
+    @kopf.on.resume(*resource, registry=registry, id="reconcile")
+    @kopf.on.create(*resource, registry=registry, id="reconcile")
+    @kopf.on.update(*resource, registry=registry, id="reconcile")
+    async def _reconcile(
+        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
+    ) -> None:
+        await reconcile(reconciler(memo), body=body, patch=patch, ctx=memo, retry=retry)
+
+    @kopf.daemon(*resource, registry=registry, id="renewal", cancellation_timeout=5.0)
+    async def _renewal(body: kopf.Body, memo: Any, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        await renewal.schedule(body, memo, stopped)
+
+    @kopf.on.delete(*resource, registry=registry, id="release")
+    async def _release(body: kopf.Body, memo: Any, retry: int, **_: Any) -> None:
+        await release(body, memo, retry)
+
+
+async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int) -> None:
+    meta = body["metadata"]
+    spec = body.get("spec") or {}
+    cluster, component = spec.get("cluster"), spec.get("component")
+    log = logs.get_logger("g8s.certificates", namespace=meta["namespace"], name=meta["name"])
+    if not isinstance(cluster, str) or not isinstance(component, str):
+        log.info("nothing to release: no cluster or component in the spec")
+        return
+    job = steps.Release(meta["namespace"], meta["name"], cluster, component, ctx)
+    policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
+    outcome = await run_steps(
+        steps.RELEASE_STEPS, job, kind=CERTIFICATE.kind, metrics=ctx.metrics, log=log, policy=policy
+    )
+    if outcome.verdict is not None and outcome.verdict.retry:
+        raise kopf.TemporaryError(outcome.verdict.message, delay=outcome.verdict.delay)
+    log.info("released", pki_removed=job.torn_down, mount=job.mount)

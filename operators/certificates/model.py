@@ -1,10 +1,37 @@
-"""Typed view of a ``Certificate``."""
+"""Typed view of a ``Certificate``: ``parse(body) -> CertificateSpec``.
 
+The spec names the cluster and component; the subject (common name,
+organisations, DNS names, IP addresses) comes from the spec when given there,
+else from the component catalogue (``shared.api.certificates``) with the
+cluster's ``baseDomain`` and ``serviceCIDR``. Key usages always come from the
+catalogue. The CRD rejects most bad input; ``parse`` catches what still gets
+through and names the field.
+"""
+
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared import fields
+from shared.api import certificates as catalogue
+from shared.errors import InvalidSpec
+
+DEFAULT_TTL = "4320h"
+DEFAULT_RENEW_BEFORE = "720h"
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds(text: str, field: str) -> int:
+    """Whole seconds in a Go duration ("4320h", "1h30m", "90s")."""
+    value = text.strip()
+    parts = _PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise InvalidSpec(field, f"must be a duration such as 4320h or 90m, got {text!r}")
+    return int(sum(float(number) * _UNIT[unit] for number, unit in parts))
 
 
 @dataclass(frozen=True)
@@ -13,12 +40,100 @@ class CertificateSpec:
     namespace: str
     cluster: str
     component: str
+    ttl_seconds: int
+    renew_before_seconds: int
+    key_algorithm: str
+    base_domain: str = ""
+    service_cidr: str = ""
+    cluster_domain: str = catalogue.DEFAULT_CLUSTER_DOMAIN
+    common_name: str | None = None
+    organizations: tuple[str, ...] | None = None
+    dns_names: tuple[str, ...] | None = None
+    ip_addresses: tuple[str, ...] | None = None
+
+    @property
+    def ttl(self) -> str:
+        """The TTL as Vault reads it."""
+        return f"{self.ttl_seconds}s"
+
+    @property
+    def cluster_info(self) -> catalogue.ClusterInfo:
+        return catalogue.ClusterInfo(
+            name=self.cluster,
+            namespace=self.namespace,
+            base_domain=self.base_domain,
+            service_cidr=self.service_cidr,
+            cluster_domain=self.cluster_domain,
+        )
+
+    @property
+    def profile(self) -> catalogue.Profile:
+        """The catalogue's profile of the component, with what the spec states instead."""
+        base = catalogue.profile(self.component, self.cluster_info)
+        return catalogue.Profile(
+            component=base.component,
+            common_name=self.common_name or base.common_name,
+            organizations=_given(self.organizations, base.organizations),
+            dns_names=_given(self.dns_names, base.dns_names),
+            ip_addresses=_given(self.ip_addresses, base.ip_addresses),
+            key_usages=base.key_usages,
+            ext_key_usages=base.ext_key_usages,
+            key_pair_only=base.key_pair_only,
+        )
+
+
+def _given(stated: tuple[str, ...] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(stated)) if stated is not None else default
+
+
+def _optional_strings(body: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
+    if fields.at(body, path) is None:
+        return None
+    return fields.strings(body, path)
 
 
 def parse(body: Mapping[str, Any]) -> CertificateSpec:
+    service_cidr = str(fields.at(body, "spec.serviceCIDR") or "")
+    if service_cidr:
+        try:
+            ipaddress.ip_network(service_cidr, strict=False)
+        except ValueError:
+            raise InvalidSpec("spec.serviceCIDR", f"is not a CIDR: {service_cidr!r}") from None
+    ips = _optional_strings(body, "spec.ipAddresses")
+    for ip in ips or ():
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidSpec("spec.ipAddresses", f"{ip!r} is not an IP address") from None
+    ttl = seconds(fields.string(body, "spec.ttl", default=DEFAULT_TTL), "spec.ttl")
+    renew_before = seconds(
+        fields.string(body, "spec.renewBefore", default=DEFAULT_RENEW_BEFORE), "spec.renewBefore"
+    )
+    if ttl <= 0:
+        raise InvalidSpec("spec.ttl", "must be longer than zero")
+    common_name = fields.at(body, "spec.commonName")
+    if common_name is not None and not isinstance(common_name, str):
+        raise InvalidSpec("spec.commonName", f"must be a string, got {common_name!r}")
     return CertificateSpec(
         name=fields.string(body, "metadata.name"),
         namespace=fields.string(body, "metadata.namespace"),
         cluster=fields.string(body, "spec.cluster"),
-        component=fields.string(body, "spec.component"),
+        component=fields.string(body, "spec.component", choices=catalogue.COMPONENTS),
+        ttl_seconds=ttl,
+        renew_before_seconds=renew_before,
+        key_algorithm=fields.string(
+            body,
+            "spec.keyAlgorithm",
+            default=catalogue.DEFAULT_KEY_ALGORITHM,
+            choices=catalogue.KEY_ALGORITHMS,
+        ),
+        base_domain=str(fields.at(body, "spec.baseDomain") or ""),
+        service_cidr=service_cidr,
+        cluster_domain=fields.string(
+            body, "spec.clusterDomain", default=catalogue.DEFAULT_CLUSTER_DOMAIN
+        ),
+        common_name=common_name or None,
+        organizations=_optional_strings(body, "spec.organizations"),
+        dns_names=_optional_strings(body, "spec.dnsNames"),
+        ip_addresses=ips,
     )

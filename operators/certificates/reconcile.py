@@ -1,0 +1,372 @@
+"""The ordered steps of one Certificate reconciliation, and of its release.
+
+No kopf here. Every step is synchronous (hvac and the Kubernetes client
+block) and so runs in a worker thread; the kit's step runner gives each the
+same timing, metrics and error translation.
+
+Reconcile: validate -> read the Secret -> ensure the cluster's PKI (mount, CA
+created once, the component's role) -> write ``<cluster>-ca`` -> issue when a
+policy says so (key made here, CSR signed by Vault, Secret written, previous
+certificate revoked). Release: revoke -> when no other Certificate of the
+cluster is left, tidy and unmount the cluster's PKI and delete ``<cluster>-ca``.
+"""
+
+import base64
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from operators.certificates import keys, policies
+from operators.certificates.children import (
+    REVISION_ANNOTATION,
+    SPEC_HASH_ANNOTATION,
+    ca_secret,
+    key_pair_secret,
+    tls_secret,
+)
+from operators.certificates.config import CertificatesContext
+from operators.certificates.model import CertificateSpec
+from shared import logs
+from shared.api import certificates as catalogue
+from shared.api import names
+from shared.api.kinds import CERTIFICATE
+from shared.children import owned
+from shared.errors import Retry
+from shared.kube import ObjectRef
+from shared.steps import Step
+from shared.vault import CA, Role, VaultUnavailable
+
+
+@dataclass
+class Run:
+    """One reconciliation: its inputs, and what the steps found and did."""
+
+    spec: CertificateSpec
+    body: Mapping[str, Any]
+    ctx: CertificatesContext
+    now: datetime
+    current: policies.Current | None = None
+    ca_pem: str = ""
+    decision: policies.Decision | None = None
+    issued: policies.Current | None = None
+
+    @property
+    def mount(self) -> str:
+        return mount_of(self.ctx, self.spec.namespace, self.spec.cluster)
+
+    @property
+    def state(self) -> policies.Current | None:
+        """The certificate in the Secret after this run."""
+        return self.issued or self.current
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        return (self.spec.namespace, self.spec.name, self.spec.cluster, self.spec.component)
+
+
+def mount_of(ctx: CertificatesContext, namespace: str, cluster: str) -> str:
+    return catalogue.mount_path(namespace, cluster, ctx.config.pki_mount_prefix)
+
+
+def secret_ref(spec: CertificateSpec) -> ObjectRef:
+    return ObjectRef(
+        "v1", "Secret", names.certificate(spec.cluster, spec.component), spec.namespace
+    )
+
+
+def _decoded(data: Mapping[str, str], key: str) -> bytes:
+    try:
+        return base64.b64decode(data.get(key) or "")
+    except ValueError:
+        return b""
+
+
+def read_current(secret: Mapping[str, Any] | None) -> policies.Current | None:
+    """What an existing Secret holds, tolerating any damage (a broken Secret is re-issued)."""
+    if secret is None:
+        return None
+    data: Mapping[str, str] = secret.get("data") or {}
+    annotations: Mapping[str, str] = (secret.get("metadata") or {}).get("annotations") or {}
+    try:
+        revision = int(annotations.get(REVISION_ANNOTATION, "0"))
+    except ValueError:
+        revision = 0
+    key = _decoded(data, "tls.key")
+    cert_pem = _decoded(data, "tls.crt")
+    ca_pem = _decoded(data, "ca.crt")
+    info = keys.CertificateInfo.from_pem(cert_pem) if cert_pem else None
+    return policies.Current(
+        spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
+        ca_fingerprint=keys.fingerprint(ca_pem) if ca_pem else None,
+        key_algorithm=keys.key_algorithm_of(key) if key else None,
+        not_before=info.not_before if info else None,
+        not_after=info.not_after if info else None,
+        serial_number=info.serial_number if info else None,
+        revision=revision,
+        certificate_pem=cert_pem.decode() if info else None,
+    )
+
+
+def _vault_call_observed(run: Run, ok: bool) -> None:
+    run.ctx.certificate_metrics.vault_up.set(1 if ok else 0)
+
+
+# --- the steps ---------------------------------------------------------------
+
+
+# Pure steps are coroutines: a thread hop would only queue them behind Vault calls.
+async def validate(run: Run) -> None:
+    policies.validate(run.spec, max_ttl_seconds=run.ctx.config.max_ttl_seconds)
+
+
+def read_secret(run: Run) -> None:
+    run.current = read_current(run.ctx.kube.get(secret_ref(run.spec)))
+    # Known before Vault is asked anything, so that a failure there still says
+    # why an issuance was wanted; the issue step decides again with the CA.
+    own_ca = run.current.ca_fingerprint if run.current else None
+    run.decision = policies.issue_reason(
+        run.spec, run.current, ca_fingerprint=own_ca or "", now=run.now
+    )
+
+
+def ensure_pki(run: Run) -> None:
+    if run.spec.profile.key_pair_only:
+        return
+    config = run.ctx.config
+    ca = CA(
+        common_name=f"{run.spec.cluster} CA ({run.spec.namespace})",
+        ttl=config.pki_ca_ttl,
+        key_type=config.pki_ca_key_type,
+        key_bits=256 if config.pki_ca_key_type == "ec" else 2048,
+    )
+    profile = run.spec.profile
+    role = Role(
+        name=catalogue.role_name(profile.component),
+        allowed_names=(profile.common_name, *profile.dns_names),
+        organizations=profile.organizations,
+        key_usages=profile.key_usages,
+        server=profile.server,
+        client=profile.client,
+        max_ttl=config.pki_max_ttl,
+        allow_ip_sans=bool(profile.ip_addresses),
+    )
+    try:
+        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=config.pki_ca_ttl)
+        run.ctx.vault.ensure_role(run.mount, role)
+    except VaultUnavailable:
+        _vault_call_observed(run, ok=False)
+        raise
+    _vault_call_observed(run, ok=True)
+
+
+def write_ca_secret(run: Run) -> None:
+    if not run.ca_pem:
+        return
+    secret = ca_secret.build(
+        run.spec.cluster, run.spec.namespace, ca_pem=run.ca_pem, operator=CERTIFICATE.operator
+    )
+    run.ctx.kube.apply(secret)
+
+
+def issue(run: Run) -> None:
+    spec = run.spec
+    run.decision = policies.issue_reason(
+        spec, run.current, ca_fingerprint=keys.fingerprint(run.ca_pem), now=run.now
+    )
+    if run.decision is None:
+        return
+    log = logs.get_logger("g8s.certificates", namespace=spec.namespace, name=spec.name)
+    metrics = run.ctx.certificate_metrics
+    started = time.perf_counter()
+    try:
+        secret, run.issued = _issue(run)
+        run.ctx.kube.apply(
+            owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
+        )
+    except Exception as exc:
+        reason = getattr(exc, "reason", type(exc).__name__)
+        metrics.issue_errors.labels(*run.labels, str(reason)).inc()
+        if isinstance(exc, VaultUnavailable):
+            _vault_call_observed(run, ok=False)
+        raise
+    metrics.issue_duration.observe(time.perf_counter() - started)
+    metrics.issued.labels(*run.labels).inc()
+    log.info(
+        "issued",
+        reason=run.decision.reason,
+        serial=run.issued.serial_number,
+        revision=run.issued.revision,
+    )
+    previous = run.current.certificate_pem if run.current else None
+    if previous and run.current and run.current.serial_number != run.issued.serial_number:
+        revoke_previous(run, previous)
+
+
+def revoke_previous(run: Run, certificate_pem: str) -> None:
+    """Revoke the certificate the new one replaces; its Secret is already overwritten."""
+    log = logs.get_logger("g8s.certificates", namespace=run.spec.namespace, name=run.spec.name)
+    try:
+        run.ctx.vault.revoke(run.mount, certificate_pem)
+    except Retry as exc:
+        # The new certificate is in place; a missed revocation must not undo it.
+        log.warning("could not revoke the previous certificate", reason=exc.reason, error=str(exc))
+
+
+def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
+    spec = run.spec
+    profile = spec.profile
+    key = keys.new_key(spec.key_algorithm)
+    key_pem = keys.private_pem(key)
+    digest = policies.spec_hash(spec)
+    revision = (run.current.revision if run.current else 0) + 1
+    if profile.key_pair_only:
+        secret = key_pair_secret.build(
+            spec,
+            key_pem=key_pem,
+            public_pem=keys.public_pem(key),
+            spec_hash=digest,
+            revision=revision,
+        )
+        return secret, policies.Current(digest, None, spec.key_algorithm, revision=revision)
+    issued = run.ctx.vault.sign(
+        run.mount,
+        catalogue.role_name(profile.component),
+        keys.csr_pem(key, profile.common_name),
+        common_name=profile.common_name,
+        dns_names=profile.dns_names,
+        ip_addresses=profile.ip_addresses,
+        ttl=spec.ttl,
+    )
+    info = keys.CertificateInfo.from_pem(issued.certificate)
+    if info is None:
+        raise Retry("VaultError", "Vault returned a certificate that cannot be read")
+    secret = tls_secret.build(
+        spec,
+        key_pem=key_pem,
+        certificate_pem=issued.certificate,
+        ca_pem=run.ca_pem,
+        spec_hash=digest,
+        revision=revision,
+    )
+    state = policies.Current(
+        spec_hash=digest,
+        ca_fingerprint=keys.fingerprint(run.ca_pem),
+        key_algorithm=spec.key_algorithm,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        serial_number=info.serial_number,
+        revision=revision,
+        certificate_pem=issued.certificate,
+    )
+    return secret, state
+
+
+async def record_metrics(run: Run) -> None:
+    state = run.state
+    if state is None or state.not_after is None or state.not_before is None:
+        return
+    metrics = run.ctx.certificate_metrics
+    renewal = policies.renewal_time(
+        state.not_before, state.not_after, run.spec.renew_before_seconds
+    )
+    metrics.expiry.labels(*run.labels).set(state.not_after.timestamp())
+    metrics.renewal.labels(*run.labels).set(renewal.timestamp())
+
+
+STEPS: tuple[Step[Run], ...] = (
+    Step("validate", validate),
+    Step("read-secret", read_secret),
+    Step("ensure-pki", ensure_pki),
+    Step("write-ca-secret", write_ca_secret),
+    Step("issue", issue),
+    Step("record-metrics", record_metrics),
+)
+
+
+# --- release (deletion) --------------------------------------------------------
+
+
+@dataclass
+class Release:
+    """The deletion of one Certificate."""
+
+    namespace: str
+    name: str
+    cluster: str
+    component: str
+    ctx: CertificatesContext
+    torn_down: bool = False
+
+    @property
+    def mount(self) -> str:
+        return mount_of(self.ctx, self.namespace, self.cluster)
+
+
+def revoke(release: Release) -> None:
+    secret = release.ctx.kube.get(
+        ObjectRef(
+            "v1", "Secret", names.certificate(release.cluster, release.component), release.namespace
+        )
+    )
+    current = read_current(secret)
+    if current is None or current.certificate_pem is None:
+        return
+    if release.mount not in release.ctx.vault.mounts(release.mount):
+        return
+    release.ctx.vault.revoke(release.mount, current.certificate_pem)
+
+
+def others_of_cluster(release: Release) -> list[str]:
+    """Names of the cluster's Certificates that are not being deleted."""
+    items = release.ctx.kube.list(
+        CERTIFICATE_API_VERSION, CERTIFICATE.kind, namespace=release.namespace
+    )
+    return [
+        item["metadata"]["name"]
+        for item in items
+        if (item.get("spec") or {}).get("cluster") == release.cluster
+        and item["metadata"]["name"] != release.name
+        and not item["metadata"].get("deletionTimestamp")
+    ]
+
+
+TIDY_DONE = ("Finished", "Error", "Cancelled")
+
+
+def teardown_if_last(release: Release) -> None:
+    """Tidy, then remove the cluster's mount, once no other Certificate of it is left.
+
+    Vault tidies in the background: start it, come back (a retry) until it has
+    finished, then unmount. The state lives in Vault, so retries need no memory.
+    """
+    if others_of_cluster(release):
+        return
+    vault = release.ctx.vault
+    if release.mount in vault.mounts(release.mount):
+        state = vault.tidy_state(release.mount)
+        if state not in TIDY_DONE:
+            if state != "Running":
+                vault.tidy(release.mount)
+            raise Retry("Tidying", f"tidying {release.mount} before removing it", delay=1.0)
+        vault.unmount(release.mount)
+    release.ctx.kube.delete(
+        ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)
+    )
+    release.torn_down = True
+
+
+async def forget_metrics(release: Release) -> None:
+    release.ctx.certificate_metrics.forget(
+        release.namespace, release.name, release.cluster, release.component
+    )
+
+
+CERTIFICATE_API_VERSION = f"{CERTIFICATE.group}/{CERTIFICATE.version}"
+
+RELEASE_STEPS: tuple[Step[Release], ...] = (
+    Step("revoke", revoke),
+    Step("teardown-if-last", teardown_if_last),
+    Step("forget-metrics", forget_metrics),
+)

@@ -1,0 +1,447 @@
+"""The Vault (OpenBao) adapter: the only module that imports hvac.
+
+A narrow, synchronous interface for what the certificates operator does with
+Vault: keep a PKI mount per guest cluster (root CA created once, one role per
+component), sign CSRs, revoke, read the CRL, tidy and unmount. Call it from
+worker threads (sync steps), never from the event loop.
+
+Authentication is either a token (read from a source each time, so a rotated
+token file is picked up) or Vault's Kubernetes auth method (a service-account
+JWT exchanged for a token, logged in again before the token expires). Renewable
+tokens are renewed when less than half of their TTL is left.
+
+Failures come out as three kit-level errors, never as hvac or requests types:
+``VaultUnavailable`` (unreachable, sealed, not initialised: retry with backoff),
+``VaultRefused`` (Vault rejected what the object asks for: an invalid spec,
+not retried) and ``VaultFailure`` (anything else: retry with backoff).
+"""
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hvac
+import requests
+from hvac import exceptions as hvac_errors
+
+from shared.errors import InvalidSpec, Retry
+
+REASON_UNAVAILABLE = "VaultUnavailable"
+REASON_REFUSED = "VaultRefused"
+REASON_FAILURE = "VaultError"
+
+# Name of the root issuer in every mount: Vault refuses a second issuer of the
+# same name, so two racing reconciles can never create two roots.
+ROOT_ISSUER = "root"
+
+
+class VaultUnavailable(Retry):
+    """Vault cannot be reached or cannot serve (sealed, not initialised)."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(REASON_UNAVAILABLE, message, delay)
+
+
+class VaultFailure(Retry):
+    """Vault answered with an error that may go away (permissions, internal errors)."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(REASON_FAILURE, message, delay)
+
+
+class VaultRefused(InvalidSpec):
+    """Vault refused a request built from the object's spec; the same spec fails again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("spec", message, reason=REASON_REFUSED)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate Vault signed: PEM certificate, PEM issuing CA, serial (hex, colons)."""
+
+    certificate: str
+    issuing_ca: str
+    serial_number: str
+
+
+@dataclass(frozen=True)
+class Role:
+    """A PKI role allowing exactly the listed names, organisations and usages."""
+
+    name: str
+    allowed_names: tuple[str, ...]
+    organizations: tuple[str, ...]
+    key_usages: tuple[str, ...]
+    server: bool
+    client: bool
+    max_ttl: str
+    allow_ip_sans: bool
+
+    def body(self) -> dict[str, Any]:
+        return {
+            # Bare names only: no subdomains, no globs, no "any name".
+            "allowed_domains": list(self.allowed_names),
+            "allow_bare_domains": True,
+            "allow_subdomains": False,
+            "allow_glob_domains": False,
+            "allow_any_name": False,
+            "allow_localhost": "localhost" in self.allowed_names,
+            "allow_ip_sans": self.allow_ip_sans,
+            "allowed_uri_sans": [],
+            "allowed_other_sans": [],
+            # Kubernetes identities ("system:node:x") are not hostnames.
+            "enforce_hostnames": False,
+            "cn_validations": ["disabled"],
+            "organization": list(self.organizations),
+            "key_usage": list(self.key_usages),
+            "ext_key_usage": [],
+            "server_flag": self.server,
+            "client_flag": self.client,
+            "code_signing_flag": False,
+            "email_protection_flag": False,
+            "use_csr_common_name": False,
+            "use_csr_sans": False,
+            "require_cn": True,
+            "max_ttl": self.max_ttl,
+            # The certificates live in Secrets; Vault keeps no copy of a leaf.
+            "no_store": True,
+            "generate_lease": False,
+            "key_type": "any",
+        }
+
+
+@dataclass(frozen=True)
+class CA:
+    """How a mount's root CA is made when it does not exist yet."""
+
+    common_name: str
+    ttl: str
+    key_type: str = "ec"
+    key_bits: int = 256
+
+
+class TokenAuth:
+    """A token from ``source`` (a file, a Secret, the environment), read on every login."""
+
+    def __init__(self, source: Callable[[], str]) -> None:
+        self._source = source
+
+    def token(self, client: Any) -> tuple[str, float | None]:
+        del client
+        return self._source().strip(), None
+
+
+class KubernetesAuth:
+    """Vault's Kubernetes auth method: the pod's service-account JWT for a Vault token."""
+
+    def __init__(self, role: str, jwt_path: Path, mount: str = "kubernetes") -> None:
+        self.role = role
+        self.jwt_path = jwt_path
+        self.mount = mount
+
+    def token(self, client: Any) -> tuple[str, float | None]:
+        jwt = self.jwt_path.read_text().strip()
+        response = client.auth.kubernetes.login(
+            self.role, jwt, use_token=False, mount_point=self.mount
+        )
+        auth = response["auth"]
+        return str(auth["client_token"]), float(auth.get("lease_duration") or 0) or None
+
+
+Auth = TokenAuth | KubernetesAuth
+
+
+def token_from_file(path: Path) -> Callable[[], str]:
+    return path.read_text
+
+
+@contextmanager
+def _vault_errors(addr: str) -> Iterator[None]:
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise VaultUnavailable(f"cannot reach Vault at {addr}: {type(exc).__name__}") from None
+    except (hvac_errors.VaultDown, hvac_errors.VaultNotInitialized, hvac_errors.BadGateway):
+        raise VaultUnavailable(f"Vault at {addr} is sealed or not initialised") from None
+    except hvac_errors.InvalidRequest as exc:
+        raise VaultRefused(_describe(exc)) from None
+    except hvac_errors.VaultError as exc:
+        raise VaultFailure(f"{type(exc).__name__}: {_describe(exc)}") from None
+
+
+def _describe(exc: Any) -> str:
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(e) for e in errors)
+    return str(exc) or type(exc).__name__
+
+
+class Vault:
+    """One Vault server, on behalf of one operator."""
+
+    def __init__(
+        self,
+        addr: str,
+        auth: Auth,
+        *,
+        timeout: float = 10.0,
+        verify: bool | str = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.addr = addr
+        self._auth = auth
+        self._clock = clock
+        self._client = hvac.Client(url=addr, timeout=timeout, verify=verify)
+        self._login_lock = threading.Lock()
+        self._mount_locks: dict[str, threading.RLock] = {}
+        self._locks_lock = threading.Lock()
+        self._token_expires: float | None = None
+        self._token_checked: float | None = None
+        self._token_ttl: float | None = None
+
+    # --- authentication -----------------------------------------------------
+
+    def _login(self) -> None:
+        try:
+            token, ttl = self._auth.token(self._client)
+        except (hvac_errors.InvalidRequest, hvac_errors.Forbidden) as exc:
+            # A refused login is the operator's configuration, never an object's spec.
+            raise VaultFailure(f"login refused: {_describe(exc)}") from None
+        self._client.token = token
+        now = self._clock()
+        self._token_checked = now
+        self._token_ttl = ttl
+        self._token_expires = now + ttl if ttl else None
+
+    def _authenticated(self) -> Any:
+        with self._login_lock, _vault_errors(self.addr):
+            now = self._clock()
+            if self._token_checked is None or isinstance(self._auth, TokenAuth):
+                # A token source may have been rotated: read it again (cheap).
+                if self._token_checked is None or self._client.token != self._peek_static():
+                    self._login()
+            elif self._token_expires is not None and self._token_ttl is not None:
+                left = self._token_expires - now
+                if left < self._token_ttl / 2:
+                    self._renew_or_login()
+        return self._client
+
+    def _peek_static(self) -> str:
+        assert isinstance(self._auth, TokenAuth)
+        token, _ = self._auth.token(self._client)
+        return token
+
+    def _renew_or_login(self) -> None:
+        try:
+            response = self._client.auth.token.renew_self()
+        except hvac_errors.VaultError:
+            self._login()
+            return
+        ttl = float(response["auth"].get("lease_duration") or 0)
+        if ttl <= 0 or (self._token_ttl and ttl < self._token_ttl / 2):
+            # The token reached its max TTL: renewal no longer extends it.
+            self._login()
+            return
+        now = self._clock()
+        self._token_expires = now + ttl
+        self._token_ttl = ttl
+
+    def renew_token(self) -> float | None:
+        """Renew a renewable token now; return its new TTL in seconds (None if not renewable)."""
+        client = self._authenticated()
+        with _vault_errors(self.addr):
+            info = client.auth.token.lookup_self()["data"]
+            if not info.get("renewable"):
+                return None
+            response = client.auth.token.renew_self()
+        return float(response["auth"].get("lease_duration") or 0)
+
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        client = self._authenticated()
+        with _vault_errors(self.addr):
+            try:
+                return fn(client)
+            except hvac_errors.Forbidden:
+                if isinstance(self._auth, TokenAuth):
+                    raise
+            # An expired login token: log in once more and try again.
+            with self._login_lock:
+                self._login()
+            return fn(client)
+
+    # --- health ---------------------------------------------------------------
+
+    def available(self) -> bool:
+        """True when Vault answers, is initialised and unsealed."""
+        try:
+            with _vault_errors(self.addr):
+                status = self._client.sys.read_health_status(method="GET")
+        except (VaultUnavailable, VaultFailure, VaultRefused):
+            return False
+        if isinstance(status, Mapping):
+            return bool(status.get("initialized")) and not status.get("sealed")
+        return bool(getattr(status, "ok", False))
+
+    # --- mounts and CA ------------------------------------------------------
+
+    def mounts(self, prefix: str = "") -> list[str]:
+        """Paths (without the trailing slash) of the secrets engines starting with ``prefix``."""
+        result = self._call(lambda c: c.sys.list_mounted_secrets_engines())
+        table = result.get("data", result)
+        return sorted(
+            path.rstrip("/")
+            for path, info in table.items()
+            if isinstance(info, Mapping) and path.startswith(prefix)
+        )
+
+    def _mount_lock(self, mount: str) -> threading.RLock:
+        """One lock per mount, held by every request on it.
+
+        OpenBao 2.x hangs (the whole server, not just the mount) when a mount
+        is disabled while another request on it is in flight; serialising a
+        mount's requests in this process rules that out, and costs little since
+        different clusters' mounts still work in parallel.
+        """
+        with self._locks_lock:
+            return self._mount_locks.setdefault(mount, threading.RLock())
+
+    def ensure_pki(self, mount: str, ca: CA, *, max_ttl: str) -> str:
+        """Make ``mount`` a PKI engine with a root CA; return the CA certificate (PEM).
+
+        The root is generated only when the mount has none: an existing CA is
+        never replaced, so certificates already issued keep verifying.
+        """
+        with self._mount_lock(mount):
+            if mount not in self.mounts(mount):
+                self._call(
+                    lambda c: c.sys.enable_secrets_engine(
+                        "pki",
+                        path=mount,
+                        description="g8s guest cluster PKI",
+                        config={"max_lease_ttl": max_ttl},
+                    )
+                )
+            else:
+                self._call(lambda c: c.sys.tune_mount_configuration(mount, max_lease_ttl=max_ttl))
+            existing = self.ca_certificate(mount)
+            if existing:
+                return existing
+            # Another process may create the root between our read and our write.
+            with contextlib.suppress(VaultRefused):
+                self._call(
+                    lambda c: c.write_data(
+                        f"{mount}/root/generate/internal",
+                        data={
+                            "common_name": ca.common_name,
+                            "ttl": ca.ttl,
+                            "key_type": ca.key_type,
+                            "key_bits": ca.key_bits,
+                            "issuer_name": ROOT_ISSUER,
+                        },
+                    )
+                )
+            created = self.ca_certificate(mount)
+            if not created:
+                raise VaultFailure(f"mount {mount} has no CA after generating one")
+            return created
+
+    def ca_certificate(self, mount: str) -> str:
+        """The mount's default issuer certificate (PEM), or "" when it has none."""
+        try:
+            result = self._call(lambda c: c.read(f"{mount}/cert/ca"))
+        except VaultRefused:
+            return ""
+        data = (result or {}).get("data") or {}
+        return str(data.get("certificate") or "").strip()
+
+    def ensure_role(self, mount: str, role: Role) -> None:
+        with self._mount_lock(mount):
+            self._call(lambda c: c.write_data(f"{mount}/roles/{role.name}", data=role.body()))
+
+    # --- certificates -------------------------------------------------------
+
+    def sign(
+        self,
+        mount: str,
+        role: str,
+        csr_pem: str,
+        *,
+        common_name: str,
+        dns_names: Sequence[str],
+        ip_addresses: Sequence[str],
+        ttl: str,
+    ) -> Issued:
+        """Sign ``csr_pem`` with ``role``; Vault never sees the private key."""
+        params: dict[str, Any] = {
+            "alt_names": ",".join(dns_names),
+            "ip_sans": ",".join(ip_addresses),
+            "ttl": ttl,
+            "format": "pem",
+            # A CN such as "kube-apiserver" is an identity, not a DNS name.
+            "exclude_cn_from_sans": True,
+        }
+        with self._mount_lock(mount):
+            result = self._call(
+                lambda c: c.secrets.pki.sign_certificate(
+                    role, csr_pem, common_name, extra_params=params, mount_point=mount
+                )
+            )
+        data = result["data"]
+        return Issued(
+            certificate=str(data["certificate"]).strip(),
+            issuing_ca=str(data["issuing_ca"]).strip(),
+            serial_number=str(data["serial_number"]),
+        )
+
+    def revoke(self, mount: str, certificate_pem: str) -> None:
+        """Revoke a certificate by its PEM (leaves are ``no_store``: Vault has no copy).
+
+        Nothing to do when the mount is gone: its CA went with it.
+        """
+        try:
+            with self._mount_lock(mount):
+                if mount not in self.mounts(mount):
+                    return
+                self._call(
+                    lambda c: c.write_data(f"{mount}/revoke", data={"certificate": certificate_pem})
+                )
+        except VaultRefused as exc:
+            # Expired or already revoked: nothing left to do.
+            if "expired" in str(exc) or "already revoked" in str(exc):
+                return
+            raise
+
+    def crl(self, mount: str) -> str:
+        """The mount's current CRL (PEM)."""
+        return str(self._call(lambda c: c.secrets.pki.read_crl(mount_point=mount)))
+
+    def tidy_state(self, mount: str) -> str:
+        """State of the mount's last tidy: Inactive, Running, Finished, Error or Cancelled."""
+        with self._mount_lock(mount):
+            result = self._call(lambda c: c.read(f"{mount}/tidy-status"))
+        return str(((result or {}).get("data") or {}).get("state") or "Inactive")
+
+    def tidy(self, mount: str) -> None:
+        """Start a tidy of the mount's certificate store and revocation list (asynchronous)."""
+        with self._mount_lock(mount):
+            self._call(
+                lambda c: c.write_data(
+                    f"{mount}/tidy",
+                    data={
+                        "tidy_cert_store": True,
+                        "tidy_revoked_certs": True,
+                        "safety_buffer": "1s",
+                    },
+                )
+            )
+
+    def unmount(self, mount: str) -> None:
+        """Remove ``mount`` with its CA, roles and CRL; nothing if it is already gone."""
+        with self._mount_lock(mount):
+            self._call(lambda c: c.sys.disable_secrets_engine(mount))

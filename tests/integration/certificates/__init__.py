@@ -1,0 +1,1 @@
+"""Integration tests of the certificates operator: real OpenBao, real kube-apiserver."""

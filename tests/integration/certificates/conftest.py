@@ -1,0 +1,91 @@
+"""Fixtures of the certificates integration tests.
+
+``certificates_crd``: the Certificate CRD installed in the test environment's
+API server. ``namespace``: a fresh namespace per test. ``operator``: the
+certificates operator as a real process (``python -m operators.certificates``)
+watching that namespace, with the environment's dev OpenBao as its Vault
+(token auth); its log is printed when a test fails. ``vault``: our Vault
+adapter on the same OpenBao, for assertions on mounts and CRLs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.vault import TokenAuth, Vault
+from tests.localenv import ROOT, LocalEnv
+from tests.operators import RunningOperator, running_operator
+
+CRD = ROOT / "crds" / "certificates.g8s.io.yaml"
+
+# Fast retries and renewal checks so the tests take seconds, not minutes.
+FAST = {
+    "G8S_RETRY_DELAY": "1",
+    "G8S_MAX_RETRY_DELAY": "4",
+    "G8S_RENEWAL_CHECK_INTERVAL": "1",
+    "G8S_LOG_LEVEL": "INFO",
+}
+
+
+@pytest.fixture(scope="session")
+def certificates_crd(local_env: LocalEnv) -> Path:
+    assert CRD.exists(), f"{CRD} is missing"
+    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    local_env.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.g8s.io"
+    )
+    return CRD
+
+
+@pytest.fixture
+def namespace(local_env: LocalEnv, certificates_crd: Path) -> Iterator[str]:
+    name = f"certs-{secrets.token_hex(3)}"
+    local_env.kubectl("create", "namespace", name)
+    yield name
+    local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def operator_env(vault_addr: str, vault_token: str, **extra: str) -> dict[str, str]:
+    return {**FAST, "G8S_VAULT_ADDR": vault_addr, "G8S_VAULT_TOKEN": vault_token, **extra}
+
+
+@pytest.fixture
+def operator(
+    request: pytest.FixtureRequest, local_env: LocalEnv, namespace: str, tmp_path: Path
+) -> Iterator[RunningOperator]:
+    env = {**local_env.env(), **operator_env(local_env.vault_addr, local_env.vault_token)}
+    with running_operator("certificates", env=env, namespace=namespace, log_dir=tmp_path) as op:
+        yield op
+        show_log_on_failure(request, op)
+        release_all(local_env, namespace)
+
+
+def release_all(env: LocalEnv, namespace: str) -> None:
+    """Delete the test's Certificates while the operator still runs, so Vault is left clean."""
+    env.kubectl(
+        "delete", "certificates.g8s.io", "--all", "-n", namespace, "--timeout=60s", check=False
+    )
+
+
+def show_log_on_failure(request: pytest.FixtureRequest, op: RunningOperator) -> None:
+    report = getattr(request.node, "rep_call", None)
+    if report is None or report.failed:
+        print(f"--- {op.name} operator log (last 80 lines) ---")
+        print("\n".join(op.log().splitlines()[-80:]))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def vault(local_env: LocalEnv) -> Vault:
+    token = local_env.vault_token
+    return Vault(local_env.vault_addr, TokenAuth(lambda: token))

@@ -1,0 +1,154 @@
+"""shared.vault against a real OpenBao (the environment's dev server).
+
+Covers: a mount's root CA is created once and kept; a role signs only its own
+names (cluster A's role refuses a name of cluster B); a signed leaf chains to
+the mount's CA; revocation by PEM appears in the mount's CRL; tidy and unmount
+leave no mount; an unreachable Vault is ``VaultUnavailable``; a renewable token
+is renewed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+
+from operators.certificates import keys
+from shared.api import certificates as catalogue
+from shared.vault import CA, Role, TokenAuth, Vault, VaultRefused, VaultUnavailable
+from tests.integration.certificates.openbao import request
+from tests.localenv import LocalEnv
+
+
+def role_for(profile: catalogue.Profile) -> Role:
+    return Role(
+        name=profile.component,
+        allowed_names=(profile.common_name, *profile.dns_names),
+        organizations=profile.organizations,
+        key_usages=profile.key_usages,
+        server=profile.server,
+        client=profile.client,
+        max_ttl="8760h",
+        allow_ip_sans=True,
+    )
+
+
+@pytest.fixture
+def cluster_pki(vault: Vault) -> Iterator[tuple[str, catalogue.ClusterInfo]]:
+    """A fresh cluster's mount with its CA; unmounted afterwards."""
+    suffix = secrets.token_hex(3)
+    info = catalogue.ClusterInfo(f"a{suffix}", "adapter", f"a{suffix}.example", "172.31.0.0/16")
+    mount = catalogue.mount_path(info.namespace, info.name)
+    vault.ensure_pki(mount, CA(f"{info.name} CA", "87600h"), max_ttl="87600h")
+    yield mount, info
+    vault.unmount(mount)
+
+
+def test_root_ca_is_created_once(
+    vault: Vault, cluster_pki: tuple[str, catalogue.ClusterInfo]
+) -> None:
+    mount, _ = cluster_pki
+    first = vault.ca_certificate(mount)
+    again = vault.ensure_pki(mount, CA("another CA", "87600h"), max_ttl="87600h")
+    assert first
+    assert again == first
+
+
+def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
+    vault: Vault, cluster_pki: tuple[str, catalogue.ClusterInfo]
+) -> None:
+    mount, info = cluster_pki
+    profile = catalogue.profile(catalogue.API, info)
+    vault.ensure_role(mount, role_for(profile))
+    key = keys.new_key(catalogue.ECDSA_P256)
+    issued = vault.sign(
+        mount,
+        profile.component,
+        keys.csr_pem(key, profile.common_name),
+        common_name=profile.common_name,
+        dns_names=profile.dns_names,
+        ip_addresses=profile.ip_addresses,
+        ttl="1h",
+    )
+    cert = x509.load_pem_x509_certificate(issued.certificate.encode())
+    ca = x509.load_pem_x509_certificate(vault.ca_certificate(mount).encode())
+    cert.verify_directly_issued_by(ca)
+    assert keys.serial_text(cert.serial_number) == issued.serial_number
+    assert cert.public_key() == key.public_key()
+
+    vault.revoke(mount, issued.certificate)
+    crl = x509.load_pem_x509_crl(vault.crl(mount).encode())
+    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    vault.revoke(mount, issued.certificate)  # twice is fine
+
+    vault.tidy(mount)
+    vault.unmount(mount)
+    assert mount not in vault.mounts(mount)
+
+
+def test_cluster_a_role_refuses_cluster_b_names(vault: Vault) -> None:
+    suffix = secrets.token_hex(3)
+    a = catalogue.ClusterInfo(f"a{suffix}", "iso", f"a{suffix}.example", "172.31.0.0/16")
+    b = catalogue.ClusterInfo(f"b{suffix}", "iso", f"b{suffix}.example", "172.31.0.0/16")
+    mounts = []
+    for info in (a, b):
+        mount = catalogue.mount_path(info.namespace, info.name)
+        mounts.append(mount)
+        vault.ensure_pki(mount, CA(f"{info.name} CA", "87600h"), max_ttl="87600h")
+        for component in (catalogue.API, catalogue.ETCD_SERVER):
+            vault.ensure_role(mount, role_for(catalogue.profile(component, info)))
+    a_mount = mounts[0]
+    key = keys.new_key(catalogue.ECDSA_P256)
+    csr = keys.csr_pem(key, "kube-apiserver")
+    for component, name in (
+        (catalogue.API, f"api.{b.base_domain}"),
+        (catalogue.ETCD_SERVER, f"{b.name}-etcd-0.{b.name}-etcd-peer.iso.svc"),
+    ):
+        with pytest.raises(VaultRefused, match="not allowed"):
+            vault.sign(
+                a_mount,
+                component,
+                csr,
+                common_name="kube-apiserver" if component == catalogue.API else f"{a.name}-etcd",
+                dns_names=[name],
+                ip_addresses=[],
+                ttl="1h",
+            )
+    # A's own name is fine, so the refusal above is about the name alone.
+    vault.sign(
+        a_mount,
+        catalogue.API,
+        csr,
+        common_name="kube-apiserver",
+        dns_names=[f"api.{a.base_domain}"],
+        ip_addresses=[],
+        ttl="1h",
+    )
+    for mount in mounts:
+        vault.unmount(mount)
+
+
+def test_unreachable_vault_is_unavailable() -> None:
+    vault = Vault("http://127.0.0.1:9", TokenAuth(lambda: "x"), timeout=2)
+    with pytest.raises(VaultUnavailable, match="cannot reach Vault"):
+        vault.mounts()
+    assert not vault.available()
+
+
+def test_renewable_token_is_renewed(local_env: LocalEnv, vault: Vault) -> None:
+    created = request(  # a child token with a short, renewable TTL
+        local_env.vault_addr,
+        "POST",
+        "auth/token/create",
+        {"policies": ["default"], "ttl": "60s", "renewable": True},
+        token=local_env.vault_token,
+    )
+    child = str(created["auth"]["client_token"])
+    user = Vault(local_env.vault_addr, TokenAuth(lambda: child))
+    ttl = user.renew_token()
+    assert ttl is not None
+    assert 0 < ttl <= 60
+    assert vault.available()

@@ -1,0 +1,1 @@
+"""Unit tests of the certificates operator and its API contract (no servers)."""

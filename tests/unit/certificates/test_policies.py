@@ -1,0 +1,97 @@
+"""Pure decisions: when to issue, when to renew, what the spec may ask for."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from operators.certificates import policies
+from operators.certificates.model import parse
+from shared.errors import InvalidSpec
+from tests.unit.certificates.fakes import at, certificate_body
+
+SPEC = parse(certificate_body(ttl="30h", renewBefore="10h"))
+CA = "ca-fingerprint"
+GOOD = policies.Current(
+    spec_hash=policies.spec_hash(SPEC),
+    ca_fingerprint=CA,
+    key_algorithm="ECDSAP256",
+    not_before=at(0),
+    not_after=at(30),
+    serial_number="01",
+    revision=1,
+)
+
+
+def reason(current: policies.Current | None, hours: float = 1) -> str | None:
+    decision = policies.issue_reason(SPEC, current, ca_fingerprint=CA, now=at(hours))
+    return decision.reason if decision else None
+
+
+def test_up_to_date() -> None:
+    assert reason(GOOD) is None
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        (None, "SecretMissing"),
+        (replace(GOOD, key_algorithm=None), "SecretIncomplete"),
+        (replace(GOOD, spec_hash="other"), "SpecChanged"),
+        (replace(GOOD, key_algorithm="RSA2048"), "SpecChanged"),
+        (replace(GOOD, not_after=None), "SecretIncomplete"),
+        (replace(GOOD, ca_fingerprint="old-ca"), "IssuerChanged"),
+    ],
+)
+def test_reasons(current: policies.Current | None, expected: str) -> None:
+    assert reason(current) == expected
+
+
+def test_renewal_from_not_after_and_renew_before() -> None:
+    assert reason(GOOD, 19.9) is None
+    assert reason(GOOD, 20) == "RenewalDue"
+    assert reason(GOOD, 30) == "Expired"
+
+
+def test_renewal_time() -> None:
+    assert policies.renewal_time(at(0), at(30), 10 * 3600) == at(20)
+    assert policies.renewal_time(at(0), at(30), 25 * 3600) == at(5)
+    assert policies.renewal_time(at(0), at(30), 3600) == at(29)
+    # renewBefore as long as the life: renew at 2/3 of it, not at once.
+    assert policies.renewal_time(at(0), at(30), 30 * 3600) == at(20)
+    assert policies.renewal_time(at(0), at(30), 100 * 3600) == at(20)
+
+
+def test_spec_hash_ignores_renew_before_but_not_ttl() -> None:
+    same = parse(certificate_body(ttl="30h", renewBefore="5h"))
+    longer = parse(certificate_body(ttl="31h", renewBefore="10h"))
+    assert policies.spec_hash(same) == policies.spec_hash(SPEC)
+    assert policies.spec_hash(longer) != policies.spec_hash(SPEC)
+
+
+def test_key_pair_needs_no_certificate() -> None:
+    spec = parse(certificate_body(component="service-account"))
+    current = policies.Current(policies.spec_hash(spec), None, "ECDSAP256")
+    assert policies.issue_reason(spec, current, ca_fingerprint="", now=at(99999)) is None
+
+
+def test_validate_ttl_limit() -> None:
+    policies.validate(SPEC, max_ttl_seconds=30 * 3600)
+    with pytest.raises(InvalidSpec) as caught:
+        policies.validate(SPEC, max_ttl_seconds=29 * 3600)
+    assert caught.value.reason == "TTLExceedsLimit"
+
+
+def test_validate_names_outside_the_cluster() -> None:
+    spec = parse(certificate_body(dnsNames=["api.c2.example.org"]))
+    with pytest.raises(InvalidSpec) as caught:
+        policies.validate(spec, max_ttl_seconds=10**9)
+    assert caught.value.reason == "NameOutsideCluster"
+    policies.validate(parse(certificate_body(dnsNames=["x.c1.example.org"])), max_ttl_seconds=10**9)
+    # The catalogue's own names always pass.
+    policies.validate(parse(certificate_body()), max_ttl_seconds=10**9)
+
+
+def test_seconds_until() -> None:
+    assert policies.seconds_until(at(1), at(0)) == 3600
+    assert policies.seconds_until(at(0), at(0) + timedelta(seconds=5)) == 0

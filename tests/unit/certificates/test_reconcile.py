@@ -1,0 +1,262 @@
+"""The reconcile and release steps, run by the kit's step runner over in-memory adapters.
+
+Covers: first issuance (Secret contents, labels, owner, CA Secret), no work when
+up to date, renewal at the renewal time with the previous certificate revoked,
+re-issue on a spec change, Vault unavailable (Secret kept, reason reported),
+a TTL above the limit, the service-account key pair, and release (revoke; the
+PKI mount removed with the cluster's last Certificate only).
+"""
+
+import asyncio
+import base64
+from datetime import datetime
+from typing import Any, cast
+
+from cryptography import x509
+
+from operators.certificates import reconcile as steps
+from operators.certificates import status
+from operators.certificates.config import CertificatesContext, CertificatesSettings
+from operators.certificates.metrics import CertificateMetrics
+from operators.certificates.model import parse
+from shared import logs
+from shared.api import labels
+from shared.identity import OperatorIdentity
+from shared.kube import ObjectRef
+from shared.metrics import OperatorMetrics
+from shared.settings import RuntimeSettings
+from shared.steps import Outcome, RetryPolicy, run_steps
+from tests.unit.certificates.fakes import FakeKube, FakeVault, at, certificate_body
+
+T0 = at(0)
+
+
+class World:
+    def __init__(self) -> None:
+        self.vault = FakeVault(T0)
+        self.kube = FakeKube()
+        self.now = T0
+        metrics = OperatorMetrics("certificates")
+        self.ctx = CertificatesContext(
+            identity=OperatorIdentity("certificates"),
+            settings=RuntimeSettings(),
+            metrics=metrics,
+            clock=lambda: self.now,
+            config=CertificatesSettings(vault_addr="fake", pki_max_ttl="8760h"),
+            vault=cast(Any, self.vault),
+            kube=cast(Any, self.kube),
+            certificate_metrics=CertificateMetrics(metrics.registry),
+        )
+
+    def at(self, moment: datetime) -> "World":
+        self.now = moment
+        self.vault.now = moment
+        return self
+
+    def reconcile(self, body: dict[str, Any]) -> tuple[steps.Run, Outcome]:
+        spec = parse(body)
+        run = steps.Run(spec=spec, body=body, ctx=self.ctx, now=self.now)
+        outcome = asyncio.run(
+            run_steps(
+                steps.STEPS,
+                run,
+                kind="Certificate",
+                metrics=self.ctx.metrics,
+                log=logs.get_logger("test"),
+                policy=RetryPolicy(),
+            )
+        )
+        return run, outcome
+
+    def release(self, body: dict[str, Any]) -> tuple[steps.Release, Outcome]:
+        spec = body["spec"]
+        job = steps.Release(
+            body["metadata"]["namespace"],
+            body["metadata"]["name"],
+            spec["cluster"],
+            spec["component"],
+            self.ctx,
+        )
+        outcome = asyncio.run(
+            run_steps(
+                steps.RELEASE_STEPS,
+                job,
+                kind="Certificate",
+                metrics=self.ctx.metrics,
+                log=logs.get_logger("test"),
+                policy=RetryPolicy(),
+            )
+        )
+        return job, outcome
+
+    def secret(self, name: str, namespace: str = "ns1") -> dict[str, Any]:
+        found = self.kube.objects.get(("Secret", namespace, name))
+        assert found is not None, f"no Secret {namespace}/{name}"
+        return found
+
+
+def data(secret: dict[str, Any], key: str) -> bytes:
+    return base64.b64decode(secret["data"][key])
+
+
+def test_first_run_issues_a_tls_secret(body: dict[str, Any]) -> None:
+    world = World()
+    run, outcome = world.reconcile(body)
+    assert outcome.ok, outcome.verdict
+    secret = world.secret("c1-api")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"]["labels"][labels.CERTIFICATE] == "api"
+    assert secret["metadata"]["labels"][labels.CLUSTER] == "c1"
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    cert = x509.load_pem_x509_certificate(data(secret, "tls.crt"))
+    ca = x509.load_pem_x509_certificate(data(secret, "ca.crt"))
+    cert.verify_directly_issued_by(ca)
+    assert b"PRIVATE KEY" in data(secret, "tls.key")
+    ca_secret = world.secret("c1-ca")
+    assert set(ca_secret["data"]) == {"ca.crt"}
+    assert run.issued is not None
+    assert run.issued.revision == 1
+    report = status.report(
+        run.spec, state=run.state, decision=run.decision, outcome=outcome, previous={}, now=T0
+    )
+    assert report.phase == "Issued"
+    assert report.fields["revision"] == 1
+    assert report.fields["serialNumber"] == run.issued.serial_number
+    labels_ = {"namespace": "ns1", "name": "c1-api", "cluster": "c1", "component": "api"}
+    registry = world.ctx.metrics.registry
+    assert run.issued.not_after is not None
+    expiry = registry.get_sample_value("g8s_certificate_expiry_timestamp_seconds", labels_)
+    assert expiry == run.issued.not_after.timestamp()
+    assert registry.get_sample_value("g8s_certificate_renewal_timestamp_seconds", labels_)
+    assert registry.get_sample_value("g8s_certificate_issuances_total", labels_) == 1
+    assert registry.get_sample_value("g8s_vault_up") == 1
+    role = world.vault.roles[("pki-ns1-c1", "api")]
+    assert "api.c1.example.org" in role.allowed_names
+    assert role.server
+    assert not role.client
+
+
+def test_up_to_date_issues_nothing(body: dict[str, Any]) -> None:
+    world = World()
+    world.reconcile(body)
+    run, outcome = world.at(at(1)).reconcile(body)
+    assert outcome.ok
+    assert run.decision is None
+    assert world.vault.signed == 1
+
+
+def test_renewal_revokes_the_previous_certificate() -> None:
+    body = certificate_body(ttl="30h", renewBefore="10h")
+    world = World()
+    first, _ = world.reconcile(body)
+    assert first.issued is not None
+    run, outcome = world.at(at(19)).reconcile(body)
+    assert run.decision is None
+    run, outcome = world.at(at(20)).reconcile(body)
+    assert outcome.ok
+    assert run.decision is not None
+    assert run.decision.reason == "RenewalDue"
+    assert run.issued is not None
+    assert run.issued.revision == 2
+    assert world.vault.revoked == [int(str(first.issued.serial_number).replace(":", ""), 16)]
+
+
+def test_changed_spec_reissues() -> None:
+    world = World()
+    world.reconcile(certificate_body())
+    run, outcome = world.reconcile(certificate_body(keyAlgorithm="RSA2048"))
+    assert outcome.ok
+    assert run.decision is not None
+    assert run.decision.reason == "SpecChanged"
+    key = data(world.secret("c1-api"), "tls.key")
+    assert len(key) > 1000  # an RSA-2048 key in PEM
+
+
+def test_vault_unavailable_keeps_the_secret(body: dict[str, Any]) -> None:
+    world = World()
+    world.reconcile(body)
+    before = world.secret("c1-api")
+    world.vault.down = True
+    run, outcome = world.at(at(4000)).reconcile(body)
+    assert not outcome.ok
+    assert outcome.verdict is not None
+    assert outcome.verdict.reason == "VaultUnavailable"
+    assert outcome.verdict.retry
+    assert world.secret("c1-api") == before
+    assert world.ctx.metrics.registry.get_sample_value("g8s_vault_up") == 0
+    report = status.report(
+        run.spec,
+        state=run.state,
+        decision=run.decision,
+        outcome=outcome,
+        previous={"failedAttempts": 2},
+        now=world.now,
+    )
+    assert report.fields["failedAttempts"] == 3
+    assert report.fields["lastFailureTime"] == "2030-06-16T16:00:00Z"
+    assert report.fields["nextAttemptTime"] > report.fields["lastFailureTime"]
+    assert report.phase == "Renewing"
+
+
+def test_ttl_above_the_limit_is_an_invalid_spec() -> None:
+    world = World()
+    _, outcome = world.reconcile(certificate_body(ttl="9000h"))
+    assert outcome.verdict is not None
+    assert not outcome.verdict.retry
+    assert outcome.verdict.reason == "TTLExceedsLimit"
+    assert "8760h" in outcome.verdict.message
+    assert world.vault.signed == 0
+
+
+def test_service_account_is_a_key_pair_without_vault() -> None:
+    world = World()
+    world.vault.down = True  # no Vault needed for a key pair
+    body = certificate_body(component="service-account")
+    body["metadata"]["name"] = "c1-service-account"
+    _, outcome = world.reconcile(body)
+    assert outcome.ok, outcome.verdict
+    secret = world.secret("c1-service-account")
+    assert b"PUBLIC KEY" in data(secret, "tls.pub")
+    assert b"PRIVATE KEY" in data(secret, "tls.key")
+    assert "tls.crt" not in secret["data"]
+
+
+def test_release_removes_the_mount_with_the_last_certificate() -> None:
+    world = World()
+    api = certificate_body()
+    admin = certificate_body(component="admin")
+    admin["metadata"]["name"] = "c1-admin"
+    for body in (api, admin):
+        world.kube.apply(body)
+        world.reconcile(body)
+    assert world.vault.mounts("pki") == ["pki-ns1-c1"]
+
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-api", "ns1"))
+    job, outcome = world.release(api)
+    assert outcome.ok
+    assert not job.torn_down
+    assert len(world.vault.revoked) == 1
+    assert world.vault.mounts("pki") == ["pki-ns1-c1"]
+
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-admin", "ns1"))
+    job, outcome = world.release(admin)
+    assert outcome.verdict is not None
+    assert outcome.verdict.reason == "Tidying"  # tidy started; removal on the retry
+    assert world.vault.mounts("pki") == ["pki-ns1-c1"]
+    job, outcome = world.release(admin)
+    assert outcome.ok
+    assert job.torn_down
+    assert world.vault.mounts("pki") == []
+    assert world.vault.tidied == ["pki-ns1-c1"]
+    assert ("Secret", "ns1", "c1-ca") not in world.kube.objects
+
+
+def test_release_waits_for_vault() -> None:
+    world = World()
+    body = certificate_body()
+    world.reconcile(body)
+    world.vault.down = True
+    _, outcome = world.release(body)
+    assert outcome.verdict is not None
+    assert outcome.verdict.retry
+    assert outcome.verdict.reason == "VaultUnavailable"

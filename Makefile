@@ -92,8 +92,23 @@ $(VENV_STAMP): $(ROOT)/pyproject.toml
 	@touch $@
 
 .PHONY: tools
-tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(KWOK_STAMP) $(HELM_STAMP) $(VENV_LINKS) ## Build/install kube-*, etcd, kwok, helm, bao, kubectl into .tools/bin
+tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(KWOK_STAMP) $(HELM_STAMP) $(VENV_LINKS) system-packages guest ignition-validate ## Build/install kube-*, etcd, kwok, helm, bao, kubectl, QEMU + test guest, ignition-validate
 	@echo "tools ready in $(BIN): Kubernetes $(KUBE_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION), helm $(HELM_VERSION)"
+
+# Debian packages the integration tests use from the system: iproute2 for the
+# network namespaces (on the machine image, checked here), QEMU through
+# .ci/install-guest.sh (its shared libraries are too many to extract by hand).
+.PHONY: system-packages
+system-packages:
+	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+
+.PHONY: guest
+guest: ## QEMU, the Debian kernel and busybox (extracted into .tools/debs), and the tiny test guest
+	$(ROOT)/.ci/install-guest.sh $(TOOLS)
+
+.PHONY: ignition-validate
+ignition-validate: ## The official Ignition validator, built through the Go module proxy
+	$(ROOT)/.ci/install-ignition-validate.sh $(TOOLS)
 
 # One `go build` produces the three control plane binaries (grouped target).
 $(CONTROLPLANE_BINS) &: $(CONTROLPLANE_DIR)/go.mod $(CONTROLPLANE_DIR)/go.sum $(wildcard $(CONTROLPLANE_DIR)/cmd/*/main.go)

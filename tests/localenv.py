@@ -610,6 +610,8 @@ OPERATOR_SETTINGS = {
     "G8S_ETCD_PROBE_MEMBERS": "false",
     # No network agent runs on the simulated hosts.
     "G8S_NETWORK_REQUIRE_HOSTS": "false",
+    # No guest API answers: no drain before deletion, readiness from host pods.
+    "G8S_KVM_GUEST_CHECKS": "false",
 }
 
 

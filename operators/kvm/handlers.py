@@ -1,12 +1,79 @@
-"""kopf registrations of the kvm operator; the logic lives elsewhere."""
+"""kopf registrations of the kvm operator; the logic lives elsewhere.
+
+Create, update and resume run the reconciliation (``reconcile.STEPS``); a
+timer runs it again every ``interval`` seconds to refresh the pod and guest
+state. Deletion drains the guest node first (``lifecycle.delete``), coming
+back every ``poll_interval`` seconds until it is drained or the drain
+timeout is reached; the owned objects then go with the KVMNode.
+"""
+
+import asyncio
+import contextlib
+from typing import Any
 
 import kopf
 
-from operators.kvm.model import parse
+from operators.kvm import lifecycle
+from operators.kvm import reconcile as steps
+from operators.kvm.config import KVMContext, KVMSettings
+from operators.kvm.model import KVMNodeSpec, parse
+from operators.kvm.status import PROVISIONING, report
 from shared.api.kinds import KVM_NODE
-from shared.handling import observing
-from shared.handling import register as register_reconciler
+from shared.errors import InvalidSpec
+from shared.handling import Reconciler, reconcile
+
+KIND = KVM_NODE
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    register_reconciler(registry, observing(KVM_NODE, parse))
+def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
+    assert ctx.kube is not None
+    return steps.Run(
+        spec=spec, body=body, kube=ctx.kube, settings=ctx.kvm, guest_client=ctx.guest_client
+    )
+
+
+def bound(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
+    return Reconciler(
+        kind=KIND,
+        parse=parse,
+        context=lambda spec, body: make_run(spec, body, ctx),
+        steps=steps.STEPS,
+        report=report,
+        pending_phase=PROVISIONING,
+    )
+
+
+def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
+    @kopf.on.resume(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
+    @kopf.on.create(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
+    @kopf.on.update(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
+    async def _reconcile(
+        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
+    ) -> None:
+        await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=retry)
+
+    @kopf.timer(
+        KIND.group,
+        KIND.version,
+        KIND.plural,
+        registry=registry,
+        id="refresh",
+        interval=settings.interval,
+        initial_delay=settings.interval,
+        idle=settings.interval,
+    )
+    async def _refresh(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        with contextlib.suppress(kopf.TemporaryError):
+            await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=0)
+
+    @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
+    async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        try:
+            spec = parse(body)
+        except InvalidSpec:
+            return  # nothing was built from an invalid spec: nothing to drain
+        run = make_run(spec, body, memo)
+        deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
+        patch.setdefault("status", {}).update(deletion.status)
+        if not deletion.done:
+            raise kopf.TemporaryError(deletion.decision.message, delay=memo.kvm.poll_interval)

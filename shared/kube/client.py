@@ -174,6 +174,23 @@ class Kube:
             raise
         return True
 
+    def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch ``body`` into an existing object; ApiError 404 if it is gone.
+
+        Unlike ``apply`` it never creates the object, which is what a write to
+        someone else's object (an annotation on an owner) needs.
+        """
+        resource = self._resource(ref.api_version, ref.kind)
+        result = self._call(
+            lambda: resource.patch(
+                name=ref.name,
+                namespace=ref.namespace,
+                body=dict(body),
+                content_type="application/merge-patch+json",
+            )
+        )
+        return dict(result.to_dict())
+
     def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch ``status`` (for writes outside a kopf handler's own patch)."""
         resource = self._resource(ref.api_version, ref.kind)

@@ -1,0 +1,1 @@
+"""Benchmarks of the kvm operator and its VM launcher (python -m bench.kvm)."""

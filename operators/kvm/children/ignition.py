@@ -1,0 +1,357 @@
+"""The Ignition (spec v3.4.0) config of one node: a pure function of its inputs.
+
+Everything the VM needs at first boot: hostname, a static address on the
+guest cluster's bridge, the node's certificates (copied from the
+certificates operator's Secrets, base64 as they are), the kubelet and its
+configuration; control-plane nodes also get static pods for the API server,
+controller manager and scheduler wired to the cluster's etcd Service.
+Manifests and configs are JSON documents (JSON is YAML), never templated text.
+"""
+
+import json
+from base64 import b64encode
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from operators.kvm.model import KVMNodeSpec
+from shared.api import certificates as certs
+
+IGNITION_VERSION = "3.4.0"
+PKI = "/etc/kubernetes/pki"
+MANIFESTS = "/etc/kubernetes/manifests"
+KUBELET_CONFIG = "/etc/kubernetes/kubelet.yaml"
+KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.kubeconfig"
+KUBELET_BIN = "/opt/bin/kubelet"
+CA_FILE = f"{PKI}/ca.crt"
+
+CONTROLPLANE_COMPONENTS = (
+    certs.API,
+    certs.APISERVER_ETCD_CLIENT,
+    certs.APISERVER_KUBELET_CLIENT,
+    certs.FRONT_PROXY_CLIENT,
+    certs.CONTROLLER_MANAGER,
+    certs.SCHEDULER,
+    certs.SERVICE_ACCOUNT,
+    certs.WORKER,
+)
+WORKER_COMPONENTS = (certs.WORKER,)
+
+MODE_PUBLIC = 0o644
+MODE_PRIVATE = 0o600
+PRIVATE_KEYS = frozenset({certs.PRIVATE_KEY})
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    address: str
+    prefix_length: int
+    gateway: str
+    mac: str
+    dns: str
+
+
+@dataclass(frozen=True)
+class Images:
+    registry: str
+    kubelet_url: str
+
+
+@dataclass(frozen=True)
+class NodeInputs:
+    """What the config is built from, besides the spec."""
+
+    network: NodeNetwork
+    api_endpoint: str
+    etcd_endpoint: str
+    # component -> Secret data (key -> base64 value), ``ca.crt`` excluded.
+    certificates: Mapping[str, Mapping[str, str]]
+    ca_b64: str
+    images: Images
+
+
+def components(spec: KVMNodeSpec) -> tuple[str, ...]:
+    return CONTROLPLANE_COMPONENTS if spec.is_controlplane else WORKER_COMPONENTS
+
+
+def cert_path(component: str, key: str) -> str:
+    return f"{PKI}/{component}/{key}"
+
+
+def _data_url_b64(b64: str) -> str:
+    return f"data:;base64,{b64}"
+
+
+def _text(path: str, content: str, mode: int = MODE_PUBLIC) -> dict[str, Any]:
+
+    return {
+        "path": path,
+        "mode": mode,
+        "overwrite": True,
+        "contents": {"source": _data_url_b64(b64encode(content.encode()).decode())},
+    }
+
+
+def _json(path: str, document: Mapping[str, Any], mode: int = MODE_PUBLIC) -> dict[str, Any]:
+    return _text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", mode)
+
+
+def _network_unit(net: NodeNetwork) -> str:
+    lines = [
+        "[Match]",
+        f"MACAddress={net.mac}",
+        "",
+        "[Network]",
+        f"Address={net.address}/{net.prefix_length}",
+        f"Gateway={net.gateway}",
+        f"DNS={net.dns}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def kubeconfig(server: str, cert: str, key: str, user: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "guest", "cluster": {"server": server, "certificate-authority": CA_FILE}}
+        ],
+        "users": [{"name": user, "user": {"client-certificate": cert, "client-key": key}}],
+        "contexts": [{"name": "default", "context": {"cluster": "guest", "user": user}}],
+        "current-context": "default",
+    }
+
+
+def kubelet_config(spec: KVMNodeSpec) -> dict[str, Any]:
+    dns = str(spec.service_cidr.network_address + 10)
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": CA_FILE},
+        },
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": "systemd",
+        "clusterDNS": [dns],
+        "clusterDomain": certs.DEFAULT_CLUSTER_DOMAIN,
+        "staticPodPath": MANIFESTS if spec.is_controlplane else "",
+        "tlsCertFile": cert_path(certs.WORKER, "tls.crt"),
+        "tlsPrivateKeyFile": cert_path(certs.WORKER, "tls.key"),
+        "rotateCertificates": False,
+    }
+
+
+def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork) -> str:
+    args = [
+        KUBELET_BIN,
+        f"--config={KUBELET_CONFIG}",
+        f"--kubeconfig={KUBELET_KUBECONFIG}",
+        f"--hostname-override={spec.name}",
+        f"--node-ip={net.address}",
+        f"--node-labels=node.g8s.io/role={spec.role}",
+    ]
+    if spec.is_controlplane:
+        args.append("--register-with-taints=node-role.kubernetes.io/control-plane=:NoSchedule")
+    lines = [
+        "[Unit]",
+        "Description=kubelet (g8s guest node)",
+        "Wants=network-online.target",
+        "After=network-online.target containerd.service",
+        "",
+        "[Service]",
+        "ExecStart=" + " ".join(args),
+        "Restart=always",
+        "RestartSec=5",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _volume(name: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    volume = {"name": name, "hostPath": {"path": path, "type": "Directory"}}
+    mount = {"name": name, "mountPath": path, "readOnly": True}
+    return volume, mount
+
+
+def static_pod(name: str, image: str, command: Sequence[str]) -> dict[str, Any]:
+    volume, mount = _volume("kubernetes", "/etc/kubernetes")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-system",
+            "labels": {"component": name, "tier": "control-plane"},
+        },
+        "spec": {
+            "hostNetwork": True,
+            "priorityClassName": "system-node-critical",
+            "containers": [
+                {"name": name, "image": image, "command": list(command), "volumeMounts": [mount]}
+            ],
+            "volumes": [volume],
+        },
+    }
+
+
+def apiserver_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
+    p = cert_path
+    command = [
+        "kube-apiserver",
+        f"--advertise-address={inputs.network.address}",
+        "--secure-port=6443",
+        f"--etcd-servers={inputs.etcd_endpoint}",
+        f"--etcd-cafile={CA_FILE}",
+        f"--etcd-certfile={p(certs.APISERVER_ETCD_CLIENT, 'tls.crt')}",
+        f"--etcd-keyfile={p(certs.APISERVER_ETCD_CLIENT, 'tls.key')}",
+        f"--client-ca-file={CA_FILE}",
+        f"--tls-cert-file={p(certs.API, 'tls.crt')}",
+        f"--tls-private-key-file={p(certs.API, 'tls.key')}",
+        f"--kubelet-client-certificate={p(certs.APISERVER_KUBELET_CLIENT, 'tls.crt')}",
+        f"--kubelet-client-key={p(certs.APISERVER_KUBELET_CLIENT, 'tls.key')}",
+        f"--proxy-client-cert-file={p(certs.FRONT_PROXY_CLIENT, 'tls.crt')}",
+        f"--proxy-client-key-file={p(certs.FRONT_PROXY_CLIENT, 'tls.key')}",
+        f"--requestheader-client-ca-file={CA_FILE}",
+        "--requestheader-allowed-names=",
+        f"--service-account-key-file={p(certs.SERVICE_ACCOUNT, certs.PUBLIC_KEY)}",
+        f"--service-account-signing-key-file={p(certs.SERVICE_ACCOUNT, certs.PRIVATE_KEY)}",
+        f"--service-account-issuer={inputs.api_endpoint}",
+        f"--service-cluster-ip-range={spec.service_cidr}",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
+    ]
+    image = f"{inputs.images.registry}/kube-apiserver:v{spec.kubernetes_version}"
+    return static_pod("kube-apiserver", image, command)
+
+
+def _component_kubeconfig_path(component: str) -> str:
+    return f"/etc/kubernetes/{component}.kubeconfig"
+
+
+def controller_manager_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
+    kubeconfig_path = _component_kubeconfig_path(certs.CONTROLLER_MANAGER)
+    command = [
+        "kube-controller-manager",
+        f"--kubeconfig={kubeconfig_path}",
+        f"--authentication-kubeconfig={kubeconfig_path}",
+        f"--authorization-kubeconfig={kubeconfig_path}",
+        f"--client-ca-file={CA_FILE}",
+        f"--root-ca-file={CA_FILE}",
+        f"--service-account-private-key-file={cert_path(certs.SERVICE_ACCOUNT, certs.PRIVATE_KEY)}",
+        f"--service-cluster-ip-range={spec.service_cidr}",
+        f"--cluster-cidr={spec.pod_cidr}",
+        "--allocate-node-cidrs=true",
+        "--use-service-account-credentials=true",
+        "--leader-elect=true",
+    ]
+    image = f"{inputs.images.registry}/kube-controller-manager:v{spec.kubernetes_version}"
+    return static_pod("kube-controller-manager", image, command)
+
+
+def scheduler_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
+    kubeconfig_path = _component_kubeconfig_path(certs.SCHEDULER)
+    command = [
+        "kube-scheduler",
+        f"--kubeconfig={kubeconfig_path}",
+        f"--authentication-kubeconfig={kubeconfig_path}",
+        f"--authorization-kubeconfig={kubeconfig_path}",
+        "--leader-elect=true",
+    ]
+    image = f"{inputs.images.registry}/kube-scheduler:v{spec.kubernetes_version}"
+    return static_pod("kube-scheduler", image, command)
+
+
+def _certificate_files(inputs: NodeInputs, wanted: Sequence[str]) -> list[dict[str, Any]]:
+    files = [
+        {
+            "path": CA_FILE,
+            "mode": MODE_PUBLIC,
+            "overwrite": True,
+            "contents": {"source": _data_url_b64(inputs.ca_b64)},
+        }
+    ]
+    for component in wanted:
+        for key, value in sorted(inputs.certificates[component].items()):
+            if key == "ca.crt":
+                continue
+            files.append(
+                {
+                    "path": cert_path(component, key),
+                    "mode": MODE_PRIVATE if key in PRIVATE_KEYS else MODE_PUBLIC,
+                    "overwrite": True,
+                    "contents": {"source": _data_url_b64(value)},
+                }
+            )
+    return files
+
+
+def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
+    """The node's Ignition config, as a JSON-ready dict."""
+    net = inputs.network
+    files: list[dict[str, Any]] = [
+        _text("/etc/hostname", spec.name + "\n"),
+        _text("/etc/systemd/network/00-g8s.network", _network_unit(net)),
+        *_certificate_files(inputs, components(spec)),
+        _json(KUBELET_CONFIG, kubelet_config(spec)),
+        _json(
+            KUBELET_KUBECONFIG,
+            kubeconfig(
+                inputs.api_endpoint,
+                cert_path(certs.WORKER, "tls.crt"),
+                cert_path(certs.WORKER, "tls.key"),
+                f"system:node:{spec.name}",
+            ),
+            MODE_PRIVATE,
+        ),
+        {
+            "path": KUBELET_BIN,
+            "mode": 0o755,
+            "overwrite": True,
+            "contents": {
+                "source": inputs.images.kubelet_url.format(version=spec.kubernetes_version)
+            },
+        },
+    ]
+    if spec.is_controlplane:
+        local_api = f"https://{net.address}:6443"
+        for component in (certs.CONTROLLER_MANAGER, certs.SCHEDULER):
+            files.append(
+                _json(
+                    _component_kubeconfig_path(component),
+                    kubeconfig(
+                        local_api,
+                        cert_path(component, "tls.crt"),
+                        cert_path(component, "tls.key"),
+                        f"system:kube-{component}",
+                    ),
+                    MODE_PRIVATE,
+                )
+            )
+        for name, pod in (
+            ("kube-apiserver", apiserver_pod(spec, inputs)),
+            ("kube-controller-manager", controller_manager_pod(spec, inputs)),
+            ("kube-scheduler", scheduler_pod(spec, inputs)),
+        ):
+            files.append(_json(f"{MANIFESTS}/{name}.yaml", pod))
+    return {
+        "ignition": {"version": IGNITION_VERSION},
+        "storage": {
+            "directories": [{"path": MANIFESTS, "mode": 0o755}],
+            "files": files,
+        },
+        "systemd": {
+            "units": [
+                {"name": "kubelet.service", "enabled": True, "contents": _kubelet_unit(spec, net)}
+            ]
+        },
+    }
+
+
+def render(config: Mapping[str, Any]) -> bytes:
+    """The config as the bytes QEMU hands to the guest (stable: sorted keys)."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()

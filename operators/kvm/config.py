@@ -1,0 +1,68 @@
+"""The kvm operator's settings (prefix ``G8S_KVM_``) and context (kopf memo)."""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.identity import OperatorIdentity
+from shared.kube import Kube, connect, connect_kubeconfig
+from shared.metrics import OperatorMetrics
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings, load
+
+
+@dataclass(frozen=True)
+class KVMSettings:
+    """Settings of the kvm operator (prefix ``G8S_KVM_``)."""
+
+    # Image holding QEMU and the g8s launcher (python -m operators.kvm.launcher).
+    launcher_image: str = "g8s/kvm-launcher:latest"
+    # Where the guest's control-plane images come from.
+    image_registry: str = "registry.k8s.io"
+    # Where the guest downloads the kubelet; {version} is the node's version.
+    kubelet_url: str = "https://dl.k8s.io/v{version}/bin/linux/amd64/kubelet"
+    # Memory and CPU QEMU itself uses beyond the guest's own (pod sizing).
+    qemu_overhead_mib: int = 256
+    qemu_overhead_millicpu: int = 250
+    # StorageClass of the disks; empty: the cluster's default.
+    storage_class: str = ""
+    # Ask the guest API for the Node's readiness and drain through it. Off
+    # where no guest boots (the local environment): readiness then comes
+    # from the host pod, and the condition's reason says so.
+    guest_checks: bool = True
+    # The host cluster's DNS domain, for the etcd Service's name seen from VMs.
+    host_cluster_domain: str = "cluster.local"
+    # DNS server the VMs use.
+    guest_dns: str = "1.1.1.1"
+    # Seconds the launcher waits for the guest's ACPI power-down on SIGTERM.
+    shutdown_timeout: int = 120
+    # Delay between two looks at a node while it starts or drains (seconds).
+    poll_interval: float = 10.0
+    # Period of the reconciliation that refreshes pod and guest state (seconds).
+    interval: float = 60.0
+
+
+@dataclass
+class KVMContext(OperatorContext):
+    kvm: KVMSettings = field(default_factory=KVMSettings)
+    kube: Kube | None = None
+    # Builds a client for a guest cluster from its kubeconfig document.
+    guest_client: Callable[[str], Kube] | None = None
+
+
+def make_context(
+    identity: OperatorIdentity,
+    settings: RuntimeSettings,
+    metrics: OperatorMetrics,
+    kvm: KVMSettings | None = None,
+) -> KVMContext:
+    kvm = kvm or load(KVMSettings, os.environ, prefix="G8S_KVM_")
+    field_manager = identity.field_manager
+    return KVMContext(
+        identity=identity,
+        settings=settings,
+        metrics=metrics,
+        kvm=kvm,
+        kube=Kube(connect(), field_manager),
+        guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
+    )

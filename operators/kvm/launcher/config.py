@@ -1,0 +1,39 @@
+"""The launcher's configuration (environment variables ``G8S_LAUNCHER_*``)."""
+
+from dataclasses import dataclass
+
+AUTO = "auto"
+KVM = "kvm"
+TCG = "tcg"
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    name: str = "vm"
+    cpus: int = 1
+    memory_mib: int = 1024
+    # Path of the root disk (a block device from the PVC, or an image file); empty: none.
+    disk: str = ""
+    disk_format: str = "raw"
+    # Path of the Ignition config handed to the guest through fw_cfg; empty: none.
+    ignition: str = ""
+    # Network: a tap device on this bridge (empty: no network device at all).
+    bridge: str = ""
+    tap: str = ""
+    mac: str = ""
+    # auto: KVM when /dev/kvm is usable, else software emulation (with a warning).
+    accel: str = AUTO
+    kvm_device: str = "/dev/kvm"
+    qemu: str = "qemu-system-x86_64"
+    # Direct kernel boot (e.g. a minimal guest); empty: boot from the disk.
+    kernel: str = ""
+    initrd: str = ""
+    append: str = ""
+    qmp_socket: str = "/run/g8s/qmp.sock"
+    # Port of the readiness endpoint (GET /readyz); 0: none.
+    ready_port: int = 8080
+    ready_address: str = "0.0.0.0"  # noqa: S104 - probed by the kubelet
+    # Seconds to wait for the guest's ACPI power-down after SIGTERM before quitting QEMU.
+    shutdown_timeout: float = 120.0
+    # Seconds between two presses of the ACPI power button during that wait; 0: press once.
+    powerdown_interval: float = 10.0

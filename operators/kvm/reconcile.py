@@ -1,0 +1,195 @@
+"""The ordered steps of one KVMNode reconciliation (no kopf here).
+
+network -> certificates -> ignition -> disk -> deployment -> observe. Each
+step reads or writes through the context's Kubernetes adapter and records
+what it saw on the ``Run``; ``status.report`` turns that into the status.
+"""
+
+import ipaddress
+from base64 import b64decode
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from operators.kvm import policies
+from operators.kvm.children import deployment, ignition, pvc, secret
+from operators.kvm.config import KVMSettings
+from operators.kvm.model import KVMNodeSpec
+from shared.api import API_VERSION, names
+from shared.api.kinds import CLUSTER_NETWORK
+from shared.children import owned
+from shared.errors import Retry
+from shared.kube import Kube, ObjectRef
+from shared.steps import Step
+
+OPERATOR = "kvm"
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    subnet: ipaddress.IPv4Network
+    gateway: str
+    bridge: str
+
+
+@dataclass(frozen=True)
+class GuestNode:
+    """The guest Node as its API reports it; ``error`` when it could not be asked."""
+
+    ready: bool | None = None
+    message: str = ""
+    error: str = ""
+
+
+@dataclass
+class Run:
+    spec: KVMNodeSpec
+    body: Mapping[str, Any]
+    kube: Kube
+    settings: KVMSettings
+    guest_client: Callable[[str], Kube] | None = None
+    network: GuestNetwork | None = None
+    address: ipaddress.IPv4Address | None = None
+    certificates: dict[str, dict[str, str]] = field(default_factory=dict)
+    ca_b64: str = ""
+    ignition_hash: str = ""
+    pod: dict[str, Any] | None = None
+    guest: GuestNode | None = None
+
+
+def _owned(run: Run, child: Mapping[str, Any]) -> dict[str, Any]:
+    return owned(child, owner=run.body, operator=OPERATOR, cluster=run.spec.cluster)
+
+
+def read_network(run: Run) -> None:
+    ref = ObjectRef(API_VERSION, CLUSTER_NETWORK.kind, run.spec.network, run.spec.namespace)
+    found = run.kube.get(ref)
+    status = (found or {}).get("status") or {}
+    subnet, gateway, bridge = status.get("subnet"), status.get("gateway"), status.get("bridge")
+    if not (subnet and gateway and bridge):
+        raise Retry(
+            "NetworkNotReady",
+            f"ClusterNetwork {run.spec.network} has no subnet, gateway and bridge yet",
+            delay=run.settings.poll_interval,
+        )
+    run.network = GuestNetwork(ipaddress.IPv4Network(subnet, strict=False), gateway, bridge)
+    run.address = policies.node_address(run.spec, run.network.subnet)
+
+
+def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> dict[str, str]:
+    found = run.kube.get(ObjectRef("v1", "Secret", name, run.spec.namespace))
+    data = (found or {}).get("data") or {}
+    if not data:
+        raise Retry(
+            reason,
+            f"Secret {name} is missing or empty",
+            delay=run.settings.poll_interval,
+        )
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def read_certificates(run: Run) -> None:
+    ca = _secret_data(run, names.ca_secret(run.spec.cluster))
+    if "ca.crt" not in ca:
+        raise Retry(
+            "CertificatesNotReady", f"Secret {names.ca_secret(run.spec.cluster)} has no ca.crt"
+        )
+    run.ca_b64 = ca["ca.crt"]
+    run.certificates = {
+        component: _secret_data(run, names.certificate(run.spec.cluster, component))
+        for component in ignition.components(run.spec)
+    }
+
+
+def etcd_endpoint(spec: KVMNodeSpec, domain: str) -> str:
+    service = names.etcd_client_service(spec.cluster)
+    return f"https://{service}.{spec.namespace}.svc.{domain}:2379"
+
+
+def node_inputs(run: Run) -> ignition.NodeInputs:
+    assert run.network is not None
+    assert run.address is not None
+    net = run.network
+    return ignition.NodeInputs(
+        network=ignition.NodeNetwork(
+            address=str(run.address),
+            prefix_length=net.subnet.prefixlen,
+            gateway=net.gateway,
+            mac=policies.mac_address(run.spec),
+            dns=run.settings.guest_dns,
+        ),
+        api_endpoint=policies.api_endpoint(run.spec, net.subnet),
+        etcd_endpoint=etcd_endpoint(run.spec, run.settings.host_cluster_domain),
+        certificates=run.certificates,
+        ca_b64=run.ca_b64,
+        images=ignition.Images(run.settings.image_registry, run.settings.kubelet_url),
+    )
+
+
+def apply_ignition(run: Run) -> None:
+    config = ignition.render(ignition.build(run.spec, node_inputs(run)))
+    run.ignition_hash = secret.content_hash(config)
+    run.kube.apply(_owned(run, secret.build(run.spec, config)))
+
+
+def apply_disk(run: Run) -> None:
+    run.kube.apply(_owned(run, pvc.build(run.spec, run.settings.storage_class)))
+
+
+def apply_deployment(run: Run) -> None:
+    assert run.network is not None
+    pod = deployment.LauncherPod(
+        image=run.settings.launcher_image,
+        resources=policies.pod_resources(
+            run.spec, run.settings.qemu_overhead_mib, run.settings.qemu_overhead_millicpu
+        ),
+        bridge=run.network.bridge,
+        mac=policies.mac_address(run.spec),
+        ready_port=policies.ready_port(run.spec),
+        shutdown_timeout=run.settings.shutdown_timeout,
+        ignition_hash=run.ignition_hash,
+    )
+    run.kube.apply(_owned(run, deployment.build(run.spec, pod)))
+
+
+def observe(run: Run) -> None:
+    selector = ",".join(f"{k}={v}" for k, v in deployment.selector(run.spec).items())
+    pods = run.kube.list("v1", "Pod", namespace=run.spec.namespace, selector=selector)
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    run.pod = live[0] if live else None
+    if run.settings.guest_checks:
+        run.guest = guest_node(run)
+
+
+def guest_api(run: Run) -> Kube:
+    """A client of the guest cluster, from its kubeconfig Secret."""
+    if run.guest_client is None:
+        raise Retry("GuestUnreachable", "no guest API client configured")
+    name = names.kubeconfig_secret(run.spec.cluster)
+    data = _secret_data(run, name, "GuestUnreachable")
+    if "value" not in data:
+        raise Retry("GuestUnreachable", f"Secret {name} has no key 'value'")
+    return run.guest_client(b64decode(data["value"]).decode())
+
+
+def guest_node(run: Run) -> GuestNode:
+    try:
+        node = guest_api(run).get(ObjectRef("v1", "Node", run.spec.name))
+    except Exception as exc:
+        return GuestNode(error=f"{type(exc).__name__}: {exc}")
+    if node is None:
+        return GuestNode(ready=False, message=f"Node {run.spec.name} not registered yet")
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return GuestNode(cond.get("status") == "True", str(cond.get("message") or ""))
+    return GuestNode(ready=False, message="Node has no Ready condition yet")
+
+
+STEPS: tuple[Step[Run], ...] = (
+    Step("network", read_network),
+    Step("certificates", read_certificates),
+    Step("ignition", apply_ignition),
+    Step("disk", apply_disk),
+    Step("deployment", apply_deployment),
+    Step("observe", observe),
+)

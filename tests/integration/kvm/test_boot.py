@@ -1,0 +1,141 @@
+"""A real boot of the tiny guest by the VM launcher, under software emulation (QEMU TCG).
+
+Covers: the launcher (``python -m operators.kvm.launcher``, a real process)
+boots the Debian kernel with the test initramfs, hands the Ignition config
+from a real ``<node>-ignition`` Secret (built by the operator's builders)
+through fw_cfg, and the SHA-256 the guest prints on its serial console
+(the launcher's stdout) equals the Secret's content hash; KVM being
+refused, the launcher warns that it uses software emulation. On SIGTERM
+with a guest that does not power itself down, the launcher asks through
+QMP, reports the timeout, quits QEMU, and exits within the timeout plus a
+small grace; a guest that listens to its ACPI power button powers down on
+the launcher's QMP ``system_powerdown`` well before the timeout; /readyz
+answers 200 while the VM runs.
+"""
+
+import hashlib
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.integration.kvm.guest import ignition_file, launcher_env, require_guest
+from tests.localenv import ROOT, free_port
+
+BOOT_TIMEOUT = 240.0
+SHA_LINE = re.compile(rb"g8s-guest: ignition-sha256=([0-9a-f]{64})")
+
+
+def _launch(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "operators.kvm.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_guest_reads_the_ignition_secret_through_fw_cfg(tmp_path: Path) -> None:
+    guest = require_guest()
+    path, expected = ignition_file(tmp_path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == expected
+    env = launcher_env(guest, tmp_path, path, G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1")
+    with _launch(env) as proc:
+        try:
+            out, err = proc.communicate(timeout=BOOT_TIMEOUT)
+        finally:
+            proc.kill()
+    match = SHA_LINE.search(out)
+    assert match is not None, f"no hash on the console:\n{out.decode(errors='replace')[-2000:]}"
+    assert match.group(1).decode() == expected
+    assert proc.returncode == 0
+    assert b"software emulation" in err
+    assert b"accel=tcg" in err
+
+
+def _ready(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return int(response.status)
+    except OSError as exc:
+        return int(getattr(exc, "code", 0) or 0)
+
+
+def test_sigterm_powers_the_guest_down_through_acpi(tmp_path: Path) -> None:
+    guest = require_guest()
+    path, _ = ignition_file(tmp_path)
+    port = free_port()
+    timeout = 120
+    env = launcher_env(
+        guest,
+        tmp_path,
+        path,
+        G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1 g8s.acpi",
+        G8S_LAUNCHER_READY_PORT=str(port),
+        G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
+        G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),
+        G8S_LAUNCHER_POWERDOWN_INTERVAL="3",
+    )
+    with _launch(env) as proc:
+        took, out, err = _terminate_when_up(proc, port, timeout)
+    assert b"g8s-guest: power button" in out
+    assert b"guest powered down" in err
+    assert b"did not power down in time" not in err
+    assert proc.returncode == 0
+    assert took < timeout, f"took {took:.1f}s"
+
+
+def test_sigterm_quits_qemu_after_the_timeout(tmp_path: Path) -> None:
+    guest = require_guest()
+    path, _ = ignition_file(tmp_path)
+    port = free_port()
+    timeout = 5
+    env = launcher_env(
+        guest,
+        tmp_path,
+        path,
+        # This guest ignores the power button.
+        G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1 g8s.wait",
+        G8S_LAUNCHER_READY_PORT=str(port),
+        G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
+        G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),
+    )
+    with _launch(env) as proc:
+        took, _, err = _terminate_when_up(proc, port, timeout)
+    assert b"powering down the guest" in err
+    assert b"did not power down in time" in err
+    # Within the timeout plus the quit's grace, never the kubelet's SIGKILL.
+    assert took < timeout + 10, f"took {took:.1f}s"
+    assert took >= timeout - 0.5
+
+
+def _terminate_when_up(
+    proc: subprocess.Popen[bytes], port: int, timeout: int
+) -> tuple[float, bytes, bytes]:
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        seen = b""
+        # Wait for the guest to be up (it prints "waiting"), reading the console.
+        while b"g8s-guest: waiting" not in seen:
+            assert time.monotonic() < deadline, (
+                f"guest never came up:\n{seen.decode(errors='replace')}"
+            )
+            line = proc.stdout.readline()
+            assert line, "launcher exited before the guest came up"
+            seen += line
+        assert _ready(port) == 200
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=timeout + 15)
+        took = time.monotonic() - asked
+        seen += proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    return took, seen, proc.stderr.read()

@@ -1,0 +1,1 @@
+"""Unit tests of the kvm operator and its VM launcher."""

@@ -1,0 +1,52 @@
+"""Bodies and inputs shared by the kvm unit tests."""
+
+from base64 import b64encode
+from typing import Any
+
+from operators.kvm.children import ignition
+from operators.kvm.model import KVMNodeSpec, parse
+
+
+def body(role: str = "worker", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "g8s.io/v1alpha1",
+        "kind": "KVMNode",
+        "metadata": {
+            "name": f"demo-{role[:1]}-abcde",
+            "namespace": "ns",
+            "uid": "u-1",
+            "generation": 3,
+        },
+        "spec": {"cluster": "demo", "role": role, "index": 1, "network": "demo", **spec},
+    }
+
+
+def spec(role: str = "worker", **fields: Any) -> KVMNodeSpec:
+    return parse(body(role, **fields))
+
+
+def b64(text: str) -> str:
+    return b64encode(text.encode()).decode()
+
+
+def inputs(node: KVMNodeSpec) -> ignition.NodeInputs:
+    certs = {
+        component: {
+            "tls.crt": b64(f"CERT {component}"),
+            "tls.key": b64(f"KEY {component}"),
+            "ca.crt": b64("CA"),
+        }
+        for component in ignition.components(node)
+    }
+    if "service-account" in certs:
+        certs["service-account"] = {"tls.pub": b64("PUB sa"), "tls.key": b64("KEY sa")}
+    return ignition.NodeInputs(
+        network=ignition.NodeNetwork(
+            "10.100.3.51", 24, "10.100.3.1", "52:54:00:00:00:01", "1.1.1.1"
+        ),
+        api_endpoint="https://10.100.3.10:6443",
+        etcd_endpoint="https://demo-etcd.ns.svc.cluster.local:2379",
+        certificates=certs,
+        ca_b64=b64("CA"),
+        images=ignition.Images("registry.example", "https://downloads.example/v{version}/kubelet"),
+    )

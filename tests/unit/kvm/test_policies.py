@@ -1,0 +1,68 @@
+"""Pure decisions: node addresses, API endpoint, MAC, pod sizing, drain decisions, ports."""
+
+import ipaddress
+
+import pytest
+
+from operators.kvm import policies
+from shared.errors import InvalidSpec
+from tests.unit.kvm.helpers import spec
+
+SUBNET = ipaddress.IPv4Network("10.100.3.0/24")
+
+
+def test_addresses_by_role_and_index() -> None:
+    assert str(policies.node_address(spec("controlplane", index=0), SUBNET)) == "10.100.3.10"
+    assert str(policies.node_address(spec("controlplane", index=2), SUBNET)) == "10.100.3.12"
+    assert str(policies.node_address(spec("worker", index=0), SUBNET)) == "10.100.3.50"
+    assert str(policies.node_address(spec("worker", index=7), SUBNET)) == "10.100.3.57"
+
+
+def test_address_outside_subnet_is_refused() -> None:
+    with pytest.raises(InvalidSpec, match="outside subnet"):
+        policies.node_address(spec("worker", index=205), SUBNET)
+    with pytest.raises(InvalidSpec, match="control-plane index"):
+        policies.node_address(spec("controlplane", index=40), SUBNET)
+
+
+def test_api_endpoint_default_and_override() -> None:
+    assert policies.api_endpoint(spec(), SUBNET) == "https://10.100.3.10:6443"
+    assert policies.api_endpoint(spec(apiEndpoint="https://api:443"), SUBNET) == "https://api:443"
+
+
+def test_mac_is_stable_unicast_local() -> None:
+    mac = policies.mac_address(spec())
+    assert mac == policies.mac_address(spec())
+    assert mac != policies.mac_address(spec("controlplane"))
+    first = int(mac.split(":")[0], 16)
+    assert first & 0x01 == 0
+    assert first & 0x02 == 0x02
+    assert len(mac.split(":")) == 6
+
+
+def test_resources_include_qemu_overhead() -> None:
+    res = policies.pod_resources(
+        spec(cpus=3, memoryMiB=2048), overhead_mib=256, overhead_millicpu=250
+    )
+    assert res == policies.Resources(cpu="3250m", memory="2304Mi")
+
+
+def test_ready_port_in_range_and_stable() -> None:
+    port = policies.ready_port(spec())
+    assert policies.READY_PORT_BASE <= port < policies.READY_PORT_BASE + policies.READY_PORT_RANGE
+    assert port == policies.ready_port(spec())
+
+
+def test_drain_decisions() -> None:
+    done = policies.drain_decision(0, 0, 5, 60)
+    assert (done.done, done.timed_out, done.reason) == (True, False, "Drained")
+    waiting = policies.drain_decision(2, 1, 5, 60)
+    assert (waiting.done, waiting.reason) == (False, "Draining")
+    assert "1 held by a PodDisruptionBudget" in waiting.message
+    timeout = policies.drain_decision(2, 1, 60, 60)
+    assert (timeout.done, timeout.timed_out, timeout.reason) == (True, True, "DrainTimeout")
+    assert "drain timeout 60s reached" in timeout.message
+    lost = policies.drain_decision(0, 0, 10, 60, unreachable="connection refused")
+    assert (lost.done, lost.reason) == (False, "GuestUnreachable")
+    gone = policies.drain_decision(0, 0, 61, 60, unreachable="connection refused")
+    assert (gone.done, gone.timed_out, gone.reason) == (True, True, "GuestUnreachable")

@@ -1,0 +1,139 @@
+"""The reconciliation's steps over an in-memory Kubernetes stand-in.
+
+Covers: a missing network or certificate Secret stops the run with a
+retryable reason; with both present the steps apply Secret, PVC and
+Deployment, each owned by the KVMNode and labelled; the Deployment's pod
+template carries the Ignition content hash; observe finds the launcher pod
+and, with guest checks on, asks the guest API through the kubeconfig Secret.
+"""
+
+from base64 import b64encode
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from operators.kvm import reconcile
+from operators.kvm.children.secret import HASH_ANNOTATION
+from operators.kvm.config import KVMSettings
+from shared.errors import Retry
+from shared.kube import ObjectRef
+from tests.unit.kvm.helpers import body, spec
+
+
+def _b64(text: str) -> str:
+    return b64encode(text.encode()).decode()
+
+
+@dataclass
+class FakeKube:
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self.objects.get((ref.kind, ref.name))
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        self.applied.append(dict(obj))
+        return dict(obj)
+
+    def list(self, api_version: str, kind: str, **_: Any) -> list[dict[str, Any]]:
+        return list(self.pods)
+
+
+def _ready_kube() -> FakeKube:
+    kube = FakeKube()
+    kube.objects[("ClusterNetwork", "demo")] = {
+        "status": {"subnet": "10.100.3.0/24", "gateway": "10.100.3.1", "bridge": "g8s-br-3"}
+    }
+    kube.objects[("Secret", "demo-ca")] = {"data": {"ca.crt": _b64("CA")}}
+    kube.objects[("Secret", "demo-worker")] = {
+        "data": {"tls.crt": _b64("C"), "tls.key": _b64("K"), "ca.crt": _b64("CA")}
+    }
+    return kube
+
+
+def _run(kube: FakeKube, **settings: Any) -> reconcile.Run:
+    return reconcile.Run(
+        spec=spec(),
+        body=body(),
+        kube=kube,  # type: ignore[arg-type]
+        settings=KVMSettings(**settings),
+    )
+
+
+def test_network_not_ready_is_retried() -> None:
+    with pytest.raises(Retry) as raised:
+        reconcile.read_network(_run(FakeKube()))
+    assert raised.value.reason == "NetworkNotReady"
+
+
+def test_missing_certificates_are_retried() -> None:
+    kube = _ready_kube()
+    del kube.objects[("Secret", "demo-worker")]
+    with pytest.raises(Retry) as raised:
+        reconcile.read_certificates(_run(kube))
+    assert raised.value.reason == "CertificatesNotReady"
+    assert "demo-worker" in str(raised.value)
+
+
+def test_steps_apply_owned_children() -> None:
+    kube = _ready_kube()
+    run = _run(kube, guest_checks=False)
+    for step in reconcile.STEPS:
+        result = step.run(run)
+        assert result is None
+    kinds = [o["kind"] for o in kube.applied]
+    assert kinds == ["Secret", "PersistentVolumeClaim", "Deployment"]
+    for obj in kube.applied:
+        meta = obj["metadata"]
+        assert meta["namespace"] == "ns"
+        assert meta["ownerReferences"][0]["uid"] == "u-1"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "g8s-kvm"
+        assert meta["labels"]["g8s.io/cluster"] == "demo"
+    secret, _, deployment = kube.applied
+    digest = secret["metadata"]["annotations"][HASH_ANNOTATION]
+    assert digest == run.ignition_hash
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"][HASH_ANNOTATION] == digest
+    env = {e["name"]: e["value"] for e in template["spec"]["containers"][0]["env"]}
+    assert env["G8S_LAUNCHER_BRIDGE"] == "g8s-br-3"
+    assert str(run.address) == "10.100.3.51"
+    assert run.pod is None
+    assert run.guest is None
+
+
+def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:
+    kube = _ready_kube()
+    kube.pods = [
+        {"metadata": {"name": "p-1"}},
+        {"metadata": {"name": "old", "deletionTimestamp": "x"}},
+    ]
+    kube.objects[("Secret", "demo-kubeconfig")] = {"data": {"value": _b64("kubeconfig text")}}
+    guest = FakeKube()
+    guest.objects[("Node", spec().name)] = {
+        "status": {"conditions": [{"type": "Ready", "status": "True", "message": "ok"}]}
+    }
+    seen: list[str] = []
+
+    def client(text: str) -> Any:
+        seen.append(text)
+        return guest
+
+    run = _run(kube)
+    run.guest_client = client
+    reconcile.observe(run)
+    assert run.pod == {"metadata": {"name": "p-1"}}
+    assert seen == ["kubeconfig text"]
+    assert run.guest == reconcile.GuestNode(True, "ok")
+
+
+def test_observe_reports_an_unreachable_guest() -> None:
+    kube = _ready_kube()
+    run = _run(kube)
+    run.guest_client = lambda _: FakeKube()  # type: ignore[assignment,return-value]
+    reconcile.observe(run)
+    assert run.guest is not None
+    assert "demo-kubeconfig is missing" in run.guest.error

@@ -89,6 +89,8 @@ def test_agents_converge_and_report(
         "G8S_NETWORK_ALLOCATION_NAMESPACE": namespaces.records,
         "G8S_NETWORK_HOST_SELECTOR": selector,
         "G8S_NETWORK_HOSTS_INTERVAL": "1",
+        # Real agents run here, unlike in the rest of the local environment.
+        "G8S_NETWORK_REQUIRE_HOSTS": "true",
     }
     processes: list[RunningOperator] = []
     with contextlib.ExitStack() as stack, hosts(2) as sims:

@@ -8,6 +8,7 @@ is written and retried with the translated delay through
 ``kopf.TemporaryError`` (never a sleep loop).
 """
 
+import contextlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -119,17 +120,67 @@ def _write(patch: MutableMapping[str, Any], status: Mapping[str, Any]) -> None:
     target.update(status)
 
 
+Bind = Callable[[Any], Reconciler[Any, Any]]
+
+
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler[Any, Any]) -> None:
     """Reconcile ``reconciler.kind`` on resume, create and update (spec or metadata)."""
-    kind = reconciler.kind
+    register_bound(registry, reconciler.kind, lambda _: reconciler)
 
-    @kopf.on.resume(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
-    @kopf.on.create(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
-    @kopf.on.update(kind.group, kind.version, kind.plural, registry=registry, id="reconcile")
+
+def register_bound(
+    registry: kopf.OperatorRegistry,
+    kind: Kind,
+    bind: Bind,
+    *,
+    resync: float | None = None,
+    resync_bind: Bind | None = None,
+    resync_id: str = "resync",
+    resync_idle: float | None = None,
+) -> None:
+    """Reconcile ``kind`` on resume, create and update, with a reconciler bound to the
+    operator's context (kopf memo) on each call, since steps need its clients.
+
+    With ``resync`` seconds, a timer reconciles again (``resync_bind``'s
+    reconciler if given) so that what changes outside the object — member
+    health, host reports, schedules — is looked at; with ``resync_idle`` it
+    waits until the object has not changed for that long. It writes nothing
+    when the status would not change, so an object at rest costs the API
+    server no writes.
+    """
+    resource = (kind.group, kind.version, kind.plural)
+
+    @kopf.on.resume(*resource, registry=registry, id="reconcile")
+    @kopf.on.create(*resource, registry=registry, id="reconcile")
+    @kopf.on.update(*resource, registry=registry, id="reconcile")
     async def _reconcile(
         body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
     ) -> None:
-        await reconcile(reconciler, body=body, patch=patch, ctx=memo, retry=retry)
+        await reconcile(bind(memo), body=body, patch=patch, ctx=memo, retry=retry)
+
+    if resync is None:
+        return
+    rebind = resync_bind or bind
+
+    @kopf.timer(
+        *resource,
+        registry=registry,
+        id=resync_id,
+        interval=resync,
+        initial_delay=resync,
+        idle=resync_idle,
+    )
+    async def _resync(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        # The timer comes back on its own; the status already says why it failed.
+        with contextlib.suppress(kopf.TemporaryError):
+            await reconcile(rebind(memo), body=body, patch=patch, ctx=memo, retry=0)
+        if unchanged(body.get("status") or {}, patch.get("status") or {}):
+            patch.pop("status", None)
+
+
+def unchanged(current: Mapping[str, Any], status_patch: Mapping[str, Any]) -> bool:
+    """Whether writing ``status_patch`` over status ``current`` would change nothing."""
+    return all(current.get(key) == value for key, value in status_patch.items())
 
 
 def observing(kind: Kind, parse: Callable[[Mapping[str, Any]], S]) -> Reconciler[S, S]:

@@ -8,9 +8,6 @@ operator's context (kopf memo) per call, since its steps need the context's
 clients.
 """
 
-import contextlib
-from typing import Any
-
 import kopf
 
 from operators.etcd import reconcile as steps
@@ -18,7 +15,7 @@ from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
 from shared.api.kinds import ETCD_CLUSTER
-from shared.handling import Reconciler, reconcile
+from shared.handling import Reconciler, register_bound
 
 KIND = ETCD_CLUSTER
 
@@ -35,25 +32,11 @@ def bound(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
 
 
 def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
-    @kopf.on.resume(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.create(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.update(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    async def _reconcile(
-        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
-    ) -> None:
-        await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=retry)
-
-    @kopf.timer(
-        KIND.group,
-        KIND.version,
-        KIND.plural,
-        registry=registry,
-        id="watch",
-        interval=settings.interval,
-        initial_delay=settings.interval,
-        idle=settings.interval,
+    register_bound(
+        registry,
+        KIND,
+        bound,
+        resync=settings.interval,
+        resync_id="watch",
+        resync_idle=settings.interval,
     )
-    async def _watch(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-        # The timer comes back on its own; the status already says why it failed.
-        with contextlib.suppress(kopf.TemporaryError):
-            await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=0)

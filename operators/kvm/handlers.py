@@ -8,7 +8,6 @@ timeout is reached; the owned objects then go with the KVMNode.
 """
 
 import asyncio
-import contextlib
 from typing import Any
 
 import kopf
@@ -20,7 +19,7 @@ from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.status import PROVISIONING, report
 from shared.api.kinds import KVM_NODE
 from shared.errors import InvalidSpec
-from shared.handling import Reconciler, reconcile
+from shared.handling import Reconciler, register_bound
 
 KIND = KVM_NODE
 
@@ -44,27 +43,14 @@ def bound(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
 
 
 def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
-    @kopf.on.resume(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.create(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.update(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    async def _reconcile(
-        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
-    ) -> None:
-        await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=retry)
-
-    @kopf.timer(
-        KIND.group,
-        KIND.version,
-        KIND.plural,
-        registry=registry,
-        id="refresh",
-        interval=settings.interval,
-        initial_delay=settings.interval,
-        idle=settings.interval,
+    register_bound(
+        registry,
+        KIND,
+        bound,
+        resync=settings.interval,
+        resync_id="refresh",
+        resync_idle=settings.interval,
     )
-    async def _refresh(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-        with contextlib.suppress(kopf.TemporaryError):
-            await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=0)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

@@ -7,7 +7,6 @@ kopf removes the finalizer.
 """
 
 import asyncio
-import contextlib
 from typing import Any
 
 import kopf
@@ -16,10 +15,10 @@ from operators.network import reconcile as steps
 from operators.network.allocation import Owner
 from operators.network.config import NetworkContext, NetworkSettings
 from operators.network.model import ClusterNetworkSpec, parse
-from operators.network.status import report, unchanged
+from operators.network.status import report
 from shared import logs
 from shared.api.kinds import CLUSTER_NETWORK
-from shared.handling import Reconciler, reconcile
+from shared.handling import Reconciler, register_bound
 
 KIND = CLUSTER_NETWORK
 
@@ -38,30 +37,15 @@ def bound(
 
 
 def register(registry: kopf.OperatorRegistry, settings: NetworkSettings) -> None:
-    @kopf.on.resume(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.create(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    @kopf.on.update(KIND.group, KIND.version, KIND.plural, registry=registry, id="reconcile")
-    async def _reconcile(
-        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
-    ) -> None:
-        await reconcile(bound(memo), body=body, patch=patch, ctx=memo, retry=retry)
-
-    @kopf.timer(
-        KIND.group,
-        KIND.version,
-        KIND.plural,
-        registry=registry,
-        id="hosts",
-        interval=settings.hosts_interval,
-        initial_delay=settings.hosts_interval,
+    register_bound(
+        registry,
+        KIND,
+        bound,
+        resync=settings.hosts_interval,
+        # The refresh keeps the policies alone: they change only with the spec.
+        resync_bind=lambda ctx: bound(ctx, refresh=True),
+        resync_id="hosts",
     )
-    async def _hosts(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-        # The timer comes back on its own; the status already says why it failed.
-        with contextlib.suppress(kopf.TemporaryError):
-            await reconcile(bound(memo, refresh=True), body=body, patch=patch, ctx=memo, retry=0)
-        # At rest the refresh finds what status already says: write nothing.
-        if unchanged(body.get("status") or {}, patch.get("status") or {}):
-            patch.pop("status", None)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, **_: Any) -> None:

@@ -1,7 +1,5 @@
 """Pure: what a reconciliation observed -> the ClusterNetwork's conditions, phase and fields."""
 
-from collections.abc import Mapping
-from typing import Any
 
 from operators.network import allocation, names
 from operators.network.model import ClusterNetworkSpec
@@ -58,11 +56,6 @@ def ready(run: Run) -> Observation | None:
         REASON_HOSTS_PENDING,
         f"{where}; {run.hosts.ready}/{run.hosts.total} hosts converged, waiting for {waiting}",
     )
-
-
-def unchanged(current: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
-    """Whether writing ``patch`` over status ``current`` would change nothing."""
-    return all(current.get(key) == value for key, value in patch.items())
 
 
 def report(spec: ClusterNetworkSpec, run: Run, outcome: Outcome) -> Report:

@@ -17,7 +17,7 @@ from shared.api import conditions as c
 from shared.api.kinds import ETCD_CLUSTER
 from shared.conditions import Observation, get
 from shared.errors import ApiError
-from shared.handling import Reconciler, observing, reconcile
+from shared.handling import Reconciler, observing, reconcile, register_bound, unchanged
 from shared.identity import OperatorIdentity
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext
@@ -128,3 +128,20 @@ def test_observing_reconciler_keeps_ready_unknown() -> None:
     ready = status["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("Unknown", "Observed")
     assert status["observedGeneration"] == 5
+
+
+def test_resync_writes_nothing_when_status_is_unchanged() -> None:
+    current = {"vni": 42, "hostsReady": 3, "conditions": [{"type": "Ready", "status": "True"}]}
+    assert unchanged(current, {"vni": 42, "hostsReady": 3})
+    assert unchanged(current, {})
+    assert not unchanged(current, {"hostsReady": 2})
+    assert not unchanged(current, {"conditions": [{"type": "Ready", "status": "False"}]})
+
+
+def test_register_bound_adds_reconcile_handlers_and_a_resync_timer() -> None:
+    registry = kopf.OperatorRegistry()
+    register_bound(registry, ETCD_CLUSTER, lambda ctx: observing(ETCD_CLUSTER, _parse), resync=30)
+    changing = {h.id for h in registry._changing.get_all_handlers()}
+    timers = [h for h in registry._spawning.get_all_handlers() if h.id == "resync"]
+    assert changing == {"reconcile"}
+    assert len(timers) == 1

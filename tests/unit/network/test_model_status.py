@@ -18,7 +18,7 @@ from operators.network.config import NetworkSettings
 from operators.network.hosts import count
 from operators.network.model import parse
 from operators.network.reconcile import Run
-from operators.network.status import report, unchanged
+from operators.network.status import report
 from shared.errors import InvalidSpec
 from shared.kube import Kube
 from shared.steps import Outcome
@@ -136,11 +136,3 @@ def test_failed_step_leaves_ready_to_the_kit() -> None:
     got = report(run.spec, run, failed)
     assert got.observations == ()
     assert got.phase == "Allocating"
-
-
-def test_refresh_writes_nothing_when_status_is_unchanged() -> None:
-    current = {"vni": 42, "hostsReady": 3, "conditions": [{"type": "Ready", "status": "True"}]}
-    assert unchanged(current, {"vni": 42, "hostsReady": 3})
-    assert unchanged(current, {})
-    assert not unchanged(current, {"hostsReady": 2})
-    assert not unchanged(current, {"conditions": [{"type": "Ready", "status": "False"}]})

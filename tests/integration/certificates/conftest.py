@@ -1,6 +1,6 @@
 """Fixtures of the certificates integration tests.
 
-``certificates_crd``: the Certificate CRD installed in the test environment's
+``crds`` (tests/conftest.py): the Certificate CRD installed in the test environment's
 API server. ``namespace``: a fresh namespace per test. ``operator``: the
 certificates operator as a real process (``python -m operators.certificates``)
 watching that namespace, with the environment's dev OpenBao as its Vault
@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from shared.vault import TokenAuth, Vault
-from tests.localenv import ROOT, LocalEnv
+from tests.localenv import LocalEnv
 from tests.operators import RunningOperator, running_operator
-
-CRD = ROOT / "crds" / "certificates.g8s.io.yaml"
 
 # Fast retries and renewal checks so the tests take seconds, not minutes.
 FAST = {
@@ -31,18 +29,8 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="session")
-def certificates_crd(local_env: LocalEnv) -> Path:
-    assert CRD.exists(), f"{CRD} is missing"
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    local_env.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.g8s.io"
-    )
-    return CRD
-
-
 @pytest.fixture
-def namespace(local_env: LocalEnv, certificates_crd: Path) -> Iterator[str]:
+def namespace(local_env: LocalEnv, crds: Path) -> Iterator[str]:
     name = f"certs-{secrets.token_hex(3)}"
     local_env.kubectl("create", "namespace", name)
     yield name

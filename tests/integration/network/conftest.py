@@ -1,6 +1,6 @@
 """Fixtures of the network integration tests on the real API server.
 
-``network_crd``: the ClusterNetwork CRD installed in the test environment.
+``crds`` (tests/conftest.py): the ClusterNetwork CRD installed in the test environment.
 ``namespaces``: a fresh namespace for the networks and one for the
 allocation records, per test. ``start_operator``: starts the network
 operator as a real process (``python -m operators.network``) watching the
@@ -19,10 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.localenv import ROOT, LocalEnv
+from tests.localenv import LocalEnv
 from tests.operators import RunningOperator, running_operator
-
-CRD = ROOT / "crds" / "clusternetworks.g8s.io.yaml"
 
 StartOperator = Callable[[], AbstractContextManager[RunningOperator]]
 
@@ -33,18 +31,8 @@ class Namespaces:
     records: str
 
 
-@pytest.fixture(scope="session")
-def network_crd(local_env: LocalEnv) -> Path:
-    assert CRD.exists(), f"{CRD} is missing"
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    local_env.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/clusternetworks.g8s.io"
-    )
-    return CRD
-
-
 @pytest.fixture
-def namespaces(local_env: LocalEnv, network_crd: Path) -> Iterator[Namespaces]:
+def namespaces(local_env: LocalEnv, crds: Path) -> Iterator[Namespaces]:
     suffix = secrets.token_hex(3)
     made = Namespaces(f"net-{suffix}", f"net-records-{suffix}")
     for name in (made.networks, made.records):

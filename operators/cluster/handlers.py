@@ -1,12 +1,137 @@
-"""kopf registrations of the cluster operator; the logic lives elsewhere."""
+"""kopf registrations of the cluster operator; the logic lives elsewhere.
+
+Children drive the Cluster's status without polling: a watch on each child
+kind turns every change of what the Cluster depends on (Ready, generations,
+deletion) into the annotation ``g8s.io/children`` on the owning Cluster. kopf
+sees an annotation change as an update and reconciles the Cluster, which
+re-reads its children. At rest no child changes, so nothing is written.
+"""
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import kopf
 
-from operators.cluster.model import parse
+from operators.cluster import reconcile as steps
+from operators.cluster.context import ClusterContext
+from operators.cluster.model import ClusterSpec, parse, ref
+from operators.cluster.status import deleting, transitions
+from shared.api import API_VERSION, GROUP, VERSION
+from shared.api import conditions as c
 from shared.api.kinds import CLUSTER
-from shared.handling import observing
-from shared.handling import register as register_reconciler
+from shared.api.labels import CLUSTER as CLUSTER_LABEL
+from shared.conditions import set_condition
+from shared.errors import ApiError
+from shared.handling import Reconciler, reconcile
+from shared.kube import ObjectRef
+from shared.pause import pause_reason
+
+CHILDREN_ANNOTATION = f"{GROUP}/children"
+# How soon a deletion stage is looked at again while its children go away.
+DELETE_RECHECK_SECONDS = 2.0
+HTTP_NOT_FOUND = 404
+
+
+def reconciler(ctx: ClusterContext) -> Reconciler[ClusterSpec, steps.Run]:
+    return Reconciler(
+        kind=CLUSTER,
+        parse=parse,
+        context=lambda spec, body: steps.Run(spec, body, ctx.client()),
+        steps=steps.STEPS,
+        report=steps.report,
+        spec_pause=True,
+    )
+
+
+def announce(body: kopf.Body, before: Sequence[Mapping[str, Any]], patch: Any) -> None:
+    """A Kubernetes Event for each condition that flipped in this reconcile."""
+    after = ((patch or {}).get("status") or {}).get("conditions") or []
+    for flip in transitions(before, after):
+        message = f"{flip.type}={flip.status}: {flip.message}"[:1000]
+        healthy = flip.status == c.TRUE or flip.type in (c.PAUSED, c.DELETING)
+        if healthy:
+            kopf.info(body, reason=flip.reason or flip.type, message=message)
+        else:
+            kopf.warn(body, reason=flip.reason or flip.type, message=message)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    register_reconciler(registry, observing(CLUSTER, parse))
+    group, version, plural = CLUSTER.group, CLUSTER.version, CLUSTER.plural
+
+    @kopf.on.resume(group, version, plural, registry=registry, id="pause")
+    @kopf.on.create(group, version, plural, registry=registry, id="pause")
+    @kopf.on.update(group, version, plural, registry=registry, id="pause")
+    async def _pause(body: kopf.Body, memo: Any, **_: Any) -> None:
+        why = pause_reason(body["metadata"], body.get("spec") or {})
+        changed = await asyncio.to_thread(
+            steps.propagate_pause, memo.pauser(), ref(body), why is not None
+        )
+        if changed:
+            verb = "paused" if why else "resumed"
+            kopf.info(body, reason=verb.capitalize(), message=f"{verb} {len(changed)} children")
+
+    @kopf.on.resume(group, version, plural, registry=registry, id="reconcile")
+    @kopf.on.create(group, version, plural, registry=registry, id="reconcile")
+    @kopf.on.update(group, version, plural, registry=registry, id="reconcile")
+    async def _reconcile(
+        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
+    ) -> None:
+        before = list((body.get("status") or {}).get("conditions") or [])
+        try:
+            await reconcile(reconciler(memo), body=body, patch=patch, ctx=memo, retry=retry)
+        finally:
+            announce(body, before, patch)
+
+    @kopf.on.delete(group, version, plural, registry=registry, id="delete")
+    async def _delete(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        stage, left = await asyncio.to_thread(steps.delete_next, memo.client(), ref(body))
+        before = list((body.get("status") or {}).get("conditions") or [])
+        generation = int(body["metadata"].get("generation") or 0)
+        conditions = set_condition(
+            before, deleting(stage, left), generation=generation, now=memo.clock()
+        )
+        patch.setdefault("status", {}).update({"phase": "Deleting", "conditions": conditions})
+        announce(body, before, patch)
+        if stage is not None:
+            raise kopf.TemporaryError(f"removing {stage}", delay=DELETE_RECHECK_SECONDS)
+
+    for kind in steps.CHILD_KINDS:
+        _watch_child(registry, kind.plural)
+
+
+def _watch_child(registry: kopf.OperatorRegistry, plural: str) -> None:
+    @kopf.on.event(
+        GROUP,
+        VERSION,
+        plural,
+        registry=registry,
+        id=f"watch-{plural}",
+        labels={CLUSTER_LABEL: kopf.PRESENT},
+    )
+    async def _child(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+        await notify_owner(memo, body, deleted=type == "DELETED")
+
+
+async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:
+    """Touch the owning Cluster's annotation when what it reads of ``body`` changed."""
+    owner = steps.owning_cluster(body)
+    if owner is None:
+        return
+    meta = body["metadata"]
+    key = f"{meta.get('namespace')}/{body.get('kind')}/{meta.get('name')}"
+    token = "deleted/" + key if deleted else steps.child_token(body)
+    if deleted:
+        ctx.sent.pop(key, None)
+    elif ctx.sent.get(key) == token:
+        return
+    cluster = ObjectRef(API_VERSION, CLUSTER.kind, owner, str(meta.get("namespace")))
+    change = {"metadata": {"annotations": {CHILDREN_ANNOTATION: token[:250]}}}
+    try:
+        await asyncio.to_thread(ctx.client().patch, cluster, change)
+    except ApiError as exc:
+        if exc.status != HTTP_NOT_FOUND:
+            raise
+        return
+    if not deleted:
+        ctx.sent[key] = token

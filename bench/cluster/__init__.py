@@ -1,0 +1,1 @@
+"""Benchmark of the whole suite driven by Clusters (python -m bench.cluster)."""

@@ -1,0 +1,26 @@
+"""The cluster's ``EtcdCluster``, using the etcd certificates' Secrets."""
+
+from typing import Any
+
+from operators.cluster.model import ClusterSpec
+from shared.api import API_VERSION, names
+from shared.api import certificates as catalogue
+from shared.api.kinds import ETCD_CLUSTER
+
+
+def build(spec: ClusterSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": ETCD_CLUSTER.kind,
+        "metadata": {"name": spec.name},
+        "spec": {
+            "replicas": spec.etcd_replicas,
+            "storage": {"sizeGiB": spec.etcd_storage_gib},
+            "tls": {
+                "serverSecretName": names.certificate(spec.name, catalogue.ETCD_SERVER),
+                "peerSecretName": names.certificate(spec.name, catalogue.ETCD_PEER),
+                "clientSecretName": names.certificate(spec.name, catalogue.ETCD_CLIENT),
+            },
+            "backup": {"schedule": spec.backup_schedule, "keep": spec.backup_keep},
+        },
+    }

@@ -1,0 +1,49 @@
+"""The cluster operator's context: the kit's, plus the Kubernetes adapter.
+
+Two field managers: ``g8s-cluster`` owns the children it builds, and
+``g8s-cluster-pause`` owns only the pause annotation it puts on them, so that
+re-applying a child never removes a pause and lifting a pause never touches
+the child's spec.
+"""
+
+from dataclasses import dataclass, field
+
+from shared.identity import OperatorIdentity
+from shared.kube import Kube, connect
+from shared.metrics import OperatorMetrics
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings
+
+PAUSE_MANAGER_SUFFIX = "-pause"
+
+
+@dataclass
+class ClusterContext(OperatorContext):
+    kube: Kube | None = None
+    pause_kube: Kube | None = None
+    # The last child state sent to each Cluster ("<ns>/<name>" -> token), so
+    # that repeated watch events of an unchanged child cost no API request.
+    sent: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> Kube:
+        if self.kube is None:
+            raise RuntimeError("the cluster operator runs without a Kubernetes client")
+        return self.kube
+
+    def pauser(self) -> Kube:
+        if self.pause_kube is None:
+            raise RuntimeError("the cluster operator runs without a Kubernetes client")
+        return self.pause_kube
+
+
+def build_context(
+    identity: OperatorIdentity, settings: RuntimeSettings, metrics: OperatorMetrics
+) -> ClusterContext:
+    api = connect()
+    return ClusterContext(
+        identity=identity,
+        settings=settings,
+        metrics=metrics,
+        kube=Kube(api, identity.field_manager),
+        pause_kube=Kube(api, identity.field_manager + PAUSE_MANAGER_SUFFIX),
+    )

@@ -1,0 +1,319 @@
+"""The ordered steps of one Cluster reconciliation, and of its deletion; no kopf here.
+
+observe -> encryption -> certificates -> network -> etcd -> service -> nodes ->
+kubeconfig. Every child is server-side applied from its pure builder, so a
+step that finds nothing to change costs one no-op request and writes nothing.
+"""
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from operators.cluster import policies
+from operators.cluster import status as aggregate
+from operators.cluster.children import (
+    certificate,
+    clusternetwork,
+    encryption,
+    etcdcluster,
+    kubeconfig,
+    kvmnode,
+    service,
+)
+from operators.cluster.model import CONTROLPLANE, WORKER, ClusterRef, ClusterSpec
+from operators.cluster.policies import NodePlan, NodeState
+from operators.cluster.status import Observed, child_ready
+from shared import conditions as cond
+from shared.api import API_VERSION, names
+from shared.api import certificates as catalogue
+from shared.api import conditions as c
+from shared.api.kinds import CERTIFICATE, CLUSTER, CLUSTER_NETWORK, ETCD_CLUSTER, KVM_NODE, Kind
+from shared.api.labels import CLUSTER as CLUSTER_LABEL
+from shared.api.labels import PAUSED
+from shared.children import owned
+from shared.errors import ApiError
+from shared.kube import Kube, ObjectRef
+from shared.status import Report
+from shared.steps import Outcome, Step
+
+OPERATOR = CLUSTER.operator
+CHILD_KINDS: tuple[Kind, ...] = (CERTIFICATE, ETCD_CLUSTER, CLUSTER_NETWORK, KVM_NODE)
+HTTP_CONFLICT = 409
+
+
+@dataclass
+class Run:
+    """One reconciliation: the spec, the Cluster body, the client and what was seen."""
+
+    spec: ClusterSpec
+    body: Mapping[str, Any]
+    kube: Kube
+    new_key: Callable[[], bytes] = field(default=lambda: os.urandom(encryption.KEY_BYTES))
+    children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    observed: Observed = field(default_factory=Observed)
+
+    def of(self, kind: Kind) -> list[dict[str, Any]]:
+        return self.children.get(kind.kind, [])
+
+    def apply(self, child: Mapping[str, Any]) -> None:
+        self.kube.apply(owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name))
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+def list_children(kube: Kube, spec: ClusterRef) -> dict[str, list[dict[str, Any]]]:
+    """The children of ``spec``'s Cluster: labelled with its name and owned by its uid."""
+    selector = f"{CLUSTER_LABEL}={spec.name}"
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind in CHILD_KINDS:
+        items = kube.list(API_VERSION, kind.kind, namespace=spec.namespace, selector=selector)
+        found[kind.kind] = [item for item in items if owned_by(item, spec.uid)]
+    return found
+
+
+def node_state(body: Mapping[str, Any]) -> NodeState:
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    return NodeState(
+        name=str(meta.get("name")),
+        role=str(spec.get("role")),
+        index=int(spec.get("index") or 0),
+        version=str(spec.get("kubernetesVersion") or ""),
+        ready=child_ready(KVM_NODE.kind, str(meta.get("name")), body).ready,
+        created=str(meta.get("creationTimestamp") or ""),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def _by_name(items: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {str(item["metadata"]["name"]): item for item in items}
+
+
+def observe(run: Run) -> None:
+    run.children = list_children(run.kube, run.spec.ref)
+    spec = run.spec
+    certs = _by_name(run.of(CERTIFICATE))
+    certificates = [
+        child_ready(CERTIFICATE.kind, name, certs.get(name))
+        for name in (names.certificate(spec.name, comp) for comp in catalogue.COMPONENTS)
+    ]
+    etcd = _by_name(run.of(ETCD_CLUSTER)).get(spec.name)
+    network = _by_name(run.of(CLUSTER_NETWORK)).get(names.cluster_network(spec.name))
+    nodes = run.of(KVM_NODE)
+    run.observed = Observed(
+        certificates=certificates,
+        etcd=child_ready(ETCD_CLUSTER.kind, spec.name, etcd),
+        network=child_ready(CLUSTER_NETWORK.kind, names.cluster_network(spec.name), network),
+        network_status=dict((network or {}).get("status") or {}),
+        nodes=[node_state(n) for n in nodes],
+        node_ready=[child_ready(KVM_NODE.kind, str(n["metadata"]["name"]), n) for n in nodes],
+    )
+
+
+def ensure_encryption(run: Run) -> None:
+    """Create the encryption key once; an existing key is never replaced."""
+    ref = ObjectRef("v1", "Secret", names.encryption_secret(run.spec.name), run.spec.namespace)
+    if run.kube.get(ref) is not None:
+        return
+    secret = owned(
+        encryption.build(run.spec, run.new_key()),
+        owner=run.body,
+        operator=OPERATOR,
+        cluster=run.spec.name,
+    )
+    try:
+        run.kube.create(secret)
+    except ApiError as exc:
+        # Another writer won the race: its key is the one to keep.
+        if exc.status != HTTP_CONFLICT:
+            raise
+
+
+def apply_certificates(run: Run) -> None:
+    for child in certificate.build_all(run.spec):
+        run.apply(child)
+
+
+def apply_network(run: Run) -> None:
+    run.apply(clusternetwork.build(run.spec))
+
+
+def apply_etcd(run: Run) -> None:
+    run.apply(etcdcluster.build(run.spec))
+
+
+def apply_service(run: Run) -> None:
+    run.apply(service.build(run.spec))
+
+
+def plan(run: Run) -> tuple[NodePlan, NodePlan]:
+    spec = run.spec
+    return policies.plan_nodes(
+        run.observed.nodes,
+        desired={CONTROLPLANE: spec.control_plane.replicas, WORKER: spec.workers.replicas},
+        version=spec.kubernetes_version,
+        max_surge=spec.max_surge,
+        max_unavailable=spec.max_unavailable,
+    )
+
+
+def apply_nodes(run: Run) -> None:
+    """Re-apply live nodes at their own version, create and delete what the plans say."""
+    spec = run.spec
+    plans = plan(run)
+    run.observed = Observed(**{**run.observed.__dict__, "plans": plans})
+    doomed = {name for p in plans for name in p.delete}
+    for node in run.observed.nodes:
+        if node.deleting or node.name in doomed:
+            continue
+        run.apply(kvmnode.build(spec, node.role, node.index, node.version))
+    for p in plans:
+        for index in p.create:
+            run.apply(kvmnode.build(spec, p.role, index, spec.kubernetes_version))
+        for name in p.delete:
+            run.kube.delete(ObjectRef(API_VERSION, KVM_NODE.kind, name, spec.namespace))
+
+
+def _data(secret: Mapping[str, Any] | None, key: str) -> str:
+    return str(((secret or {}).get("data") or {}).get(key) or "")
+
+
+def write_kubeconfig(run: Run) -> None:
+    """Write the admin kubeconfig once the admin certificate is issued."""
+    spec = run.spec
+    admin_name = names.certificate(spec.name, catalogue.ADMIN)
+    admin_ready = any(ch.name == admin_name and ch.ready for ch in run.observed.certificates)
+    if not admin_ready:
+        return
+    admin = run.kube.get(ObjectRef("v1", "Secret", admin_name, spec.namespace))
+    ca_secret = run.kube.get(ObjectRef("v1", "Secret", names.ca_secret(spec.name), spec.namespace))
+    ca = _data(ca_secret, "ca.crt") or _data(admin, "ca.crt")
+    cert, key = _data(admin, "tls.crt"), _data(admin, "tls.key")
+    if not (ca and cert and key):
+        return
+    run.apply(kubeconfig.build(spec, server=service.endpoint(spec), ca=ca, cert=cert, key=key))
+    run.observed = Observed(**{**run.observed.__dict__, "kubeconfig": True})
+
+
+def report(spec: ClusterSpec, run: Run, outcome: Outcome) -> Report:
+    """The aggregated status; after a failed step Ready is left to the kit's failure report."""
+    result = aggregate.report(spec, run.observed, service.endpoint(spec))
+    if outcome.ok:
+        return result
+    return Report(
+        phase=result.phase,
+        observations=tuple(o for o in result.observations if o.type != c.READY),
+        fields=result.fields,
+    )
+
+
+STEPS: tuple[Step[Run], ...] = (
+    Step("observe", observe),
+    Step("encryption", ensure_encryption),
+    Step("certificates", apply_certificates),
+    Step("network", apply_network),
+    Step("etcd", apply_etcd),
+    Step("service", apply_service),
+    Step("nodes", apply_nodes),
+    Step("kubeconfig", write_kubeconfig),
+)
+
+
+# Pausing -------------------------------------------------------------------
+
+
+def propagate_pause(pauser: Kube, spec: ClusterRef, paused: bool) -> list[str]:
+    """Set or lift ``g8s.io/paused`` on every child CR; returns the children changed.
+
+    ``pauser`` is a field manager of its own that owns only this annotation:
+    applying a child without it removes it, and nothing else.
+    """
+    changed = []
+    for items in list_children(pauser, spec).values():
+        for child in items:
+            meta = child["metadata"]
+            has = (meta.get("annotations") or {}).get(PAUSED) == "true"
+            if has == paused:
+                continue
+            patch_meta: dict[str, Any] = {"name": meta["name"], "namespace": spec.namespace}
+            if paused:
+                patch_meta["annotations"] = {PAUSED: "true"}
+            pauser.apply(
+                {"apiVersion": child["apiVersion"], "kind": child["kind"], "metadata": patch_meta}
+            )
+            changed.append(f"{child['kind']}/{meta['name']}")
+    return changed
+
+
+# Deletion (DESIGN section 6) ---------------------------------------------------
+
+
+def stage_of(kind: str, child: Mapping[str, Any]) -> str:
+    if kind == KVM_NODE.kind:
+        role = (child.get("spec") or {}).get("role")
+        return policies.CONTROL_PLANE if role == CONTROLPLANE else policies.WORKERS
+    return {
+        ETCD_CLUSTER.kind: policies.ETCD,
+        CLUSTER_NETWORK.kind: policies.NETWORK,
+        CERTIFICATE.kind: policies.CERTIFICATES,
+    }[kind]
+
+
+def delete_next(kube: Kube, spec: ClusterRef) -> tuple[str | None, int]:
+    """Delete the children of the first stage that has any; (stage, objects left)."""
+    staged: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for kind, items in list_children(kube, spec).items():
+        for child in items:
+            staged.setdefault(stage_of(kind, child), []).append((kind, child))
+    stage = policies.deletion_stage({k: len(v) for k, v in staged.items()})
+    if stage is None:
+        for ref in leftovers(spec):
+            kube.delete(ref)
+        return None, 0
+    for kind, child in staged[stage]:
+        if not child["metadata"].get("deletionTimestamp"):
+            name = str(child["metadata"]["name"])
+            kube.delete(ObjectRef(API_VERSION, kind, name, spec.namespace))
+    return stage, len(staged[stage])
+
+
+def leftovers(spec: ClusterRef) -> list[ObjectRef]:
+    """What the cluster operator wrote besides child CRs, removed last."""
+    ns = spec.namespace
+    return [
+        ObjectRef("v1", "Secret", names.kubeconfig_secret(spec.name), ns),
+        ObjectRef("v1", "Service", names.apiserver_service(spec.name), ns),
+        ObjectRef("v1", "Secret", names.encryption_secret(spec.name), ns),
+    ]
+
+
+# Watching children ---------------------------------------------------------------
+
+
+def child_token(body: Mapping[str, Any]) -> str:
+    """What of a child the Cluster's status depends on, as one short string."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    ready = cond.get(status.get("conditions") or [], c.READY) or {}
+    parts = (
+        body.get("kind"),
+        meta.get("name"),
+        meta.get("generation"),
+        status.get("observedGeneration"),
+        ready.get("status"),
+        ready.get("reason"),
+        "deleting" if meta.get("deletionTimestamp") else "",
+    )
+    return "/".join(str(p or "") for p in parts)
+
+
+def owning_cluster(body: Mapping[str, Any]) -> str | None:
+    """The name of the Cluster controlling ``body``, if any."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == CLUSTER.kind and ref.get("apiVersion") == API_VERSION:
+            return str(ref.get("name"))
+    return None

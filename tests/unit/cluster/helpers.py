@@ -1,0 +1,111 @@
+"""Builders of Cluster and child bodies, and an in-memory stand-in for ``shared.kube.Kube``."""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from collections.abc import Mapping
+from typing import Any, cast
+
+from operators.cluster.model import ClusterSpec, parse
+from shared.api import API_VERSION
+from shared.errors import ApiError
+from shared.kube import Kube, ObjectRef
+
+UID = "uid-c1"
+
+
+def cluster_body(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Cluster",
+        "metadata": {"name": "c1", "namespace": "ns", "uid": UID, "generation": 1},
+        "spec": {"baseDomain": "c1.g8s.local", **spec},
+    }
+
+
+def cluster_spec(**spec: Any) -> ClusterSpec:
+    return parse(cluster_body(**spec))
+
+
+def ready(status: str = "True", reason: str = "Done", generation: int = 1) -> dict[str, Any]:
+    return {
+        "observedGeneration": generation,
+        "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": "m"}],
+    }
+
+
+class FakeKube:
+    """Objects by (kind, namespace, name); apply merges like a forced server-side apply."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.creates = 0
+        self.clock = 0
+
+    def _key(self, obj: Mapping[str, Any]) -> tuple[str, str, str]:
+        meta = obj["metadata"]
+        return (obj["kind"], str(meta.get("namespace")), meta["name"])
+
+    def add(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(obj))
+        self.clock += 1
+        meta = body["metadata"]
+        meta.setdefault("generation", 1)
+        meta.setdefault("creationTimestamp", f"2026-01-01T00:00:{self.clock:02d}Z")
+        self.objects[self._key(body)] = body
+        return body
+
+    def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+        key = self._key(obj)
+        current = self.objects.get(key)
+        if current is None:
+            return self.add(obj)
+        merged = copy.deepcopy(current)
+        for field, value in obj.items():
+            if field == "metadata":
+                merged["metadata"] = {**merged["metadata"], **copy.deepcopy(value)}
+            else:
+                merged[field] = copy.deepcopy(value)
+        self.objects[key] = merged
+        return merged
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        if self._key(obj) in self.objects:
+            raise ApiError(409, "AlreadyExists", "exists")
+        self.creates += 1
+        return self.add(obj)
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self.objects.get((ref.kind, str(ref.namespace), ref.name))
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        key, _, value = selector.partition("=")
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in sorted(self.objects.items())
+            if k == kind
+            and ns == namespace
+            and (not key or (o["metadata"].get("labels") or {}).get(key) == value)
+        ]
+
+    def delete(self, ref: ObjectRef) -> bool:
+        self.deleted.append(f"{ref.kind}/{ref.name}")
+        return self.objects.pop((ref.kind, str(ref.namespace), ref.name), None) is not None
+
+    def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        current = self.get(ref)
+        if current is None:
+            raise ApiError(404, "NotFound", "gone")
+        annotations = current["metadata"].setdefault("annotations", {})
+        annotations.update(body["metadata"]["annotations"])
+        return current
+
+    def of(self, kind: str) -> builtins.list[dict[str, Any]]:
+        return [o for (k, _, _), o in sorted(self.objects.items()) if k == kind]
+
+    def as_kube(self) -> Kube:
+        return cast(Kube, self)

@@ -1,0 +1,194 @@
+"""The reconcile steps against an in-memory stand-in for the Kubernetes adapter.
+
+Covers: every child created once and owned by the Cluster, the encryption key
+created once and never rotated, the kubeconfig only once the admin
+certificate is issued, scaling through the plans, pause propagation with its
+own field manager, the deletion order, and the child-change token.
+"""
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+from operators.cluster import reconcile
+from operators.cluster.model import parse
+from operators.cluster.reconcile import Run
+from shared.api import certificates as catalogue
+from shared.api import names
+from shared.steps import Outcome, Step
+from tests.unit.cluster.helpers import UID, FakeKube, cluster_body, ready
+
+
+def run_all(kube: FakeKube, body: dict[str, Any], key: bytes = b"k" * 32) -> Run:
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: key)
+    for step in reconcile.STEPS:
+        result = step.run(run)
+        assert result is None
+    return run
+
+
+def mark_ready(kube: FakeKube, kind: str) -> None:
+    for obj in kube.of(kind):
+        obj["status"] = ready(generation=obj["metadata"].get("generation", 1))
+
+
+def test_first_reconcile_creates_every_child_owned_by_the_cluster() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    assert len(kube.of("Certificate")) == len(catalogue.COMPONENTS)
+    assert len(kube.of("EtcdCluster")) == 1
+    assert len(kube.of("ClusterNetwork")) == 1
+    nodes = kube.of("KVMNode")
+    assert sorted(n["spec"]["role"] for n in nodes) == ["controlplane", "worker", "worker"]
+    assert sorted(n["spec"]["index"] for n in nodes) == [0, 0, 1]
+    assert len(kube.of("Service")) == 1
+    for obj in kube.objects.values():
+        meta = obj["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == UID
+        assert meta["labels"]["g8s.io/cluster"] == "c1"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "g8s-cluster"
+        assert meta["namespace"] == "ns"
+    # No admin certificate yet: no kubeconfig.
+    assert [s["metadata"]["name"] for s in kube.of("Secret")] == ["c1-encryption"]
+
+
+def test_reconciling_again_creates_no_duplicates_and_keeps_the_key() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body(), key=b"a" * 32)
+    count = len(kube.objects)
+    run_all(kube, cluster_body(), key=b"b" * 32)
+    assert len(kube.objects) == count
+    secret = next(s for s in kube.of("Secret") if s["metadata"]["name"] == "c1-encryption")
+    assert base64.b64decode(secret["data"]["key"]) == b"a" * 32
+    assert kube.creates == 1
+
+
+def test_kubeconfig_once_the_admin_certificate_is_ready() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    mark_ready(kube, "Certificate")
+    b64 = base64.b64encode
+    kube.add(
+        {
+            "kind": "Secret",
+            "metadata": {"name": "c1-admin", "namespace": "ns"},
+            "data": {"tls.crt": b64(b"CERT").decode(), "tls.key": b64(b"KEY").decode()},
+        }
+    )
+    kube.add(
+        {
+            "kind": "Secret",
+            "metadata": {"name": names.ca_secret("c1"), "namespace": "ns"},
+            "data": {"ca.crt": b64(b"CA").decode()},
+        }
+    )
+    run = run_all(kube, cluster_body())
+    assert run.observed.kubeconfig
+    secret = next(s for s in kube.of("Secret") if s["metadata"]["name"] == "c1-kubeconfig")
+    config = json.loads(base64.b64decode(secret["data"]["value"]))
+    assert config["users"][0]["user"]["client-key-data"] == b64(b"KEY").decode()
+    assert config["clusters"][0]["cluster"]["certificate-authority-data"] == b64(b"CA").decode()
+    assert config["clusters"][0]["cluster"]["server"] == "https://c1-apiserver.ns.svc:443"
+
+
+def test_scaling_workers_up_and_down() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    run_all(kube, cluster_body(workers={"replicas": 4}))
+    workers = [n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"]
+    assert sorted(n["spec"]["index"] for n in workers) == [0, 1, 2, 3]
+    newest = max(workers, key=lambda n: n["metadata"]["creationTimestamp"])
+    run_all(kube, cluster_body(workers={"replicas": 3}))
+    assert f"KVMNode/{newest['metadata']['name']}" in kube.deleted
+    assert len([n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"]) == 3
+
+
+def test_upgrade_adds_a_node_and_keeps_old_versions() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body(kubernetesVersion="1.33.0"))
+    mark_ready(kube, "KVMNode")
+    run = run_all(kube, cluster_body(kubernetesVersion="1.34.2"))
+    versions = sorted(
+        (n["spec"]["role"], n["spec"]["kubernetesVersion"]) for n in kube.of("KVMNode")
+    )
+    # Control plane first, one surge node; workers untouched.
+    assert versions == [
+        ("controlplane", "1.33.0"),
+        ("controlplane", "1.34.2"),
+        ("worker", "1.33.0"),
+        ("worker", "1.33.0"),
+    ]
+    assert run.observed.plans[1].waiting is not None
+
+
+def test_report_after_a_failed_step_leaves_ready_to_the_kit() -> None:
+    kube = FakeKube()
+    run = run_all(kube, cluster_body())
+    failed = Outcome(failed_step="nodes")
+    failed.verdict = object()  # type: ignore[assignment]
+    report = reconcile.report(run.spec, run, failed)
+    assert all(o.type != "Ready" for o in report.observations)
+    assert reconcile.report(run.spec, run, Outcome()).observations[0].type == "Ready"
+
+
+def test_pause_is_propagated_and_lifted() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    spec = parse(cluster_body())
+    changed = reconcile.propagate_pause(kube.as_kube(), spec.ref, True)
+    assert len(changed) == len(catalogue.COMPONENTS) + 1 + 1 + 3
+    annotations = [(o["metadata"].get("annotations") or {}) for o in kube.of("KVMNode")]
+    assert all(a.get("g8s.io/paused") == "true" for a in annotations)
+    assert reconcile.propagate_pause(kube.as_kube(), spec.ref, True) == []
+
+
+def test_deletion_goes_stage_by_stage() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    ref = parse(cluster_body()).ref
+    stages = []
+    while True:
+        stage, _ = reconcile.delete_next(kube.as_kube(), ref)
+        stages.append(stage)
+        if stage is None:
+            break
+    assert stages == ["workers", "controlplane", "etcd", "network", "certificates", None]
+    assert kube.of("Secret") == []
+    assert kube.of("Service") == []
+    assert [o for o in kube.objects.values() if o["kind"] != "Cluster"] == []
+
+
+def test_children_of_another_cluster_uid_are_ignored() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    stranger = cluster_body()
+    stranger["metadata"]["uid"] = "other"
+    found = reconcile.list_children(kube.as_kube(), parse(stranger).ref)
+    assert all(items == [] for items in found.values())
+
+
+def test_child_token_changes_with_readiness_only() -> None:
+    body: dict[str, Any] = {
+        "kind": "KVMNode",
+        "metadata": {"name": "n", "generation": 1},
+        "status": ready("False"),
+    }
+    first = reconcile.child_token(body)
+    body["status"]["conditions"][0]["message"] = "other words"
+    assert reconcile.child_token(body) == first
+    body["status"] = ready("True")
+    assert reconcile.child_token(body) != first
+    owner = {
+        "metadata": {
+            "ownerReferences": [{"kind": "Cluster", "apiVersion": "g8s.io/v1alpha1", "name": "c1"}]
+        }
+    }
+    assert reconcile.owning_cluster(owner) == "c1"
+    assert reconcile.owning_cluster({"metadata": {}}) is None
+
+
+def test_steps_are_sync_so_the_kit_runs_them_in_a_thread() -> None:
+    # The Kubernetes client blocks: no step may be a coroutine running it on the loop.
+    assert all(not asyncio.iscoroutinefunction(step.run) for step in reconcile.STEPS)
+    assert isinstance(reconcile.STEPS[0], Step)

@@ -7,7 +7,7 @@ from operators.kvm.children.secret import CONFIG_KEY, HASH_ANNOTATION
 from operators.kvm.model import KVMNodeSpec
 from operators.kvm.policies import Resources
 from shared.api import names
-from shared.api.labels import CLUSTER, MANAGED_BY, managed_by, standard_labels
+from shared.api.labels import CLUSTER, MANAGED_BY, NODE_ROLE, managed_by, standard_labels
 
 OPERATOR = "kvm"
 NODE_LABEL = "g8s.io/kvm-node"
@@ -75,7 +75,9 @@ def _anti_affinity(spec: KVMNodeSpec) -> dict[str, Any]:
 
 
 def build(spec: KVMNodeSpec, pod: LauncherPod) -> dict[str, Any]:
-    labels = {**standard_labels(OPERATOR, spec.cluster), **selector(spec)}
+    # The node role lets the cluster operator's API Service select the
+    # control-plane VM pods (shared/api/labels.NODE_ROLE).
+    labels = {**standard_labels(OPERATOR, spec.cluster), **selector(spec), NODE_ROLE: spec.role}
     limits = {"cpu": pod.resources.cpu, "memory": pod.resources.memory}
     container = {
         "name": CONTAINER,

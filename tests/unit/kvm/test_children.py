@@ -52,6 +52,7 @@ def test_deployment() -> None:
     template = dspec["template"]
     assert template["metadata"]["labels"]["g8s.io/kvm-node"] == node.name
     assert template["metadata"]["labels"]["g8s.io/cluster"] == "demo"
+    assert template["metadata"]["labels"]["g8s.io/node-role"] == node.role
     assert template["metadata"]["annotations"][secret.HASH_ANNOTATION] == "abc"
     pod = template["spec"]
     assert pod["hostNetwork"] is True

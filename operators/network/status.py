@@ -1,6 +1,5 @@
 """Pure: what a reconciliation observed -> the ClusterNetwork's conditions, phase and fields."""
 
-
 from operators.network import allocation, names
 from operators.network.model import ClusterNetworkSpec
 from operators.network.reconcile import Run

@@ -20,7 +20,7 @@ from operators.certificates.config import CertificatesContext
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs
 from shared.api.kinds import CERTIFICATE
-from shared.handling import Reconciler, reconcile
+from shared.handling import Reconciler, register_bound
 from shared.status import Report
 from shared.steps import Outcome, RetryPolicy, run_steps
 
@@ -53,13 +53,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         size = memo.config.worker_threads
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=size))
 
-    @kopf.on.resume(*resource, registry=registry, id="reconcile")
-    @kopf.on.create(*resource, registry=registry, id="reconcile")
-    @kopf.on.update(*resource, registry=registry, id="reconcile")
-    async def _reconcile(
-        body: kopf.Body, patch: kopf.Patch, memo: Any, retry: int, **_: Any
-    ) -> None:
-        await reconcile(reconciler(memo), body=body, patch=patch, ctx=memo, retry=retry)
+    register_bound(registry, kind, reconciler)
 
     @kopf.daemon(*resource, registry=registry, id="renewal", cancellation_timeout=5.0)
     async def _renewal(body: kopf.Body, memo: Any, stopped: kopf.DaemonStopped, **_: Any) -> None:

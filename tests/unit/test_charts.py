@@ -1,0 +1,285 @@
+"""The five operator charts under charts/, read as files (no server; `helm lint` for the schema).
+
+Covers, for each chart: Chart.yaml names it ``g8s-<operator>`` at version
+0.1.0 with the project's version as appVersion; its CRD is byte-identical to
+the one in crds/ (no drift) and its crds/ holds only that and kopf's peering
+CRDs, which are the same file in every chart; the templates the charts share
+are identical copies; values.schema.json is draft-07, describes and types
+every value of values.yaml and closes every object of its own; values.yaml
+validates against it, and a negative replica count, an unknown key, port 0
+or an unknown log format do not (checked by ``helm lint``, which validates
+values against the schema; no jsonschema in the environment); every key of
+values.yaml has a comment right above it; every ``G8S_*`` variable the
+templates name is a real setting of the operator (its settings dataclasses),
+and every setting is exposed except the few named here with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from operators.certificates.config import CertificatesSettings
+from operators.etcd.context import EtcdSettings
+from operators.kvm.config import KVMSettings
+from operators.network.agent.config import AgentSettings
+from operators.network.config import NetworkSettings
+from shared.api import kinds
+from shared.settings import RuntimeSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "charts"
+HELM = ROOT / ".tools" / "bin" / "helm"
+OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
+PEERING_CRDS = "kopf-peering.yaml"
+# Templates every chart carries unchanged; what differs lives in _operator.tpl.
+SHARED_TEMPLATES = (
+    "_helpers.tpl",
+    "clusterrolebinding.yaml",
+    "deployment.yaml",
+    "peering.yaml",
+    "service.yaml",
+    "serviceaccount.yaml",
+)
+
+# The settings each chart configures: (dataclass, environment prefix).
+SETTINGS: dict[str, tuple[tuple[type[Any], str], ...]] = {
+    "cluster": ((RuntimeSettings, "G8S_"),),
+    "certificates": ((RuntimeSettings, "G8S_"), (CertificatesSettings, "G8S_")),
+    "etcd": ((RuntimeSettings, "G8S_"), (EtcdSettings, "G8S_ETCD_")),
+    "network": (
+        (RuntimeSettings, "G8S_"),
+        (NetworkSettings, "G8S_NETWORK_"),
+        (AgentSettings, "G8S_AGENT_"),
+    ),
+    "kvm": ((RuntimeSettings, "G8S_"), (KVMSettings, "G8S_KVM_")),
+}
+# Settings a chart leaves at the operator's default, and why.
+NOT_EXPOSED = {
+    # A token in an environment variable would sit in the pod spec: the chart
+    # mounts the token Secret as a file (G8S_VAULT_TOKEN_FILE) instead.
+    "G8S_VAULT_TOKEN",
+    "G8S_VAULT_TOKEN_SECRET",
+    # The pod's own service-account token, where the default points.
+    "G8S_VAULT_JWT_FILE",
+    # For tests that run the agent in a network namespace of their own.
+    "G8S_AGENT_NETNS",
+}
+VARIABLE = re.compile(r"\bG8S_[A-Z0-9_]*[A-Z0-9]\b")
+KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?: |$)")
+
+
+def chart(operator: str) -> Path:
+    return CHARTS / operator
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def project_version() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        return str(tomllib.load(handle)["project"]["version"])
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_chart_metadata(operator: str) -> None:
+    meta = load_yaml(chart(operator) / "Chart.yaml")
+    assert meta["apiVersion"] == "v2"
+    assert meta["name"] == f"g8s-{operator}"
+    assert meta["version"] == "0.1.0"
+    assert meta["appVersion"] == project_version()
+    assert meta["type"] == "application"
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_crd_is_identical_to_the_source_of_truth(operator: str) -> None:
+    kind = kinds.by_operator(operator)
+    name = f"{kind.crd_name}.yaml"
+    copied = chart(operator) / "crds" / name
+    assert copied.read_bytes() == (ROOT / "crds" / name).read_bytes(), (
+        f"{copied} drifted from crds/{name}: copy crds/{name} over it"
+    )
+    assert sorted(p.name for p in (chart(operator) / "crds").iterdir()) == sorted(
+        [name, PEERING_CRDS]
+    )
+
+
+def test_peering_crds_are_the_same_in_every_chart() -> None:
+    first = (chart(OPERATORS[0]) / "crds" / PEERING_CRDS).read_bytes()
+    for operator in OPERATORS[1:]:
+        assert (chart(operator) / "crds" / PEERING_CRDS).read_bytes() == first, operator
+    docs = [d for d in yaml.safe_load_all(first) if d]
+    found = {(d["metadata"]["name"], d["spec"]["scope"], d["spec"]["names"]["kind"]) for d in docs}
+    assert found == {
+        ("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
+        ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering"),
+    }
+    for doc in docs:
+        (version,) = doc["spec"]["versions"]
+        assert version["name"] == "v1"
+        assert version["served"]
+        assert version["storage"]
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["x-kubernetes-preserve-unknown-fields"] is True
+
+
+@pytest.mark.parametrize("name", SHARED_TEMPLATES)
+def test_shared_templates_are_identical(name: str) -> None:
+    first = (chart(OPERATORS[0]) / "templates" / name).read_text()
+    for operator in OPERATORS[1:]:
+        assert (chart(operator) / "templates" / name).read_text() == first, (
+            f"charts/{operator}/templates/{name} differs from charts/{OPERATORS[0]}'s"
+        )
+
+
+def schema_of(operator: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((chart(operator) / "values.schema.json").read_text())
+    return schema
+
+
+def schema_at(schema: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The schema of the value at ``path``; None below an object left open to Kubernetes."""
+    node: Mapping[str, Any] = schema
+    for key in path:
+        properties = node.get("properties")
+        if properties is None:
+            return None
+        node = properties[key]
+    return node
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_schema_covers_every_value(operator: str) -> None:
+    schema = schema_of(operator)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    values = load_yaml(chart(operator) / "values.yaml")
+    assert set(schema["properties"]) == set(values)
+    assert schema["additionalProperties"] is False
+    for path in key_paths(values):
+        node = schema_at(schema, path)
+        if node is None:
+            continue
+        where = ".".join(path)
+        assert node.get("type"), f"{where} has no type"
+        assert node.get("description"), f"{where} has no description"
+        if "properties" in node:
+            assert node["additionalProperties"] is False, f"{where} is open"
+
+
+def helm_lint(operator: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``helm lint --strict`` of one chart, which validates the values against its schema."""
+    if not os.access(HELM, os.X_OK):
+        pytest.fail(f"{HELM} is missing: run `make tools`", pytrace=False)
+    home = {
+        f"HELM_{part}_HOME": str(ROOT / ".tools" / "helm" / part.lower())
+        for part in ("CACHE", "CONFIG", "DATA")
+    }
+    return subprocess.run(
+        [str(HELM), "lint", "--strict", str(chart(operator)), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **home},
+    )
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_values_validate_against_the_schema(operator: str) -> None:
+    result = helm_lint(operator)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        ("replicas=-1", ("/replicas", "minimum")),
+        ("replica=2", ("additional properties", "replica")),
+        ("metrics.port=0", ("/metrics/port", "minimum")),
+        ("logging.format=xml", ("/logging/format", "must be one of")),
+    ],
+)
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_schema_rejects_bad_values(operator: str, flag: str, expected: tuple[str, str]) -> None:
+    result = helm_lint(operator, "--set", flag)
+    output = (result.stdout + result.stderr).lower()
+    assert result.returncode != 0, output
+    assert "schema" in output
+    for part in expected:
+        assert part in output
+
+
+def key_comments(text: str) -> dict[tuple[str, ...], bool]:
+    """Each mapping key of a YAML text (as a path) -> whether a comment is right above it."""
+    lines = text.splitlines()
+    stack: list[tuple[int, str]] = []
+    found: dict[tuple[str, ...], bool] = {}
+    for number, line in enumerate(lines):
+        match = KEY_LINE.match(line)
+        if match is None:
+            continue
+        indent = len(match["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = (*(key for _, key in stack), match["key"])
+        stack.append((indent, match["key"]))
+        found[path] = number > 0 and lines[number - 1].lstrip().startswith("#")
+    return found
+
+
+def key_paths(node: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in node.items():
+        yield (*prefix, str(key))
+        if isinstance(value, Mapping):
+            yield from key_paths(value, (*prefix, str(key)))
+
+
+def test_key_comments_sees_nesting_and_missing_comments() -> None:
+    text = "# a\na:\n  # b\n  b: 1\n  c: 2\n# d\nd: [x]\n"
+    assert key_comments(text) == {("a",): True, ("a", "b"): True, ("a", "c"): False, ("d",): True}
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_every_value_is_documented(operator: str) -> None:
+    text = (chart(operator) / "values.yaml").read_text()
+    comments = key_comments(text)
+    # The line scan must see exactly the keys the YAML parser sees.
+    assert set(comments) == set(key_paths(yaml.safe_load(text)))
+    undocumented = [".".join(path) for path, documented in comments.items() if not documented]
+    assert undocumented == []
+
+
+def settings_variables(operator: str) -> set[str]:
+    return {
+        f"{prefix}{field.name.upper()}"
+        for cls, prefix in SETTINGS[operator]
+        for field in dataclasses.fields(cls)
+    }
+
+
+def template_variables(operator: str) -> set[str]:
+    text = "".join(p.read_text() for p in sorted((chart(operator) / "templates").iterdir()))
+    return set(VARIABLE.findall(text))
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_templates_name_only_real_settings(operator: str) -> None:
+    assert template_variables(operator) - settings_variables(operator) == set()
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_every_setting_is_exposed(operator: str) -> None:
+    missing = settings_variables(operator) - template_variables(operator) - NOT_EXPOSED
+    assert missing == set()

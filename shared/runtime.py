@@ -8,6 +8,7 @@ runs kopf with the operator's context as memo (no globals).
 """
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,7 +34,18 @@ class OperatorContext:
     clock: Clock = field(default=utc_now)
 
 
-def kopf_settings(identity: OperatorIdentity, settings: RuntimeSettings) -> kopf.OperatorSettings:
+# kopf pauses every peer while the highest priority is shared ("possibly
+# conflicting operators"), so the replicas of one Deployment, which share their
+# environment, would all stand still. Each process draws a priority of its own:
+# the highest acts, the others wait and take over when it leaves.
+PEERING_PRIORITIES = 2**31
+
+
+def kopf_settings(
+    identity: OperatorIdentity,
+    settings: RuntimeSettings,
+    draw: Callable[[int], int] = secrets.randbelow,
+) -> kopf.OperatorSettings:
     result = kopf.OperatorSettings()
     result.persistence.finalizer = identity.finalizer
     result.persistence.progress_storage = kopf.AnnotationsProgressStorage(
@@ -45,6 +57,7 @@ def kopf_settings(identity: OperatorIdentity, settings: RuntimeSettings) -> kopf
     result.peering.name = identity.peering_name
     result.peering.standalone = not settings.peering
     result.peering.clusterwide = not settings.namespaces
+    result.peering.priority = draw(PEERING_PRIORITIES)
     # kopf posts k8s events for its per-object log lines; warnings and up only,
     # so a busy operator does not flood the events of every object.
     result.posting.level = 30

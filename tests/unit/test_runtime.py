@@ -1,10 +1,11 @@
-"""kopf settings derive from the operator's identity, so operators never collide."""
+"""kopf settings derive from the operator's identity, so operators never collide;
+each process draws its own peering priority, so replicas never freeze each other."""
 
 import kopf
 
 from shared.api.kinds import ALL_KINDS
 from shared.identity import OperatorIdentity
-from shared.runtime import add_login, kopf_settings
+from shared.runtime import PEERING_PRIORITIES, add_login, kopf_settings
 from shared.settings import RuntimeSettings
 
 
@@ -44,3 +45,23 @@ def test_operator_registry_gets_a_login_handler() -> None:
     add_login(registry)
     handlers = list(registry._activities.get_all_handlers())
     assert [(h.id, str(h.activity)) for h in handlers] == [("kubernetes-client", "authentication")]
+
+
+def test_each_process_draws_its_own_peering_priority() -> None:
+    # Peers sharing the highest priority all pause in kopf: the replicas of one
+    # Deployment (same environment) must not share one.
+    drawn: list[int] = []
+
+    def draw(bound: int) -> int:
+        drawn.append(bound)
+        return 41
+
+    settings = kopf_settings(OperatorIdentity("etcd"), RuntimeSettings(peering=True), draw)
+    assert settings.peering.priority == 41
+    assert drawn == [PEERING_PRIORITIES]
+    priorities = {
+        kopf_settings(OperatorIdentity("etcd"), RuntimeSettings(peering=True)).peering.priority
+        for _ in range(3)
+    }
+    assert len(priorities) == 3
+    assert all(0 <= p < PEERING_PRIORITIES for p in priorities)

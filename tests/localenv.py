@@ -1,8 +1,9 @@
 """The local environment (DESIGN section 7): a real control plane, simulated hosts, OpenBao.
 
-``python -m tests.localenv up|down|status|env|operators`` (``make up`` / ``make down``
-call it; ``make demo`` runs ``operators``, which starts the five operators as
-processes with their logs under ``.state/<name>/operators/``).
+``python -m tests.localenv up|down|status|env|operators|stop`` (``make up`` / ``make down``
+call it; ``make demo`` runs ``operators``, which starts the five operators and
+the volume provisioner (tests/volumes.py) as processes with their logs under
+``.state/<name>/operators/``; ``stop`` (``make demo-down``) and ``down`` stop them).
 
 ``up`` starts, from the binaries in ``.tools/bin`` only (nothing is downloaded at
 run time):
@@ -624,39 +625,54 @@ def operators_dir(paths: Paths) -> Path:
     return paths.state / "operators"
 
 
-def start_operators(env: LocalEnv) -> dict[str, Path]:
-    """Run the five operators as processes against ``env``; return their log files.
+# The volume provisioner (tests/volumes.py) runs beside the operators, its pid
+# and log in the same folder: the environment has no provisioner of its own.
+PROVISIONER = "volumes"
+PROVISIONER_MODULE = "tests.volumes"
 
-    Each runs as ``python -m operators.<name>`` with the environment's
-    KUBECONFIG and Vault settings; pid and log live under
-    ``.state/<name>/operators/``. An operator already running is left alone.
+
+def process_module(process: str) -> str:
+    """The module ``python -m`` runs for an operator, or for the provisioner."""
+    return PROVISIONER_MODULE if process == PROVISIONER else f"operators.{process}"
+
+
+def start_operators(env: LocalEnv) -> dict[str, Path]:
+    """Run the five operators and the volume provisioner as processes against ``env``.
+
+    Each operator runs as ``python -m operators.<name>`` with the environment's
+    KUBECONFIG and Vault settings, the provisioner as ``python -m
+    tests.volumes --name <env>``; pids and logs live under
+    ``.state/<name>/operators/``. A process already running is left alone.
+    Returns the log file of each.
     """
     paths = Paths(env.name)
     directory = operators_dir(paths)
     directory.mkdir(parents=True, exist_ok=True)
     python = str(ROOT / ".venv" / "bin" / "python")
     logs: dict[str, Path] = {}
-    for operator in OPERATORS:
-        pid_file, log = directory / f"{operator}.pid", directory / f"{operator}.log"
-        logs[operator] = log
+    for process in (*OPERATORS, PROVISIONER):
+        pid_file, log = directory / f"{process}.pid", directory / f"{process}.log"
+        logs[process] = log
         pid = read_pid(pid_file)
-        if pid is not None and _is_operator(pid, operator):
+        if pid is not None and _is_running(pid, process):
             continue
-        pid = spawn_detached(
-            [python, "-m", f"operators.{operator}"], log, operator_environment(env)
-        )
+        argv = [python, "-m", process_module(process)]
+        if process == PROVISIONER:
+            argv += ["--name", env.name]
+        pid = spawn_detached(argv, log, operator_environment(env))
         pid_file.write_text(f"{pid}\n")
     return logs
 
 
-def _is_operator(pid: int, operator: str) -> bool:
-    return f"operators.{operator}" in cmdline(pid)
+def _is_running(pid: int, process: str) -> bool:
+    return process_module(process) in cmdline(pid)
 
 
 def stop_operators(paths: Paths) -> None:
+    """Stop the operators and the provisioner that ``start_operators`` started."""
     for pid_file in sorted(operators_dir(paths).glob("*.pid")):
         pid = read_pid(pid_file)
-        if pid is not None and _is_operator(pid, pid_file.stem):
+        if pid is not None and _is_running(pid, pid_file.stem):
             stop_pid(pid, grace=20.0)
         pid_file.unlink(missing_ok=True)
 
@@ -699,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
     parser = argparse.ArgumentParser(
         prog="python -m tests.localenv", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["up", "down", "status", "env", "operators"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "operators", "stop"])
     parser.add_argument(
         "--name",
         default=None,
@@ -718,6 +734,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
         print(describe(env))
         print(f"({time.monotonic() - start:.1f}s)")
         return 0
+    if args.command == "stop":
+        stop_operators(Paths(name))
+        print(f"operators and volume provisioner of {name!r} stopped")
+        return 0
     if args.command == "down":
         strays = down(name)
         if strays:
@@ -729,8 +749,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
         print(f"g8s local environment {name!r} is not up", file=sys.stderr)
         return 1
     if args.command == "operators":
-        for operator, log in start_operators(env_or_none).items():
-            print(f"operator {operator}: log {log}")
+        for process, log in start_operators(env_or_none).items():
+            print(f"{process}: log {log}")
         return 0
     if args.command == "env":
         for key in ("KUBECONFIG", "VAULT_ADDR", "VAULT_TOKEN"):

@@ -17,20 +17,19 @@ from operators.cluster import reconcile as steps
 from operators.cluster.context import ClusterContext
 from operators.cluster.model import ClusterSpec, parse, ref
 from operators.cluster.status import deleting, transitions
+from shared import owners
 from shared.api import API_VERSION, GROUP, VERSION
 from shared.api import conditions as c
 from shared.api.kinds import CLUSTER
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.conditions import set_condition
-from shared.errors import ApiError
 from shared.handling import Reconciler, reconcile
-from shared.kube import ObjectRef
 from shared.pause import pause_reason
 
 CHILDREN_ANNOTATION = f"{GROUP}/children"
+CHILD_LINK = owners.Link(API_VERSION, CLUSTER.kind, CHILDREN_ANNOTATION, steps.child_token)
 # How soon a deletion stage is looked at again while its children go away.
 DELETE_RECHECK_SECONDS = 2.0
-HTTP_NOT_FOUND = 404
 
 
 def reconciler(ctx: ClusterContext) -> Reconciler[ClusterSpec, steps.Run]:
@@ -101,37 +100,17 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
 
 def _watch_child(registry: kopf.OperatorRegistry, plural: str) -> None:
-    @kopf.on.event(
-        GROUP,
-        VERSION,
-        plural,
-        registry=registry,
-        id=f"watch-{plural}",
+    owners.watch_children(
+        registry,
+        (GROUP, VERSION, plural),
+        CHILD_LINK,
         labels={CLUSTER_LABEL: kopf.PRESENT},
+        kube=lambda memo: memo.client(),
+        sent=lambda memo: memo.sent,
+        id=f"watch-{plural}",
     )
-    async def _child(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-        await notify_owner(memo, body, deleted=type == "DELETED")
 
 
 async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:
     """Touch the owning Cluster's annotation when what it reads of ``body`` changed."""
-    owner = steps.owning_cluster(body)
-    if owner is None:
-        return
-    meta = body["metadata"]
-    key = f"{meta.get('namespace')}/{body.get('kind')}/{meta.get('name')}"
-    token = "deleted/" + key if deleted else steps.child_token(body)
-    if deleted:
-        ctx.sent.pop(key, None)
-    elif ctx.sent.get(key) == token:
-        return
-    cluster = ObjectRef(API_VERSION, CLUSTER.kind, owner, str(meta.get("namespace")))
-    change = {"metadata": {"annotations": {CHILDREN_ANNOTATION: token[:250]}}}
-    try:
-        await asyncio.to_thread(ctx.client().patch, cluster, change)
-    except ApiError as exc:
-        if exc.status != HTTP_NOT_FOUND:
-            raise
-        return
-    if not deleted:
-        ctx.sent[key] = token
+    await owners.notify_owner(ctx.client(), CHILD_LINK, ctx.sent, body, deleted=deleted)

@@ -1,10 +1,15 @@
 """kopf registrations of the kvm operator; the logic lives elsewhere.
 
 Create, update and resume run the reconciliation (``reconcile.STEPS``); a
-timer runs it again every ``interval`` seconds to refresh the pod and guest
-state. Deletion drains the guest node first (``lifecycle.delete``), coming
-back every ``poll_interval`` seconds until it is drained or the drain
-timeout is reached; the owned objects then go with the KVMNode.
+timer runs it again every ``interval`` seconds to refresh the guest state. The
+launcher pod's readiness does not wait for that timer: a watch on the
+operator's Deployments touches the annotation ``g8s.io/children`` of the
+owning KVMNode when their ready or available replicas change
+(``shared.owners``), which kopf handles as an update.
+
+Deletion drains the guest node first (``lifecycle.delete``), coming back
+every ``poll_interval`` seconds until it is drained or the drain timeout is
+reached; the owned objects then go with the KVMNode.
 """
 
 import asyncio
@@ -16,12 +21,18 @@ from operators.kvm import lifecycle
 from operators.kvm import reconcile as steps
 from operators.kvm.config import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
-from operators.kvm.status import PROVISIONING, report
+from operators.kvm.reconcile import OPERATOR
+from operators.kvm.status import PROVISIONING, deployment_token, report
+from shared.api import API_VERSION, GROUP
 from shared.api.kinds import KVM_NODE
+from shared.api.labels import MANAGED_BY, managed_by
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
+from shared.owners import Link, watch_children
 
 KIND = KVM_NODE
+CHILDREN_ANNOTATION = f"{GROUP}/children"
+DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, deployment_token)
 
 
 def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
@@ -50,6 +61,16 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
         resync=settings.interval,
         resync_id="refresh",
         resync_idle=settings.interval,
+    )
+
+    watch_children(
+        registry,
+        ("apps", "v1", "deployments"),
+        DEPLOYMENT_LINK,
+        labels={MANAGED_BY: managed_by(OPERATOR)},
+        kube=lambda memo: memo.client(),
+        sent=lambda memo: memo.sent,
+        id="watch-deployments",
     )
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")

@@ -91,7 +91,8 @@ def test_second_up_finds_the_running_environment(local_env: localenv.LocalEnv) -
 
 
 def test_down_leaves_no_process_behind() -> None:
-    """A second environment, with operators running, is stopped without a trace."""
+    """A second environment, with operators and the volume provisioner running, is
+    stopped without a trace."""
     name = f"g8s-down-{secrets.token_hex(3)}"
     paths = localenv.Paths(name)
     try:
@@ -99,7 +100,7 @@ def test_down_leaves_no_process_behind() -> None:
         localenv.start_operators(env)
         pids = [localenv.read_pid(f) for f in localenv.operators_dir(paths).glob("*.pid")]
         vault_pid = localenv.read_pid(paths.vault_pid)
-        assert len(pids) == len(localenv.OPERATORS)
+        assert len(pids) == len(localenv.OPERATORS) + 1  # and the provisioner
         assert localenv.leftover_pids(paths), "the control plane runs from the state directory"
     finally:
         strays = localenv.down(name)

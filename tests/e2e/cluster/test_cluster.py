@@ -20,6 +20,7 @@ from shared.api import certificates as catalogue
 from shared.api.kinds import ALL_KINDS, CLUSTER
 from tests.localenv import LocalEnv
 from tests.operators import RunningOperator, running_operator, wait_for
+from tests.volumes import running_provisioner
 
 READY_TIMEOUT = 240.0
 CHILD_KINDS = ("certificates", "etcdclusters", "clusternetworks", "kvmnodes")
@@ -74,37 +75,6 @@ def workers(env: LocalEnv, namespace: str, name: str) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def volumes(env: LocalEnv, namespace: str, block: int, filesystem: int) -> Iterator[None]:
-    """PersistentVolumes for the VM disks (Block) and etcd data (Filesystem).
-
-    The local environment has no volume provisioner, and a pod whose claim
-    never binds never runs; these pre-created volumes let the claims bind.
-    """
-    made = []
-    for mode, count in (("Block", block), ("Filesystem", filesystem)):
-        for index in range(count):
-            name = f"{namespace}-{mode.lower()}-{index}"[:63]
-            made.append(name)
-            volume = {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": name, "labels": {"g8s-e2e": namespace[:63]}},
-                "spec": {
-                    "capacity": {"storage": "100Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "volumeMode": mode,
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "hostPath": {"path": f"/var/lib/g8s-volumes/{name}"},
-                },
-            }
-            env.kubectl("apply", "-f", "-", input=json.dumps(volume))
-    try:
-        yield
-    finally:
-        env.kubectl("delete", "pv", "--wait=false", *made, check=False)
-
-
-@contextlib.contextmanager
 def suite(env: LocalEnv, namespace: str, log_dir: Path) -> Iterator[dict[str, RunningOperator]]:
     with contextlib.ExitStack() as stack:
         running = {
@@ -135,7 +105,7 @@ def wait_ready(env: LocalEnv, namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_create_scale_pause_delete(local_env: LocalEnv, namespace: str, tmp_path: Path) -> None:
-    with volumes(local_env, namespace, 8, 2), suite(local_env, namespace, tmp_path):
+    with running_provisioner(local_env, tmp_path), suite(local_env, namespace, tmp_path):
         local_env.kubectl("apply", "-f", "-", input=cluster("c1", namespace))
         obj = wait_ready(local_env, namespace, "c1")
         assert obj["status"]["phase"] == "Provisioned"
@@ -234,7 +204,10 @@ def test_create_scale_pause_delete(local_env: LocalEnv, namespace: str, tmp_path
 def test_sigkill_mid_creation_converges_without_duplicates(
     local_env: LocalEnv, namespace: str, tmp_path: Path
 ) -> None:
-    with volumes(local_env, namespace, 4, 2), suite(local_env, namespace, tmp_path) as running:
+    with (
+        running_provisioner(local_env, tmp_path),
+        suite(local_env, namespace, tmp_path) as running,
+    ):
         local_env.kubectl("apply", "-f", "-", input=cluster("k1", namespace))
         wait_for(
             lambda: children(local_env, namespace, "k1")["certificates"] or None,

@@ -1,0 +1,91 @@
+"""A child's change wakes its owner (shared.owners): which events write, and what.
+
+Covered: a child with no owner of the linked kind writes nothing; the first
+event of a child writes its token on the owner; a repeated event with the
+same token writes nothing; a changed token writes again; a deletion always
+writes (a ``deleted/`` token) and forgets the child; an owner that is gone
+(404) is ignored and not remembered; other API errors propagate. The
+notifier runs with an in-memory patcher; no API server, no kopf loop.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.errors import ApiError
+from shared.kube import ObjectRef
+from shared.owners import DELETED, Link, notice, notify_owner
+
+LINK = Link("g8s.io/v1alpha1", "KVMNode", "g8s.io/children", lambda b: str(b["status"]["ready"]))
+
+
+def child(ready: int, *, owner: str | None = "n1") -> dict[str, Any]:
+    refs = [{"apiVersion": "g8s.io/v1alpha1", "kind": "KVMNode", "name": owner}] if owner else []
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "n1", "namespace": "ns", "ownerReferences": refs},
+        "status": {"ready": ready},
+    }
+
+
+class Patches:
+    """Records merge patches; fails with ``status`` when set."""
+
+    def __init__(self, status: int = 0) -> None:
+        self.calls: list[tuple[ObjectRef, Mapping[str, Any]]] = []
+        self.status = status
+
+    def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self.status:
+            raise ApiError(self.status, "Failed", "failed")
+        self.calls.append((ref, body))
+        return {}
+
+    def tokens(self) -> list[str]:
+        return [str(b["metadata"]["annotations"]["g8s.io/children"]) for _, b in self.calls]
+
+
+def test_no_owner_of_the_linked_kind_no_notice() -> None:
+    assert notice(LINK, {}, child(1, owner=None), deleted=False) is None
+    other = child(1)
+    other["metadata"]["ownerReferences"][0]["kind"] = "Cluster"
+    assert notice(LINK, {}, other, deleted=False) is None
+
+
+def test_notice_names_the_owner_and_only_a_changed_token() -> None:
+    first = notice(LINK, {}, child(0), deleted=False)
+    assert first is not None
+    assert first.owner == ObjectRef("g8s.io/v1alpha1", "KVMNode", "n1", "ns")
+    assert first.token == "0"
+    assert notice(LINK, {first.key: "0"}, child(0), deleted=False) is None
+    changed = notice(LINK, {first.key: "0"}, child(1), deleted=False)
+    assert changed is not None
+    assert changed.token == "1"
+    gone = notice(LINK, {first.key: "1"}, child(1), deleted=True)
+    assert gone is not None
+    assert gone.token.startswith(DELETED)
+
+
+def test_notifier_writes_once_per_change_and_on_deletion() -> None:
+    kube, sent = Patches(), dict[str, str]()
+    for ready in (0, 0, 1, 1, 1):
+        asyncio.run(notify_owner(kube, LINK, sent, child(ready), deleted=False))
+    assert kube.tokens() == ["0", "1"]
+    asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=True))
+    assert kube.tokens()[-1] == DELETED + "ns/Deployment/n1"
+    assert sent == {}
+    # Re-created with the same state: announced again.
+    asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=False))
+    assert kube.tokens()[-1] == "1"
+    assert len(kube.calls) == 4
+
+
+def test_gone_owner_is_ignored_and_not_remembered() -> None:
+    sent = dict[str, str]()
+    asyncio.run(notify_owner(Patches(404), LINK, sent, child(1), deleted=False))
+    assert sent == {}
+    with pytest.raises(ApiError):
+        asyncio.run(notify_owner(Patches(500), LINK, sent, child(1), deleted=False))
+    assert sent == {}

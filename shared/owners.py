@@ -55,6 +55,25 @@ class Notice:
     token: str
 
 
+def workload_token(body: Mapping[str, Any]) -> str:
+    """What an owner reads of its Deployment or StatefulSet, as one short string.
+
+    The pods' readiness as the workload counts it (ready and available
+    replicas) and whether it is going away; not its spec, which the owner
+    writes itself, so the owner's own applies wake nobody.
+    """
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    parts = (
+        body.get("kind"),
+        meta.get("name"),
+        status.get("readyReplicas") or 0,
+        status.get("availableReplicas") or 0,
+        "deleting" if meta.get("deletionTimestamp") else "",
+    )
+    return "/".join(str(p) for p in parts)
+
+
 def owner_name(body: Mapping[str, Any], link: Link) -> str | None:
     """The name of the owner of ``link``'s kind in ``body``'s ownerReferences, if any."""
     for ref in (body.get("metadata") or {}).get("ownerReferences") or []:

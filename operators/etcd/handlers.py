@@ -3,9 +3,12 @@
 Create, update (spec or annotations, e.g. ``g8s.io/backup-now``) and resume
 run the reconciliation; a timer runs it again every ``interval`` seconds so
 that member health and the backup and defragmentation schedules are looked
-at without any change to the object. The reconciler is bound to the
-operator's context (kopf memo) per call, since its steps need the context's
-clients.
+at without any change to the object. Pod readiness does not wait for that
+timer: a watch on the operator's StatefulSets touches the annotation
+``g8s.io/children`` of the owning EtcdCluster when their ready or available
+replicas change (``shared.owners``), which kopf handles as an update. The
+reconciler is bound to the operator's context (kopf memo) per call, since its
+steps need the context's clients.
 """
 
 import kopf
@@ -14,10 +17,15 @@ from operators.etcd import reconcile as steps
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
+from shared.api import API_VERSION, GROUP
 from shared.api.kinds import ETCD_CLUSTER
+from shared.api.labels import MANAGED_BY, managed_by
 from shared.handling import Reconciler, register_bound
+from shared.owners import Link, watch_children, workload_token
 
 KIND = ETCD_CLUSTER
+CHILDREN_ANNOTATION = f"{GROUP}/children"
+STATEFULSET_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
 def bound(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
@@ -39,4 +47,13 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
         resync=settings.interval,
         resync_id="watch",
         resync_idle=settings.interval,
+    )
+    watch_children(
+        registry,
+        ("apps", "v1", "statefulsets"),
+        STATEFULSET_LINK,
+        labels={MANAGED_BY: managed_by(KIND.operator)},
+        kube=lambda memo: memo.client(),
+        sent=lambda memo: memo.sent,
+        id="watch-statefulsets",
     )

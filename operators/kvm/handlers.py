@@ -22,17 +22,17 @@ from operators.kvm import reconcile as steps
 from operators.kvm.config import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.reconcile import OPERATOR
-from operators.kvm.status import PROVISIONING, deployment_token, report
+from operators.kvm.status import PROVISIONING, report
 from shared.api import API_VERSION, GROUP
 from shared.api.kinds import KVM_NODE
 from shared.api.labels import MANAGED_BY, managed_by
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
-from shared.owners import Link, watch_children
+from shared.owners import Link, watch_children, workload_token
 
 KIND = KVM_NODE
 CHILDREN_ANNOTATION = f"{GROUP}/children"
-DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, deployment_token)
+DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
 def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:

@@ -76,25 +76,6 @@ def fields(spec: KVMNodeSpec, run: Run) -> dict[str, Any]:
     return out
 
 
-def deployment_token(body: Mapping[str, Any]) -> str:
-    """What of its Deployment the KVMNode's status depends on, as one short string.
-
-    The pod's readiness as the Deployment counts it (ready and available
-    replicas), and whether the Deployment is going away; not its spec, which
-    the KVMNode writes itself.
-    """
-    meta = body.get("metadata") or {}
-    status = body.get("status") or {}
-    parts = (
-        body.get("kind"),
-        meta.get("name"),
-        status.get("readyReplicas") or 0,
-        status.get("availableReplicas") or 0,
-        "deleting" if meta.get("deletionTimestamp") else "",
-    )
-    return "/".join(str(p) for p in parts)
-
-
 def report(spec: KVMNodeSpec, run: Run, outcome: Outcome) -> Report:
     if not outcome.ok:
         # The failed step's reason becomes Ready (the kit adds it).

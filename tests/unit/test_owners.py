@@ -16,7 +16,7 @@ import pytest
 
 from shared.errors import ApiError
 from shared.kube import ObjectRef
-from shared.owners import DELETED, Link, notice, notify_owner
+from shared.owners import DELETED, Link, notice, notify_owner, workload_token
 
 LINK = Link("g8s.io/v1alpha1", "KVMNode", "g8s.io/children", lambda b: str(b["status"]["ready"]))
 
@@ -89,3 +89,23 @@ def test_gone_owner_is_ignored_and_not_remembered() -> None:
     with pytest.raises(ApiError):
         asyncio.run(notify_owner(Patches(500), LINK, sent, child(1), deleted=False))
     assert sent == {}
+
+
+def _deployment(ready: int, available: int, **meta: Any) -> dict[str, Any]:
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "n1", "generation": 1, **meta},
+        "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": available},
+    }
+
+
+def test_workload_token_changes_with_readiness_and_deletion_only() -> None:
+    base = workload_token(_deployment(0, 0))
+    # No status at all reads as nothing ready.
+    assert workload_token({"kind": "Deployment", "metadata": {"name": "n1"}}) == base
+    # A new generation (the KVMNode's own write) is not news to the KVMNode.
+    assert workload_token(_deployment(0, 0, generation=2)) == base
+    ready = workload_token(_deployment(1, 0))
+    available = workload_token(_deployment(1, 1))
+    deleting = workload_token(_deployment(1, 1, deletionTimestamp="2026-01-01T00:00:00Z"))
+    assert len({base, ready, available, deleting}) == 4

@@ -230,6 +230,7 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("etcd", "watch", "etcdclusters.g8s.io", True),
     ("etcd", "patch", "etcdclusters.g8s.io/status", True),
     ("etcd", "create", "statefulsets.apps", True),
+    ("etcd", "watch", "statefulsets.apps", True),
     ("etcd", "create", "services", True),
     ("etcd", "create", "configmaps", True),
     ("etcd", "create", "poddisruptionbudgets.policy", True),

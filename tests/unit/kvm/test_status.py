@@ -85,23 +85,3 @@ def test_failed_step_leaves_ready_to_the_kit() -> None:
     report = status.report(spec(), _run(None), outcome)
     assert report.phase == "Provisioning"
     assert not any(o.type == "Ready" for o in report.observations)
-
-
-def _deployment(ready: int, available: int, **meta: Any) -> dict[str, Any]:
-    return {
-        "kind": "Deployment",
-        "metadata": {"name": "n1", "generation": 1, **meta},
-        "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": available},
-    }
-
-
-def test_deployment_token_changes_with_readiness_and_deletion_only() -> None:
-    base = status.deployment_token(_deployment(0, 0))
-    # No status at all reads as nothing ready.
-    assert status.deployment_token({"kind": "Deployment", "metadata": {"name": "n1"}}) == base
-    # A new generation (the KVMNode's own write) is not news to the KVMNode.
-    assert status.deployment_token(_deployment(0, 0, generation=2)) == base
-    ready = status.deployment_token(_deployment(1, 0))
-    available = status.deployment_token(_deployment(1, 1))
-    deleting = status.deployment_token(_deployment(1, 1, deletionTimestamp="2026-01-01T00:00:00Z"))
-    assert len({base, ready, available, deleting}) == 4

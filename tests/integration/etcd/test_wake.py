@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.localenv import LocalEnv
-from tests.operators import running_operator, wait_for
+from tests.operators import is_ready, running_operator, wait_for
 from tests.volumes import running_provisioner
 
 # Far beyond the test's own timeout: only the StatefulSet watch can make it Ready.
@@ -31,10 +31,7 @@ def _get(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
 
 def ready_cluster(env: LocalEnv, namespace: str) -> dict[str, Any] | None:
     body = _get(env, namespace, "etcdcluster", NAME)
-    conditions = (body.get("status") or {}).get("conditions") or []
-    if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-        return body
-    return None
+    return body if is_ready(body) else None
 
 
 def test_statefulset_readiness_wakes_the_etcdcluster(

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.integration.kvm.test_apply import NODE, _apply, _get, _network, _secrets
 from tests.localenv import LocalEnv
-from tests.operators import running_operator, wait_for
+from tests.operators import is_ready, running_operator, wait_for
 from tests.volumes import running_provisioner
 
 # Far beyond the test's own timeout: only the Deployment watch can make it Ready.
@@ -27,10 +27,7 @@ AT_REST_SECONDS = 5.0
 
 def ready_node(env: LocalEnv, namespace: str) -> dict[str, Any] | None:
     node = _get(env, namespace, "kvmnode", NODE)
-    conditions = (node.get("status") or {}).get("conditions") or []
-    if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-        return node
-    return None
+    return node if is_ready(node) else None
 
 
 def test_deployment_readiness_wakes_the_kvmnode(

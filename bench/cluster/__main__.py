@@ -2,156 +2,416 @@
 
 Prints figures, asserts nothing about time:
 
-- seconds from ``kubectl apply`` to Ready for one Cluster, and for ``--count``
-  Clusters applied at once (the ratio per cluster);
-- API write requests per minute at rest with those Clusters Ready, from the
-  API server's own ``apiserver_request_total`` (verbs other than GET, LIST,
-  WATCH), sampled over ``--rest`` seconds;
-- resident memory (VmRSS) of each operator process at that point.
+- (a) seconds from ``kubectl apply`` to Ready for one Cluster;
+- (b) ``--count`` Clusters (default 50; 1 control-plane node and 1 worker
+  each, 1-CPU VMs) applied at once: seconds until all are
+  Ready, the per-cluster times (p50, p90) and their ratios to the
+  one-cluster time;
+- (c) API write requests per minute at rest with all those Clusters Ready and
+  settled, from the API server's own ``apiserver_request_total`` (verbs POST,
+  PUT, PATCH, DELETE, DELETECOLLECTION and APPLY) over ``--rest`` seconds,
+  broken down by verb and resource, next to the same figure for the
+  environment alone before any operator ran (its leases and node heartbeats).
+  The metric has no client label, so the objects whose resourceVersion moved
+  in the window are listed with the field managers that wrote them;
+- (d) resident memory (VmRSS) and CPU seconds of each operator process;
+- and seconds from deleting every Cluster to all of them being gone.
 
-Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` overrides),
-started if needed. The environment has no volume provisioner, so the
-benchmark pre-creates PersistentVolumes for the VM disks and etcd data.
+Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` or ``--env``
+overrides), started if needed and given enough simulated hosts for the VM
+pods (32 CPUs each); the CRDs are installed, and the test volume
+provisioner (``tests.volumes``) gives the VM disks and etcd data their volumes.
+``--count 3`` makes a quick smoke run.
 """
+
+from __future__ import annotations
 
 import argparse
 import contextlib
 import json
 import os
 import secrets
+import statistics
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.api.kinds import ALL_KINDS
 from tests import localenv
+from tests.e2e.cluster.helpers import apply, cluster, is_ready, observed
 from tests.operators import RunningOperator, running_operator
+from tests.volumes import running_provisioner
 
-READ_VERBS = {"GET", "LIST", "WATCH"}
-
-
-def cluster(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "g8s.io/v1alpha1",
-        "kind": "Cluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"baseDomain": f"{name}.g8s.local", "workers": {"replicas": 1}},
-    }
-
-
-def volumes(env: localenv.LocalEnv, prefix: str, block: int, filesystem: int) -> list[str]:
-    made = []
-    for mode, count in (("Block", block), ("Filesystem", filesystem)):
-        for index in range(count):
-            name = f"{prefix}-{mode.lower()}-{index}"
-            made.append(name)
-            volume = {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": name},
-                "spec": {
-                    "capacity": {"storage": "100Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "volumeMode": mode,
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "hostPath": {"path": f"/var/lib/g8s-volumes/{name}"},
-                },
-            }
-            env.kubectl("apply", "-f", "-", input=json.dumps(volume))
-    return made
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
+# Kinds whose objects are compared before and after the rest window.
+WATCHED = (
+    ",".join(f"{kind.plural}.{kind.group}" for kind in ALL_KINDS),
+    "secrets,services,configmaps,persistentvolumeclaims,pods,events",
+    "deployments.apps,statefulsets.apps,poddisruptionbudgets.policy",
+    "networkpolicies.networking.k8s.io,leases.coordination.k8s.io,nodes",
+)
+POLL = 1.0
+# Small VMs (1 CPU; 2048 MiB, the control plane's minimum): the simulated
+# hosts have 32 CPUs each, and every VM pod requests its CPUs (plus the
+# launcher's share).
+VM = {"cpus": 1, "memoryMiB": 2048}
+CLUSTERS_PER_HOST = 8
+T = TypeVar("T")
 
 
-def ready_count(env: localenv.LocalEnv, namespace: str) -> int:
-    out = env.kubectl("get", "clusters.g8s.io", "-n", namespace, "-o", "json").stdout
-    count = 0
-    for item in json.loads(out)["items"]:
-        for condition in (item.get("status") or {}).get("conditions") or []:
-            if condition["type"] == "Ready" and condition["status"] == "True":
-                count += 1
-    return count
+# --- what the API server counts ------------------------------------------------
 
 
-def time_to_ready(env: localenv.LocalEnv, namespace: str, count: int, timeout: float) -> float:
-    started = time.monotonic()
-    items = {
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [cluster(f"b{i}", namespace) for i in range(count)],
-    }
-    env.kubectl("apply", "-f", "-", input=json.dumps(items))
-    while time.monotonic() - started < timeout:
-        if ready_count(env, namespace) >= count:
-            return time.monotonic() - started
-        time.sleep(1.0)
-    raise TimeoutError(f"{ready_count(env, namespace)}/{count} Clusters Ready after {timeout}s")
-
-
-def writes(env: localenv.LocalEnv) -> float:
+def write_counts(env: localenv.LocalEnv) -> Counter[tuple[str, str]]:
+    """Write requests served so far, by (verb, resource[/subresource])."""
     text = env.kubectl("get", "--raw", "/metrics").stdout
-    total = 0.0
+    counts: Counter[tuple[str, str]] = Counter()
     for family in text_string_to_metric_families(text):
         if family.name != "apiserver_request":
             continue
         for sample in family.samples:
-            if sample.name.endswith("_total") and sample.labels.get("verb") not in READ_VERBS:
-                total += sample.value
-    return total
+            labels = sample.labels
+            if not sample.name.endswith("_total") or labels.get("verb") not in WRITE_VERBS:
+                continue
+            group = labels.get("group") or ""
+            resource = labels.get("resource", "") + (f".{group}" if group else "")
+            if labels.get("subresource"):
+                resource += f"/{labels['subresource']}"
+            counts[(labels["verb"], resource)] += int(sample.value)
+    return counts
 
 
-def rss_mib(operator: RunningOperator) -> float:
-    status = Path(f"/proc/{operator.process.pid}/status").read_text()
-    for line in status.splitlines():
+@dataclass(frozen=True)
+class Rate:
+    seconds: float
+    delta: Counter[tuple[str, str]]
+
+    @property
+    def per_minute(self) -> float:
+        return sum(self.delta.values()) * 60.0 / self.seconds
+
+    def lines(self) -> list[str]:
+        ordered = sorted(self.delta.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [
+            f"    {verb:<7} {resource:<48} {count * 60.0 / self.seconds:8.1f} /min"
+            for (verb, resource), count in ordered
+            if count
+        ]
+
+
+def write_rate(env: localenv.LocalEnv, seconds: float) -> Rate:
+    before = write_counts(env)
+    time.sleep(seconds)
+    after = write_counts(env)
+    after.subtract(before)
+    return Rate(seconds, +after)
+
+
+# --- who wrote -------------------------------------------------------------------
+
+
+def versions(env: localenv.LocalEnv) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every object of the WATCHED kinds, by (kind, namespace, name)."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for kinds in WATCHED:
+        out = env.kubectl("get", kinds, "-A", "-o", "json", "--show-managed-fields").stdout
+        for item in json.loads(out)["items"]:
+            meta = item["metadata"]
+            found[(item["kind"], meta.get("namespace", ""), meta["name"])] = item
+    return found
+
+
+def writers(
+    before: dict[tuple[str, str, str], dict[str, Any]],
+    after: dict[tuple[str, str, str], dict[str, Any]],
+    since: datetime,
+) -> Counter[tuple[str, str]]:
+    """(kind, field manager) of the objects created or changed since ``since``."""
+    result: Counter[tuple[str, str]] = Counter()
+    for key, obj in after.items():
+        meta = obj["metadata"]
+        old = before.get(key)
+        if old is not None and old["metadata"]["resourceVersion"] == meta["resourceVersion"]:
+            continue
+        managers = {
+            str(entry.get("manager"))
+            for entry in meta.get("managedFields") or []
+            if _parse(entry.get("time")) >= since
+        }
+        for manager in managers or {"(no managedFields entry in the window)"}:
+            result[(key[0], manager)] += 1
+    for key in before.keys() - after.keys():
+        result[(key[0], "(deleted)")] += 1
+    return result
+
+
+def _parse(stamp: Any) -> datetime:
+    if not stamp:
+        return datetime.min.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
+# --- the operators' processes ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    rss_mib: float
+    cpu_seconds: float
+
+
+def usage(operator: RunningOperator) -> Usage:
+    pid = operator.process.pid
+    rss = float("nan")
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            rss = int(line.split()[1]) / 1024
+    # Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return Usage(rss, ticks / os.sysconf("SC_CLK_TCK"))
+
+
+# --- clusters ----------------------------------------------------------------------
+
+
+def small_cluster(name: str, namespace: str) -> dict[str, Any]:
+    manifest = cluster(name, namespace, workers=1, controlPlane={"replicas": 1, **VM})
+    manifest["spec"]["workers"].update(VM)
+    return manifest
+
+
+def ready_times(
+    env: localenv.LocalEnv, namespace: str, names: Sequence[str], timeout: float
+) -> dict[str, float]:
+    """Apply Clusters ``names`` at once; seconds from the apply until each is Ready."""
+    started = time.monotonic()
+    apply(env, *(small_cluster(name, namespace) for name in names))
+    ready: dict[str, float] = {}
+    while len(ready) < len(names):
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{len(ready)}/{len(names)} Clusters Ready after {timeout:.0f} s")
+        out = env.kubectl("get", "clusters.g8s.io", "-n", namespace, "-o", "json").stdout
+        now = time.monotonic() - started
+        for item in json.loads(out)["items"]:
+            if is_ready(item) and observed(item):
+                ready.setdefault(item["metadata"]["name"], now)
+        time.sleep(POLL)
+    return ready
+
+
+def delete_all(env: localenv.LocalEnv, namespaces: Sequence[str], timeout: float) -> float:
+    started = time.monotonic()
+    for namespace in namespaces:
+        env.kubectl("delete", "clusters.g8s.io", "--all", "-n", namespace, "--wait=false")
+    while time.monotonic() - started < timeout:
+        left = sum(
+            len(
+                json.loads(env.kubectl("get", "clusters.g8s.io", "-n", ns, "-o", "json").stdout)[
+                    "items"
+                ]
+            )
+            for ns in namespaces
+        )
+        if not left:
+            return time.monotonic() - started
+        time.sleep(POLL)
+    raise TimeoutError(f"Clusters still there {timeout:.0f} s after their deletion")
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def table(rows: Sequence[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+
+
+@contextlib.contextmanager
+def operators(
+    env: localenv.LocalEnv, namespaces: Sequence[str], log_dir: Path
+) -> Iterator[list[RunningOperator]]:
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                running_operator(
+                    kind.operator, env=env.env(), namespace=",".join(namespaces), log_dir=log_dir
+                )
+            )
+            for kind in ALL_KINDS
+        ]
+
+
+# kopf logs this once it has credentials; its watches start right after.
+STARTED_LINE = "Initial authentication has finished."
+WARMUP = 5.0
+
+
+def scale_hosts(env: localenv.LocalEnv, clusters: int) -> int:
+    """Enough simulated hosts for ``clusters`` clusters' pods (never fewer than the default)."""
+    hosts = max(localenv.HOST_NODES, -(-clusters // CLUSTERS_PER_HOST))
+    localenv.kwokctl(localenv.Paths(env.name), "scale", "node", f"--replicas={hosts}")
+    env.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+    return hosts
+
+
+def wait_started(running: Sequence[RunningOperator], timeout: float = 60.0) -> None:
+    """Wait until every operator is up, so that (a) does not time their start."""
+    deadline = time.monotonic() + timeout
+    while not all(STARTED_LINE in op.log() for op in running):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the operators did not start")
+        time.sleep(0.5)
+    time.sleep(WARMUP)
+
+
+def step(what: str, fn: Callable[[], T]) -> T:
+    """Say what the benchmark is doing (a run takes minutes), then do it."""
+    print(f"... {what}", flush=True)
+    return fn()
+
+
+@dataclass
+class Figures:
+    count: int
+    rest_seconds: float
+    one: float = 0.0
+    many: dict[str, float] = field(default_factory=dict)
+    baseline: Rate = field(default_factory=lambda: Rate(1.0, Counter()))
+    rest: Rate = field(default_factory=lambda: Rate(1.0, Counter()))
+    changed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    memory: dict[str, float] = field(default_factory=dict)
+    build_cpu: dict[str, float] = field(default_factory=dict)
+    rest_cpu: dict[str, float] = field(default_factory=dict)
+
+
+def measure(
+    env: localenv.LocalEnv, args: argparse.Namespace, namespaces: Sequence[str], log_dir: Path
+) -> Figures:
+    one_ns, many_ns = namespaces
+    figures = Figures(args.count, args.rest)
+    figures.baseline = step(
+        f"environment alone: counting writes for {args.baseline:.0f} s",
+        lambda: write_rate(env, args.baseline),
+    )
+    with running_provisioner(env, log_dir), operators(env, namespaces, log_dir) as running:
+        wait_started(running)
+        figures.one = step("one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout))[
+            "one"
+        ]
+        cpu = {op.name: usage(op).cpu_seconds for op in running}
+        names = [f"b{i:03d}" for i in range(args.count)]
+        figures.many = step(
+            f"{args.count} Clusters at once",
+            lambda: ready_times(env, many_ns, names, args.timeout),
+        )
+        figures.build_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
+        time.sleep(args.settle)
+        since = datetime.now(UTC).replace(microsecond=0)
+        before = versions(env)
+        cpu = {op.name: usage(op).cpu_seconds for op in running}
+        figures.rest = step(
+            f"{args.count + 1} Clusters Ready: counting writes for {args.rest:.0f} s",
+            lambda: write_rate(env, args.rest),
+        )
+        figures.rest_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
+        figures.changed = writers(before, versions(env), since)
+        figures.memory = {op.name: usage(op).rss_mib for op in running}
+        # The figures first: deleting many clusters takes long, and may time out.
+        show(figures, env.name)
+        gone = step(
+            f"deleting {args.count + 1} Clusters",
+            lambda: delete_all(env, namespaces, args.timeout),
+        )
+        print(f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s")
+    return figures
+
+
+def rows(f: Figures) -> list[tuple[str, str]]:
+    times = list(f.many.values())
+    last, p50, p90 = max(times), statistics.median(times), percentile(times, 0.9)
+    result = [
+        ("(a) apply -> Ready, 1 cluster", f"{f.one:.1f} s"),
+        (
+            f"(b) apply -> all Ready, {f.count} clusters at once",
+            f"{last:.1f} s ({last / f.one:.1f}x one cluster, "
+            f"{f.count * 60.0 / last:.1f} clusters/min)",
+        ),
+        ("    per cluster p50", f"{p50:.1f} s ({p50 / f.one:.1f}x one cluster)"),
+        ("    per cluster p90", f"{p90:.1f} s ({p90 / f.one:.1f}x one cluster)"),
+        (
+            "    all Ready / (count x one cluster)",
+            f"{last / (f.count * f.one):.3f} (1.0: no gain from doing them at once)",
+        ),
+        (
+            f"(c) API writes at rest, {f.count + 1} clusters",
+            f"{f.rest.per_minute:.1f} /min over {f.rest_seconds:.0f} s",
+        ),
+        ("    environment alone (baseline)", f"{f.baseline.per_minute:.1f} /min"),
+        ("    difference", f"{f.rest.per_minute - f.baseline.per_minute:.1f} /min"),
+    ]
+    result += [
+        (
+            f"(d) {name} operator",
+            f"{f.memory[name]:.1f} MiB RSS; CPU {f.build_cpu[name]:.1f} s for the "
+            f"{f.count} clusters, {f.rest_cpu[name]:.2f} s at rest",
+        )
+        for name in f.memory
+    ]
+    result.append(("    all operators", f"{sum(f.memory.values()):.1f} MiB RSS"))
+    return result
+
+
+def show(f: Figures, env_name: str) -> None:
+    print(f"\ncluster benchmark, {f.count} clusters (environment {env_name})")
+    print(table(rows(f)))
+    print("\nwrites at rest by verb and resource, with the clusters:")
+    print("\n".join(f.rest.lines()) or "    none")
+    print("writes by verb and resource, environment alone:")
+    print("\n".join(f.baseline.lines()) or "    none")
+    print("objects changed at rest, by kind and field manager:")
+    for (kind, manager), count in sorted(f.changed.items(), key=lambda kv: -kv[1]):
+        print(f"    {kind:<24} {manager:<40} {count:5d}")
+    if not f.changed:
+        print("    none")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=50)
-    parser.add_argument("--rest", type=float, default=60.0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=50, help="Clusters applied at once")
+    parser.add_argument("--rest", type=float, default=60.0, help="seconds writes are counted")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds before counting")
+    parser.add_argument("--baseline", type=float, default=30.0, help="seconds, environment alone")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--env", default=os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
     args = parser.parse_args()
-    env = localenv.up(os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
+
+    env = localenv.up(args.env)
+    env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(localenv.ROOT / "crds"))
+    env.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    hosts = scale_hosts(env, args.count + 1)
+    print(f"... {hosts} simulated hosts", flush=True)
     tag = secrets.token_hex(3)
     namespaces = [f"bench-one-{tag}", f"bench-many-{tag}"]
-    for ns in namespaces:
-        env.kubectl("create", "namespace", ns)
-    made = volumes(env, f"bench-{tag}", 2 * (args.count + 1) + 4, args.count + 2)
-    log_dir = Path(localenv.ROOT / ".state" / "bench-cluster" / tag)
+    for namespace in namespaces:
+        env.kubectl("create", "namespace", namespace)
+    log_dir = localenv.ROOT / ".state" / "bench-cluster" / tag
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with contextlib.ExitStack() as stack:
-            running = [
-                stack.enter_context(
-                    running_operator(
-                        kind.operator,
-                        env=env.env(),
-                        namespace=",".join(namespaces),
-                        log_dir=log_dir,
-                    )
-                )
-                for kind in ALL_KINDS
-            ]
-            one = time_to_ready(env, namespaces[0], 1, args.timeout)
-            print(f"apply -> Ready, 1 cluster: {one:.1f} s")
-            many = time_to_ready(env, namespaces[1], args.count, args.timeout)
-            print(
-                f"apply -> Ready, {args.count} clusters at once: {many:.1f} s "
-                f"({many / args.count:.2f} s per cluster, {many / one:.1f}x one cluster)"
-            )
-            before = writes(env)
-            time.sleep(args.rest)
-            rate = (writes(env) - before) * 60.0 / args.rest
-            print(f"API writes at rest with {args.count + 1} Ready clusters: {rate:.1f} per minute")
-            for operator in running:
-                print(f"resident memory, {operator.name} operator: {rss_mib(operator):.1f} MiB")
+        measure(env, args, namespaces, log_dir)
     finally:
-        for ns in namespaces:
-            env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-        env.kubectl("delete", "pv", "--wait=false", *made, check=False)
+        for namespace in namespaces:
+            env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         print(f"operator logs: {log_dir}")
 
 

@@ -19,6 +19,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from shared.errors import ApiError
+from shared.kube.applied import Applied
 
 T = TypeVar("T")
 HTTP_NOT_FOUND = 404
@@ -79,6 +80,7 @@ class Kube:
         self._client = api_client
         self._dynamic = dynamic.DynamicClient(api_client)
         self.field_manager = field_manager
+        self._applied = Applied()
 
     def _resource(self, api_version: str, kind: str) -> Any:
         with _api_errors():
@@ -89,7 +91,24 @@ class Kube:
             return fn()
 
     def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
-        """Server-side apply ``obj`` (force: this operator owns the fields it sets)."""
+        """Server-side apply ``obj`` (force: this operator owns the fields it sets).
+
+        The same body applied again to an object nobody touched since (same
+        resourceVersion) is not sent: a read replaces the write
+        (``shared.kube.applied``), so resyncs at rest write nothing.
+        """
+        if subresource is None and self._applied.same_body(obj):
+            meta = obj["metadata"]
+            ref = ObjectRef(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            current = self.get(ref)
+            if current is not None and self._applied.untouched(obj, current):
+                return current
+        result = self._apply(obj, subresource)
+        if subresource is None:
+            self._applied.remember(obj, result)
+        return result
+
+    def _apply(self, obj: Mapping[str, Any], subresource: str | None) -> dict[str, Any]:
         meta = obj["metadata"]
         resource = self._resource(obj["apiVersion"], obj["kind"])
         kwargs: dict[str, Any] = {

@@ -28,6 +28,7 @@ from tests.volumes import running_provisioner
 READY_TIMEOUT = 240.0
 CHILD_KINDS = ("certificates", "etcdclusters", "clusternetworks", "kvmnodes")
 CLUSTER_LABEL = "g8s.io/cluster"
+PAUSED_ANNOTATION = "g8s.io/paused"
 
 
 def cluster(name: str, namespace: str, workers: int = 2, **spec: Any) -> dict[str, Any]:
@@ -101,6 +102,15 @@ def children(env: LocalEnv, namespace: str, name: str) -> dict[str, list[dict[st
         items = get(env, namespace, f"{plural}.g8s.io", "-l", f"{CLUSTER_LABEL}={name}")["items"]
         found[plural] = list(items)
     return found
+
+
+def pause_marks(env: LocalEnv, namespace: str, name: str) -> list[str]:
+    """The ``g8s.io/paused`` annotation of every child of cluster ``name`` ("" where absent)."""
+    return [
+        str((child["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION, ""))
+        for items in children(env, namespace, name).values()
+        for child in items
+    ]
 
 
 def expected_children(name: str, control_plane: int, workers: int) -> dict[str, int]:

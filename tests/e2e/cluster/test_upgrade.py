@@ -32,6 +32,7 @@ from tests.e2e.cluster.helpers import (
     is_ready,
     observed,
     patch,
+    pause_marks,
     replay,
     suite,
     wait_ready,
@@ -171,11 +172,7 @@ def test_rolling_upgrade_paused_and_resumed(
                         "status"
                     )
                     == "True"
-                    and all(
-                        (c["metadata"].get("annotations") or {}).get("g8s.io/paused") == "true"
-                        for items in children(local_env, namespace, name).values()
-                        for c in items
-                    )
+                    and all(mark == "true" for mark in pause_marks(local_env, namespace, name))
                 ),
                 timeout=60,
                 what="the Cluster and every child paused",

@@ -21,12 +21,12 @@ from shared import owners
 from shared.api import API_VERSION, GROUP, VERSION
 from shared.api import conditions as c
 from shared.api.kinds import CLUSTER
+from shared.api.labels import CHILDREN_ANNOTATION
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.conditions import set_condition
 from shared.handling import Reconciler, reconcile
 from shared.pause import pause_reason
 
-CHILDREN_ANNOTATION = f"{GROUP}/children"
 CHILD_LINK = owners.Link(API_VERSION, CLUSTER.kind, CHILDREN_ANNOTATION, steps.child_token)
 # How soon a deletion stage is looked at again while its children go away.
 DELETE_RECHECK_SECONDS = 2.0

@@ -309,11 +309,3 @@ def child_token(body: Mapping[str, Any]) -> str:
         "deleting" if meta.get("deletionTimestamp") else "",
     )
     return "/".join(str(p or "") for p in parts)
-
-
-def owning_cluster(body: Mapping[str, Any]) -> str | None:
-    """The name of the Cluster controlling ``body``, if any."""
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == CLUSTER.kind and ref.get("apiVersion") == API_VERSION:
-            return str(ref.get("name"))
-    return None

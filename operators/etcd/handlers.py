@@ -17,14 +17,13 @@ from operators.etcd import reconcile as steps
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
-from shared.api import API_VERSION, GROUP
+from shared.api import API_VERSION
 from shared.api.kinds import ETCD_CLUSTER
-from shared.api.labels import MANAGED_BY, managed_by
+from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.handling import Reconciler, register_bound
 from shared.owners import Link, watch_children, workload_token
 
 KIND = ETCD_CLUSTER
-CHILDREN_ANNOTATION = f"{GROUP}/children"
 STATEFULSET_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 

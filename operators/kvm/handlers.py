@@ -23,15 +23,14 @@ from operators.kvm.config import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.reconcile import OPERATOR
 from operators.kvm.status import PROVISIONING, report
-from shared.api import API_VERSION, GROUP
+from shared.api import API_VERSION
 from shared.api.kinds import KVM_NODE
-from shared.api.labels import MANAGED_BY, managed_by
+from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
 from shared.owners import Link, watch_children, workload_token
 
 KIND = KVM_NODE
-CHILDREN_ANNOTATION = f"{GROUP}/children"
 DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 

@@ -10,6 +10,8 @@ NODE_ROLE = f"{GROUP}/node-role"
 PAUSED = f"{GROUP}/paused"
 CAPI_PAUSED = "cluster.x-k8s.io/paused"
 BACKUP_NOW = f"{GROUP}/backup-now"
+# Set on an owner by the operator when a child it reads changed (shared.owners).
+CHILDREN_ANNOTATION = f"{GROUP}/children"
 
 
 def managed_by(operator: str) -> str:

@@ -7,7 +7,8 @@ import asyncio
 from typing import Any
 
 from operators.cluster.context import ClusterContext
-from operators.cluster.handlers import CHILDREN_ANNOTATION, notify_owner
+from operators.cluster.handlers import notify_owner
+from shared.api.labels import CHILDREN_ANNOTATION
 from shared.identity import OperatorIdentity
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings

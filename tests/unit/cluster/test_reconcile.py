@@ -179,13 +179,6 @@ def test_child_token_changes_with_readiness_only() -> None:
     assert reconcile.child_token(body) == first
     body["status"] = ready("True")
     assert reconcile.child_token(body) != first
-    owner = {
-        "metadata": {
-            "ownerReferences": [{"kind": "Cluster", "apiVersion": "g8s.io/v1alpha1", "name": "c1"}]
-        }
-    }
-    assert reconcile.owning_cluster(owner) == "c1"
-    assert reconcile.owning_cluster({"metadata": {}}) is None
 
 
 def test_steps_are_sync_so_the_kit_runs_them_in_a_thread() -> None:

@@ -1,8 +1,11 @@
 # g8s — Kubernetes clusters inside Kubernetes, run by cooperating micro-operators.
 #
 # `make help` lists the targets. Everything this Makefile installs goes into
-# .venv/ (Python) and .tools/ (binaries, and every download cache), both
-# git-ignored, so `make clean` returns the tree to a fresh clone.
+# .venv/ (Python) and .tools/ (binaries), both git-ignored, so `make clean`
+# returns the tree to a fresh clone. Every download and build cache (Go
+# modules and build cache, pip, Debian packages, built binaries and images)
+# lives in one folder outside the checkout, $(G8S_CACHE), keyed by version, so
+# a fresh clone on a machine that built once is warm; `make distclean` clears it.
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -14,6 +17,9 @@ MAKEFLAGS += --no-builtin-rules
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 TOOLS := $(ROOT)/.tools
+XDG_CACHE_HOME ?= $(HOME)/.cache
+G8S_CACHE ?= $(XDG_CACHE_HOME)/g8s
+export G8S_CACHE
 BIN := $(TOOLS)/bin
 STAMPS := $(TOOLS)/stamps
 VENV := $(ROOT)/.venv
@@ -24,23 +30,24 @@ PYTHON ?= python3
 # (.ci/tools/*), so the version is written in one place only.
 CONTROLPLANE_DIR := $(ROOT)/.ci/tools/controlplane
 ETCD_DIR := $(ROOT)/.ci/tools/etcd
+COREDNS_DIR := $(ROOT)/.ci/tools/coredns
 KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2; exit}' $(CONTROLPLANE_DIR)/go.mod)
 KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
 KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
 ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" {print $$2; exit}' $(ETCD_DIR)/go.mod)
+COREDNS_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/coredns/coredns" {print $$3; exit}' $(COREDNS_DIR)/go.mod)
 KWOK_VERSION := v0.8.0
 HELM_VERSION := v3.22.0
 
-# Go: every cache under .tools/go, so a clean clone is really cold and
-# `make clean` really cleans. GOTOOLCHAIN=auto lets a module ask for a newer
-# Go than the machine's; -modcacherw keeps the module cache removable.
-export GOMODCACHE := $(TOOLS)/go/mod
-export GOCACHE := $(TOOLS)/go/cache
-export GOPATH := $(TOOLS)/go/path
+# Go: module and build caches in the shared cache folder. GOTOOLCHAIN=auto
+# lets a module ask for a newer Go than the machine's; -modcacherw keeps the
+# module cache removable.
+export GOMODCACHE := $(G8S_CACHE)/go/mod
+export GOCACHE := $(G8S_CACHE)/go/build
+export GOPATH := $(G8S_CACHE)/go/path
 export GOTOOLCHAIN := auto
 export GOFLAGS := -buildvcs=false -modcacherw
-# pip's download cache, for the same reason.
-export PIP_CACHE_DIR := $(TOOLS)/pip
+export PIP_CACHE_DIR := $(G8S_CACHE)/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(BIN):$(VENV)/bin:$(PATH)
 
@@ -53,8 +60,26 @@ KUBE_LDFLAGS := $(GO_LDFLAGS) \
 	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)
 HELM_LDFLAGS := $(GO_LDFLAGS) -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)
 
-CONTROLPLANE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+CONTROLPLANE_BINS := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 ETCD_BINS := $(BIN)/etcd $(BIN)/etcdutl
+COREDNS_BINS := $(BIN)/coredns
+# etcd and CoreDNS are linked statically (CGO_ENABLED=0): they also run in
+# the minimal images built here, which have no C library.
+# Built binaries are cached per content of their wrapper module (go.mod, go.sum,
+# mains), so another clone of the same sources links them instead of building.
+module_key = $(shell cat $(1)/go.mod $(1)/go.sum $(1)/cmd/*/main.go | sha256sum | cut -c1-16)
+BIN_CACHE := $(G8S_CACHE)/bin
+# $(call cached_go_build,<module dir>,<cache name>,<ldflags>,<binaries>[,<environment>])
+define cached_go_build
+	@mkdir -p $(BIN)
+	@dir="$(BIN_CACHE)/$(2)"; \
+	if [ ! -f "$$dir/.complete" ]; then \
+		echo "building $(2) (cold: several minutes)"; \
+		rm -rf "$$dir" && mkdir -p "$$dir" && \
+		(cd $(1) && $(5) go build -trimpath -ldflags '$(3)' -o "$$dir/" ./cmd/...) && touch "$$dir/.complete"; \
+	fi; \
+	for b in $(notdir $(4)); do cp -f "$$dir/$$b" $(BIN)/$$b; done
+endef
 KWOK_STAMP := $(STAMPS)/kwok-$(KWOK_VERSION)
 HELM_STAMP := $(STAMPS)/helm-$(HELM_VERSION)
 VENV_STAMP := $(VENV)/.g8s-installed
@@ -92,15 +117,28 @@ $(VENV_STAMP): $(ROOT)/pyproject.toml
 	@touch $@
 
 .PHONY: tools
-tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(KWOK_STAMP) $(HELM_STAMP) $(VENV_LINKS) system-packages guest ignition-validate ## Build/install kube-*, etcd, kwok, helm, bao, kubectl, QEMU + test guest, ignition-validate
+tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(COREDNS_BINS) $(KWOK_STAMP) $(HELM_STAMP) $(VENV_LINKS) system-packages guest ignition-validate ## Build/install kube-*, kubelet, kube-proxy, etcd, CoreDNS, kwok, helm, bao, kubectl, Debian packages, QEMU + test guest, ignition-validate
 	@echo "tools ready in $(BIN): Kubernetes $(KUBE_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION), helm $(HELM_VERSION)"
 
-# Debian packages the integration tests use from the system: iproute2 for the
-# network namespaces (on the machine image, checked here), QEMU through
-# .ci/install-guest.sh (its shared libraries are too many to extract by hand).
+# Debian packages used from the system, installed with apt as root (their
+# shared libraries and maintainer set-up are too many to extract by hand):
+# iproute2 for the network namespaces; containerd, runc, the CNI plugins and
+# iptables for the real host node; umoci to assemble OCI images. apt keeps the
+# downloaded .debs in the cache folder, so a reinstall downloads nothing.
+SYSTEM_PACKAGES := iproute2 containerd runc containernetworking-plugins iptables umoci
 .PHONY: system-packages
-system-packages:
-	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+system-packages: ## Install the Debian packages the local environment uses (apt, as root)
+	@missing=$$( (dpkg-query -W -f='$${db:Status-Status} $${Package}\n' $(SYSTEM_PACKAGES) 2>/dev/null || true) | awk '$$1 == "installed" {print $$2}' | sort | comm -13 - <(printf '%s\n' $(SYSTEM_PACKAGES) | sort)); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		mkdir -p $(G8S_CACHE)/apt/archives/partial; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			-o Dir::Cache::archives=$(G8S_CACHE)/apt/archives -o APT::Sandbox::User=root $$missing >/dev/null; \
+	fi
+	@# Debian starts containerd as a system service on install; the local
+	@# environment runs its own, so the system one is stopped and left disabled.
+	@if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet containerd 2>/dev/null; then systemctl disable --now containerd >/dev/null 2>&1 || true; fi
 
 .PHONY: guest
 guest: ## QEMU, the Debian kernel and busybox (extracted into .tools/debs), and the tiny test guest
@@ -112,29 +150,30 @@ ignition-validate: ## The official Ignition validator, built through the Go modu
 
 # One `go build` produces the three control plane binaries (grouped target).
 $(CONTROLPLANE_BINS) &: $(CONTROLPLANE_DIR)/go.mod $(CONTROLPLANE_DIR)/go.sum $(wildcard $(CONTROLPLANE_DIR)/cmd/*/main.go)
-	@mkdir -p $(BIN)
-	@echo "building Kubernetes $(KUBE_VERSION) control plane (cold: several minutes)"
-	cd $(CONTROLPLANE_DIR) && go build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/...
-	@touch $(CONTROLPLANE_BINS)
+	$(call cached_go_build,$(CONTROLPLANE_DIR),kubernetes-$(KUBE_VERSION)-$(call module_key,$(CONTROLPLANE_DIR)),$(KUBE_LDFLAGS),$(CONTROLPLANE_BINS))
 
 $(ETCD_BINS) &: $(ETCD_DIR)/go.mod $(ETCD_DIR)/go.sum $(wildcard $(ETCD_DIR)/cmd/*/main.go)
-	@mkdir -p $(BIN)
-	@echo "building etcd $(ETCD_VERSION)"
-	cd $(ETCD_DIR) && go build -trimpath -ldflags '$(GO_LDFLAGS)' -o $(BIN)/ ./cmd/...
-	@touch $(ETCD_BINS)
+	$(call cached_go_build,$(ETCD_DIR),etcd-$(ETCD_VERSION)-static-$(call module_key,$(ETCD_DIR)),$(GO_LDFLAGS),$(ETCD_BINS),CGO_ENABLED=0)
+
+$(COREDNS_BINS) &: $(COREDNS_DIR)/go.mod $(COREDNS_DIR)/go.sum $(wildcard $(COREDNS_DIR)/cmd/*/main.go)
+	$(call cached_go_build,$(COREDNS_DIR),coredns-$(COREDNS_VERSION)-static-$(call module_key,$(COREDNS_DIR)),$(GO_LDFLAGS),$(COREDNS_BINS),CGO_ENABLED=0)
 
 $(KWOK_STAMP):
 	@mkdir -p $(BIN) $(STAMPS)
 	@echo "installing kwok and kwokctl $(KWOK_VERSION)"
-	GOBIN=$(BIN) go install -trimpath -ldflags '$(GO_LDFLAGS)' \
-		sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION) sigs.k8s.io/kwok/cmd/kwokctl@$(KWOK_VERSION)
+	@dir=$(BIN_CACHE)/kwok-$(KWOK_VERSION); [ -f $$dir/.complete ] || { \
+		GOBIN=$$dir go install -trimpath -ldflags '$(GO_LDFLAGS)' \
+		sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION) sigs.k8s.io/kwok/cmd/kwokctl@$(KWOK_VERSION) && touch $$dir/.complete; }; \
+	cp -f $$dir/kwok $$dir/kwokctl $(BIN)/
 	@rm -f $(STAMPS)/kwok-*
 	@touch $@
 
 $(HELM_STAMP):
 	@mkdir -p $(BIN) $(STAMPS)
 	@echo "installing helm $(HELM_VERSION)"
-	GOBIN=$(BIN) go install -trimpath -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@dir=$(BIN_CACHE)/helm-$(HELM_VERSION); [ -f $$dir/.complete ] || { \
+		GOBIN=$$dir go install -trimpath -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && touch $$dir/.complete; }; \
+	cp -f $$dir/helm $(BIN)/
 	@rm -f $(STAMPS)/helm-*
 	@touch $@
 
@@ -246,5 +285,5 @@ clean: down ## Stop the environment; remove .state/ and the Python caches (keeps
 	find $(ROOT) -name __pycache__ -type d -not -path '*/.git/*' -not -path '$(VENV)/*' -prune -exec rm -rf {} +
 
 .PHONY: distclean
-distclean: clean ## Also remove .tools/ and .venv/: the next `make tools` is cold again
-	rm -rf $(TOOLS) $(VENV) $(wildcard $(ROOT)/*.egg-info)
+distclean: clean ## Also remove .tools/, .venv/ and the cache folder $(G8S_CACHE): the next `make tools` is cold again
+	rm -rf $(TOOLS) $(VENV) $(wildcard $(ROOT)/*.egg-info) $(G8S_CACHE)

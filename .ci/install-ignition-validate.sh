@@ -11,9 +11,10 @@ VERSION="v2.20.0"
 stamp="$TOOLS/stamps/ignition-validate-$VERSION"
 [ -f "$stamp" ] && [ -x "$TOOLS/bin/ignition-validate" ] && exit 0
 
-export GOMODCACHE="${GOMODCACHE:-$TOOLS/go/mod}"
-export GOCACHE="${GOCACHE:-$TOOLS/go/cache}"
-export GOPATH="${GOPATH:-$TOOLS/go/path}"
+CACHE="${G8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/g8s}"
+export GOMODCACHE="${GOMODCACHE:-$CACHE/go/mod}"
+export GOCACHE="${GOCACHE:-$CACHE/go/build}"
+export GOPATH="${GOPATH:-$CACHE/go/path}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 export GOFLAGS="${GOFLAGS:--buildvcs=false -modcacherw}"
 work="$(mktemp -d)"

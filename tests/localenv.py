@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import hostnode, images
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "bin"
 STATE = ROOT / ".state"
@@ -113,6 +115,14 @@ class LocalEnv:
     kubeconfig: Path
     vault_addr: str
     vault_token: str
+    # The hosts mode: "real" (a real node beside the simulated ones) or
+    # "simulated" (kwok nodes only, with the reason in ``fallback_reason``).
+    hosts: str = "simulated"
+    fallback_reason: str = ""
+
+    @property
+    def real_node(self) -> bool:
+        return self.hosts == "real"
 
     def env(self) -> dict[str, str]:
         """The current environment plus what a client of this one needs.
@@ -158,6 +168,8 @@ class LocalEnv:
                 "kubeconfig": str(self.kubeconfig),
                 "vault_addr": self.vault_addr,
                 "vault_token": self.vault_token,
+                "hosts": self.hosts,
+                "fallback_reason": self.fallback_reason,
             },
             indent=2,
         )
@@ -170,6 +182,8 @@ class LocalEnv:
             kubeconfig=Path(data["kubeconfig"]),
             vault_addr=str(data["vault_addr"]),
             vault_token=str(data["vault_token"]),
+            hosts=str(data.get("hosts", "simulated")),
+            fallback_reason=str(data.get("fallback_reason", "")),
         )
 
 
@@ -311,21 +325,59 @@ def kwokctl(paths: Paths, *args: str, check: bool = True) -> subprocess.Complete
     )
 
 
-KWOKCTL_CONFIG = """\
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokctlConfiguration
-options:
-  bindAddress: 127.0.0.1
-  etcdVersion: {etcd_version}
-  etcdutlBinary: {etcdutl}
-"""
+def kwokctl_config(paths: Paths, node: hostnode.NodePlan | None) -> dict[str, object]:
+    """kwokctl's configuration: on loopback, the API server also for a real node.
+
+    With a real node the API server also serves the node's Service range (so
+    kube-proxy can route the ``kubernetes`` Service to it), carries the
+    addresses pods use in its certificate, and reaches kubelets by their
+    InternalIP with a client certificate (logs, exec, port-forward).
+    """
+    options: dict[str, object] = {
+        # kwokctl wires its components to each other over loopback.
+        "bindAddress": "127.0.0.1",
+        "etcdVersion": ETCD_VERSION,
+        "etcdutlBinary": str(BIN / "etcdutl"),
+    }
+    config: dict[str, object] = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+    }
+    if node is not None:
+        pki = paths.cluster_dir / "pki"
+        options["kubeApiserverCertSANs"] = [
+            node.host_ip,
+            node.api_service_ip,
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        # The API server also listens beyond loopback, so the node and its pods
+        # reach it at the host end of the veth (advertised to the
+        # ``kubernetes`` Service); it authenticates every client (TLS).
+        args = {
+            "bind-address": "0.0.0.0",  # noqa: S104 - see above
+            "advertise-address": node.host_ip,
+            "service-cluster-ip-range": str(node.service_cidr),
+            "kubelet-preferred-address-types": "InternalIP",
+            "kubelet-client-certificate": str(pki / "admin.crt"),
+            "kubelet-client-key": str(pki / "admin.key"),
+        }
+        config["componentsPatches"] = [
+            {
+                "name": "kube-apiserver",
+                # "override" replaces a flag kwokctl sets; the others are added.
+                "extraArgs": [
+                    {"key": k, "value": v, "override": k == "bind-address"} for k, v in args.items()
+                ],
+            }
+        ]
+    return config
 
 
-def create_cluster(paths: Paths) -> None:
+def create_cluster(paths: Paths, node: hostnode.NodePlan | None) -> None:
     paths.state.mkdir(parents=True, exist_ok=True)
-    paths.kwok_config.write_text(
-        KWOKCTL_CONFIG.format(etcd_version=ETCD_VERSION, etcdutl=json.dumps(str(BIN / "etcdutl")))
-    )
+    paths.kwok_config.write_text(json.dumps(kwokctl_config(paths, node), indent=2))
     kwokctl(
         paths,
         "create",
@@ -385,9 +437,9 @@ def ensure_system_namespace(env: LocalEnv) -> None:
 # --- OpenBao ------------------------------------------------------------------
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -454,19 +506,23 @@ def exited(pid: int) -> bool:
     return not alive(pid)
 
 
-def start_vault(paths: Paths) -> str:
-    """Start ``bao server -dev`` on a free loopback port; return its address."""
+def start_vault(paths: Paths, host: str = "127.0.0.1") -> str:
+    """Start ``bao server -dev`` on a free port of ``host``; return its address.
+
+    With a real node ``host`` is the host end of the node's veth, so pods (the
+    certificates operator's) reach the Vault too.
+    """
     paths.vault_home.mkdir(parents=True, exist_ok=True)
     for _attempt in range(3):
-        port = free_port()
-        addr = f"http://127.0.0.1:{port}"
+        port = free_port(host)
+        addr = f"http://{host}:{port}"
         pid = spawn_detached(
             [
                 str(BIN / "bao"),
                 "server",
                 "-dev",
                 f"-dev-root-token-id={VAULT_TOKEN}",
-                f"-dev-listen-address=127.0.0.1:{port}",
+                f"-dev-listen-address={host}:{port}",
             ],
             log=paths.vault_log,
             # bao -dev writes the root token to $HOME/.vault-token.
@@ -523,9 +579,13 @@ def status(name: str | None = None) -> LocalEnv | None:
         env = LocalEnv.from_json(paths.env_file.read_text())
     except (OSError, ValueError, KeyError):
         return None
-    if api_ready(paths, env.kubeconfig) and vault_healthy(env.vault_addr):
-        return env
-    return None
+    if not (api_ready(paths, env.kubeconfig) and vault_healthy(env.vault_addr)):
+        return None
+    if env.real_node and not all(
+        hostnode.running(node_paths(paths), p) for p in hostnode.PROCESSES
+    ):
+        return None
+    return env
 
 
 def up(name: str | None = None) -> LocalEnv:
@@ -538,6 +598,17 @@ def up(name: str | None = None) -> LocalEnv:
             return current
         paths.state.mkdir(parents=True, exist_ok=True)
 
+        # The real node's network comes first: the control plane listens on it.
+        reason = hostnode.unsupported_reason() or missing_node_tools()
+        node = None if reason else hostnode.plan(paths.name)
+        if node is None:
+            print(
+                f"no real host node: {reason}; falling back to simulated (kwok) hosts only",
+                file=sys.stderr,
+            )
+        else:
+            hostnode.ensure_network(node)
+
         # The control plane: reuse a running one, restart a stopped one, else create.
         if not api_ready(paths):
             if paths.cluster_dir.exists():
@@ -547,7 +618,7 @@ def up(name: str | None = None) -> LocalEnv:
                     shutil.rmtree(paths.kwok_workdir, ignore_errors=True)
             if not paths.cluster_dir.exists():
                 try:
-                    create_cluster(paths)
+                    create_cluster(paths, node)
                 except CommandError as exc:
                     raise LocalEnvError(f"kwokctl create cluster failed: {exc}") from exc
             wait_for("the API server's /readyz", lambda: api_ready(paths))
@@ -558,18 +629,60 @@ def up(name: str | None = None) -> LocalEnv:
             vault_addr = LocalEnv.from_json(paths.env_file.read_text()).vault_addr
         if not (vault_addr and vault_healthy(vault_addr)):
             _stop_vault(paths)
-            vault_addr = start_vault(paths)
+            vault_addr = start_vault(paths, node.host_ip if node else "127.0.0.1")
 
         env = LocalEnv(
             name=paths.name,
             kubeconfig=paths.kubeconfig,
             vault_addr=vault_addr,
             vault_token=VAULT_TOKEN,
+            hosts="simulated" if node is None else "real",
+            fallback_reason=reason,
         )
+        if node is not None:
+            start_real_node(env, node)
         ensure_nodes(env)
         ensure_system_namespace(env)
         paths.env_file.write_text(env.to_json() + "\n")
         return env
+
+
+def missing_node_tools() -> str:
+    missing = missing_tools(("kubelet", "kube-proxy"))
+    return f"{', '.join(missing)} not built (make tools)" if missing else ""
+
+
+def node_paths(paths: Paths) -> hostnode.NodePaths:
+    return hostnode.NodePaths(root=paths.state / "node", env=paths.name)
+
+
+def start_real_node(env: LocalEnv, node: hostnode.NodePlan) -> None:
+    """Build (or find cached) the node's images and start containerd, kubelet, kube-proxy."""
+    paths = Paths(env.name)
+    pki = paths.cluster_dir / "pki"
+    server = f"https://{node.host_ip}:{api_port(env.kubeconfig)}"
+    try:
+        hostnode.start(
+            node,
+            node_paths(paths),
+            ca_cert=pki / "ca.crt",
+            ca_key=pki / "ca.key",
+            server=server,
+            images=images.build_local_images(),
+            pause_image=images.PAUSE_IMAGE,
+            spawn=lambda argv, log: spawn_detached(argv, log, tool_env(paths)),
+            kubectl=env.kubectl,
+        )
+    except hostnode.NodeError as exc:
+        raise LocalEnvError(f"the real host node did not start: {exc}") from exc
+
+
+def api_port(kubeconfig: Path) -> int:
+    """The API server's port, from the server URL of ``kubeconfig``."""
+    for line in kubeconfig.read_text().splitlines():
+        if "server:" in line:
+            return int(line.rsplit(":", 1)[1].strip().rstrip("/"))
+    raise LocalEnvError(f"no server in {kubeconfig}")
 
 
 def _wait_quietly(ready: Callable[[], bool], timeout: float) -> bool:
@@ -677,6 +790,19 @@ def stop_operators(paths: Paths) -> None:
         pid_file.unlink(missing_ok=True)
 
 
+def stop_real_node(paths: Paths) -> None:
+    """Stop the real node (if any) and undo what it did to the machine."""
+    node = hostnode.plan(paths.name)
+    root = node_paths(paths)
+    if not root.root.exists() and not hostnode.netns_path(node).exists():
+        return
+    env = None
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        env = LocalEnv.from_json(paths.env_file.read_text())
+    kubectl = env.kubectl if env is not None and api_ready(paths, env.kubeconfig) else None
+    hostnode.stop(node, root, kubectl)
+
+
 def down(name: str | None = None) -> list[int]:
     """Stop every process of the environment and remove its state.
 
@@ -686,6 +812,7 @@ def down(name: str | None = None) -> list[int]:
     with locked(paths):
         stop_operators(paths)
         _stop_vault(paths)
+        stop_real_node(paths)
         if paths.cluster_dir.exists() and (BIN / "kwokctl").exists():
             kwokctl(paths, "delete", "cluster", check=False)
         strays = leftover_pids(paths)
@@ -705,10 +832,18 @@ def describe(env: LocalEnv) -> str:
         f"  kubeconfig:  {env.kubeconfig}\n"
         f"  VAULT_ADDR:  {env.vault_addr}\n"
         f"  VAULT_TOKEN: {env.vault_token}\n"
+        f"  hosts:       {describe_hosts(env)}\n"
         "use it with:\n"
         f"  export KUBECONFIG={env.kubeconfig} VAULT_ADDR={env.vault_addr} "
         f"VAULT_TOKEN={env.vault_token}"
     )
+
+
+def describe_hosts(env: LocalEnv) -> str:
+    simulated = f"{HOST_NODES} simulated (kwok)"
+    if env.real_node:
+        return f"real node {hostnode.plan(env.name).node_name} (containerd, kubelet) + {simulated}"
+    return f"{simulated} only: {env.fallback_reason}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command

@@ -31,6 +31,10 @@ class EtcdSettings:
     # Member image; ``{version}`` is spec.version. It must hold /bin/sh,
     # etcd and etcdutl (the start and restore scripts run there).
     image: str = "registry.k8s.io/etcd:{version}-0"
+    # Where the member pods run (shared.placement): key=value node selector
+    # entries and key[=value][:Effect] tolerations.
+    node_selector: tuple[str, ...] = ()
+    tolerations: tuple[str, ...] = ()
     # A member unhealthy for this long is replaced (seconds).
     unhealthy_timeout: float = 300.0
     # Deadline of one etcd call (seconds).

@@ -29,6 +29,7 @@ from shared.conditions import timestamp
 from shared.errors import Retry
 from shared.etcd import EtcdClient, EtcdError, Member, TLSMaterial
 from shared.kube import Kube, ObjectRef
+from shared.placement import pod_placement
 from shared.steps import Step
 
 MAX_MEMBERS = 7
@@ -258,7 +259,11 @@ def apply(run: Run) -> None:
     if restore is not None or spec.restore is None:
         objects.append(
             statefulset.build(
-                spec, replicas=run.replicas, image=image(spec, run.settings), restore=restore
+                spec,
+                replicas=run.replicas,
+                image=image(spec, run.settings),
+                restore=restore,
+                placement=pod_placement(run.settings.node_selector, run.settings.tolerations),
             )
         )
     owner = run.body

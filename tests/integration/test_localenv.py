@@ -14,7 +14,7 @@ import secrets
 
 import hvac
 
-from tests import localenv
+from tests import hostnode, localenv
 
 
 def test_api_server_is_ready(local_env: localenv.LocalEnv) -> None:
@@ -28,7 +28,10 @@ def test_api_server_runs_the_pinned_version(local_env: localenv.LocalEnv) -> Non
 
 
 def test_simulated_hosts_are_listed_and_ready(local_env: localenv.LocalEnv) -> None:
-    nodes = json.loads(local_env.kubectl("get", "nodes", "--output=json").stdout)["items"]
+    selector = f"{hostnode.HOST_LABEL}!={hostnode.HOST_LABEL_VALUE}"
+    nodes = json.loads(local_env.kubectl("get", "nodes", "-l", selector, "--output=json").stdout)[
+        "items"
+    ]
     assert len(nodes) == localenv.HOST_NODES
     for node in nodes:
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]

@@ -14,6 +14,12 @@ G8S_ETCD_PROBE_MEMBERS: {{ toString $etcd.probeMembers | quote }}
 {{- with $etcd.image }}
 G8S_ETCD_IMAGE: {{ . | quote }}
 {{- end }}
+{{- with $etcd.members.nodeSelector }}
+G8S_ETCD_NODE_SELECTOR: {{ join "," . | quote }}
+{{- end }}
+{{- with $etcd.members.tolerations }}
+G8S_ETCD_TOLERATIONS: {{ join "," . | quote }}
+{{- end }}
 G8S_ETCD_UNHEALTHY_TIMEOUT: {{ toString $etcd.unhealthyTimeout | quote }}
 G8S_ETCD_ETCD_TIMEOUT: {{ toString $etcd.requestTimeout | quote }}
 G8S_ETCD_REQUEUE_DELAY: {{ toString $etcd.requeueDelay | quote }}

@@ -8,6 +8,7 @@ members prefer distinct hosts (soft anti-affinity, since the host cluster
 may have fewer hosts than members).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,9 @@ def build(
     replicas: int,
     image: str,
     restore: RestoreSource | None = None,
+    placement: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The members' StatefulSet; ``placement`` adds node selector and tolerations."""
     selector = topology.selector(spec)
     member = {
         "name": "etcd",
@@ -163,6 +166,7 @@ def build(
             }
         },
     }
+    pod_spec.update(placement or {})
     if restore is not None:
         pod_spec["initContainers"] = [restore_container(spec, image, restore)]
         volumes.append(

@@ -1,0 +1,380 @@
+"""OCI images for the local environment's real node, built without a registry or docker.
+
+The real node's containerd can only run what it has: nothing is pulled. So
+the two images its pods need are assembled here from files already on the
+machine, with Debian's ``umoci`` (which edits an OCI image layout on disk),
+and handed to ``ctr images import`` as OCI archives:
+
+- ``g8s.local/pause:3.10``, the pod sandbox: a static pause binary compiled
+  from ``.ci/images/pause.c``;
+- ``g8s.local/etcd:<version>``, the etcd members: busybox (for the member
+  and restore scripts' ``/bin/sh``), etcd and etcdutl, all static.
+
+Each archive is cached under a name holding a hash of everything that goes
+into it (``content_key``), so building again when nothing changed is a no-op
+and a changed input never reuses a stale archive.
+
+``python -m tests.images build --cache DIR --busybox P --etcd P --etcdutl P
+--etcd-version V`` builds both and prints one line per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PAUSE_SOURCE = ROOT / ".ci" / "images" / "pause.c"
+BUSYBOX = ROOT / ".tools" / "debs" / "busybox-static" / "bin" / "busybox"
+BIN = ROOT / ".tools" / "bin"
+
+PAUSE_IMAGE = "g8s.local/pause:3.10"
+ETCD_REPOSITORY = "g8s.local/etcd"
+ETCD_PATH = "/usr/local/bin:/bin"
+# What the etcd member and restore scripts (operators/etcd/scripts.py) call.
+REQUIRED_APPLETS = ("sh", "cat", "echo", "sha256sum", "mv", "rm")
+
+# containerd names an imported image after this annotation of its manifest
+# descriptor in index.json; umoci only writes the OCI one, which holds the tag.
+IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+
+# Part of every content key: bump it when the way images are built changes,
+# so archives built the old way are not reused.
+BUILD_FORMAT = "1"
+
+
+class ImageError(RuntimeError):
+    """An image could not be built."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything an image holds: files, symlinks and the start configuration.
+
+    ``files`` maps a path in the image to the host file copied there (its mode
+    kept); ``symlinks`` maps a path in the image to the link's target.
+    """
+
+    name: str
+    files: Mapping[str, Path]
+    symlinks: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return split_name(self.name)[1]
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``repository:tag`` split in two; a tag is required (no ``latest`` by default)."""
+    repository, sep, tag = name.rpartition(":")
+    if (
+        not sep
+        or not repository
+        or "/" in tag
+        or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", tag)
+    ):
+        raise ValueError(f"image name {name!r} has no valid tag")
+    return repository, tag
+
+
+def image_path(path: str) -> PurePosixPath:
+    """A path in the image, relative to its root; absolute and without ``..`` on input."""
+    pure = PurePosixPath(path)
+    if not pure.is_absolute() or ".." in pure.parts or pure == PurePosixPath("/"):
+        raise ValueError(f"{path!r} is not an absolute path to a file in the image")
+    return pure.relative_to("/")
+
+
+def archive_name(name: str, key: str) -> str:
+    """The cached archive's file name: the image name made file-safe, and the key."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return f"{safe}-{key[:16]}.tar"
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def content_key(spec: ImageSpec) -> str:
+    """sha256 over all the image is made of: names, configuration, file contents and modes.
+
+    File contents are hashed rather than paths or times, so rebuilding the
+    same bytes elsewhere (or later) still hits the cache.
+    """
+    described = {
+        "format": BUILD_FORMAT,
+        "name": spec.name,
+        "entrypoint": list(spec.entrypoint),
+        "env": sorted(spec.env.items()),
+        "symlinks": sorted(spec.symlinks.items()),
+        "files": sorted(
+            (path, file_digest(host), stat.S_IMODE(host.stat().st_mode))
+            for path, host in spec.files.items()
+        ),
+    }
+    text = json.dumps(described, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_args(spec: ImageSpec) -> list[str]:
+    """``umoci config`` options setting the entrypoint and environment (sorted)."""
+    args: list[str] = []
+    for arg in spec.entrypoint:
+        args += ["--config.entrypoint", arg]
+    for key, value in sorted(spec.env.items()):
+        args += ["--config.env", f"{key}={value}"]
+    return args
+
+
+def annotate_index(index: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """index.json with the manifest tagged ``name``'s tag also carrying containerd's name.
+
+    The OCI ref name (the bare tag umoci wrote) stays; ``ctr images import``
+    prefers the containerd annotation, so the image is imported as ``name``.
+    """
+    tag = split_name(name)[1]
+    annotated = copy.deepcopy(dict(index))
+    found = False
+    for descriptor in annotated.get("manifests", []):
+        annotations = descriptor.setdefault("annotations", {})
+        if annotations.get(REF_NAME_ANNOTATION) == tag:
+            annotations[IMAGE_NAME_ANNOTATION] = name
+            found = True
+    if not found:
+        raise ImageError(f"index.json has no manifest tagged {tag!r}")
+    return annotated
+
+
+def busybox_links(applets: Iterable[str]) -> dict[str, str]:
+    """/bin/<applet> -> busybox for every applet, so the image has a shell and coreutils."""
+    names = {a.strip() for a in applets} - {"", "busybox"}
+    if any("/" in a for a in names):
+        raise ValueError(f"unexpected applet names: {sorted(a for a in names if '/' in a)}")
+    missing = [a for a in REQUIRED_APPLETS if a not in names]
+    if missing:
+        raise ImageError(f"busybox lacks applets: {', '.join(missing)}")
+    return {f"/bin/{a}": "busybox" for a in sorted(names)}
+
+
+# --- specs --------------------------------------------------------------------
+
+
+def run(cmd: Sequence[str | Path], timeout: float = 300) -> str:
+    """Run a command quietly; on failure raise ImageError with its stderr."""
+    proc = subprocess.run(
+        [str(a) for a in cmd],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        command = " ".join(str(a) for a in cmd)
+        raise ImageError(f"`{command}` exited {proc.returncode}:\n{proc.stderr.strip()}")
+    return proc.stdout
+
+
+def pause_spec(work: Path) -> ImageSpec:
+    """The pause image: .ci/images/pause.c compiled statically into ``work``.
+
+    gcc's output is the same for the same source and compiler, so the
+    content key (and the cached archive) survive a recompilation.
+    """
+    binary = work / "pause"
+    run(["gcc", "-static", "-O2", "-o", binary, PAUSE_SOURCE])
+    return ImageSpec(name=PAUSE_IMAGE, files={"/pause": binary}, entrypoint=("/pause",))
+
+
+def etcd_image(version: str) -> str:
+    """The etcd image's name for ``version`` ("3.6.16"), as the etcd operator's setting wants it."""
+    return f"{ETCD_REPOSITORY}:{version.removeprefix('v')}"
+
+
+def etcd_spec(busybox: Path, etcd: Path, etcdutl: Path, version: str) -> ImageSpec:
+    """The etcd member image: busybox with all its applets in /bin, etcd and etcdutl.
+
+    ``version`` is the tag: the etcd operator names member images after the
+    cluster's spec.version (``g8s.local/etcd:{version}``).
+    """
+    applets = run([busybox, "--list"], timeout=30).split()
+    return ImageSpec(
+        name=f"{ETCD_REPOSITORY}:{version}",
+        files={
+            "/bin/busybox": busybox,
+            "/usr/local/bin/etcd": etcd,
+            "/usr/local/bin/etcdutl": etcdutl,
+        },
+        symlinks=busybox_links(applets),
+        entrypoint=("/usr/local/bin/etcd",),
+        env={"PATH": ETCD_PATH},
+    )
+
+
+# --- building -----------------------------------------------------------------
+
+
+def umoci(*args: str | Path) -> str:
+    return run(["umoci", *args])
+
+
+def make_dirs(rootfs: Path, directory: PurePosixPath) -> None:
+    """Create ``directory`` under ``rootfs`` world-readable, whatever the umask."""
+    current = rootfs
+    for part in directory.parts:
+        current = current / part
+        if not current.is_dir():
+            current.mkdir()
+            current.chmod(0o755)
+
+
+def populate(rootfs: Path, spec: ImageSpec) -> None:
+    """Copy the spec's files (contents and modes) and create its symlinks in ``rootfs``."""
+    overlap = set(map(image_path, spec.files)) & set(map(image_path, spec.symlinks))
+    if overlap:
+        raise ImageError(f"both a file and a symlink: {sorted(map(str, overlap))}")
+    for path, host in sorted(spec.files.items()):
+        relative = image_path(path)
+        make_dirs(rootfs, relative.parent)
+        target = rootfs / relative
+        shutil.copyfile(host, target)
+        target.chmod(stat.S_IMODE(host.stat().st_mode))
+    for path, link in sorted(spec.symlinks.items()):
+        relative = image_path(path)
+        make_dirs(rootfs, relative.parent)
+        (rootfs / relative).symlink_to(link)
+
+
+def write_archive(layout: Path, dest: Path) -> None:
+    """Tar the OCI layout (what ``ctr images import`` reads), entries sorted, owned by root."""
+
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(dest, "w") as tar:
+        for path in sorted(layout.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(layout)), recursive=False, filter=as_root)
+
+
+def assemble(spec: ImageSpec, work: Path) -> Path:
+    """Build the image as an OCI layout in ``work`` with umoci; return the layout."""
+    layout, bundle = work / "layout", work / "bundle"
+    image = f"{layout}:{spec.tag}"
+    umoci("init", "--layout", layout)
+    umoci("new", "--image", image)
+    umoci("unpack", "--image", image, bundle)
+    populate(bundle / "rootfs", spec)
+    umoci("repack", "--image", image, bundle)
+    umoci("config", "--image", image, *config_args(spec))
+    umoci("gc", "--layout", layout)
+    index = layout / "index.json"
+    index.write_text(json.dumps(annotate_index(json.loads(index.read_text()), spec.name)))
+    return layout
+
+
+def ensure(spec: ImageSpec, cache_dir: Path) -> tuple[Path, bool]:
+    """The image's archive in ``cache_dir``, and whether it was there already.
+
+    The archive appears whole or not at all (written beside, then renamed),
+    so an interrupted build leaves nothing that a later one would reuse.
+    """
+    out = cache_dir / archive_name(spec.name, content_key(spec))
+    if out.exists():
+        return out, True
+    if shutil.which("umoci") is None:
+        raise ImageError(
+            "umoci is not installed (apt-get install umoci; `make system-packages` does it)"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=cache_dir) as tmp:
+        layout = assemble(spec, Path(tmp))
+        staged = Path(tmp) / out.name
+        write_archive(layout, staged)
+        os.replace(staged, out)
+    return out, False
+
+
+def build(spec: ImageSpec, cache_dir: Path) -> Path:
+    """The image's OCI archive in ``cache_dir``, built unless an identical one is there."""
+    return ensure(spec, cache_dir)[0]
+
+
+def default_cache() -> Path:
+    """Where archives are cached: $G8S_CACHE/images, as the Makefile's cache folder."""
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("G8S_CACHE") or Path(xdg) / "g8s") / "images"
+
+
+def etcd_version(etcd: Path) -> str:
+    """The version an etcd binary reports (``etcd Version: 3.6.16``): its image tag."""
+    for line in run([etcd, "--version"], timeout=30).splitlines():
+        if line.startswith("etcd Version:"):
+            return line.split(":", 1)[1].strip()
+    raise ImageError(f"{etcd} --version did not say its version")
+
+
+def build_local_images(cache_dir: Path | None = None) -> list[Path]:
+    """The local environment's images (pause, etcd) from .tools, built or found cached."""
+    cache_dir = cache_dir or default_cache()
+    etcd = BIN / "etcd"
+    with tempfile.TemporaryDirectory(prefix="g8s-pause-") as work:
+        specs = [
+            pause_spec(Path(work)),
+            etcd_spec(BUSYBOX, etcd, BIN / "etcdutl", etcd_version(etcd)),
+        ]
+        return [build(spec, cache_dir) for spec in specs]
+
+
+# --- command line -------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.images", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    cmd = commands.add_parser("build", help="build (or find cached) the pause and etcd images")
+    cmd.add_argument("--cache", type=Path, default=None, help="archive directory")
+    cmd.add_argument("--busybox", type=Path, default=BUSYBOX, help="static busybox binary")
+    cmd.add_argument("--etcd", type=Path, default=BIN / "etcd", help="static etcd binary")
+    cmd.add_argument("--etcdutl", type=Path, default=BIN / "etcdutl", help="static etcdutl")
+    cmd.add_argument("--etcd-version", default=None, help="etcd image tag (default: etcd's)")
+    args = parser.parse_args(argv)
+
+    cache_dir: Path = args.cache or default_cache()
+    try:
+        version = args.etcd_version or etcd_version(args.etcd)
+        with tempfile.TemporaryDirectory(prefix="g8s-pause-") as work:
+            specs = [
+                pause_spec(Path(work)),
+                etcd_spec(args.busybox, args.etcd, args.etcdutl, version),
+            ]
+            for spec in specs:
+                path, cached = ensure(spec, cache_dir)
+                print(f"{spec.name} {path}" + (" (cached)" if cached else ""))
+    except (ImageError, OSError, ValueError) as exc:
+        print(f"images: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

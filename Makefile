@@ -215,42 +215,39 @@ demo-down: ## Delete the demo Cluster, stop the operators and the volume provisi
 ##@ Charts
 
 # The five operator charts (charts/<operator>), installed into g8s-system of
-# the cluster in $KUBECONFIG, by default the local environment's. The local
-# environment's operator settings (tests/localenv.py OPERATOR_SETTINGS) go in
-# as chart `env` overrides, and its Vault (VAULT_ADDR/VAULT_TOKEN, when set)
-# into the certificates chart. Production installs use helm with own values.
+# the cluster in $KUBECONFIG with their default values plus its Vault
+# (VAULT_ADDR/VAULT_TOKEN, when set). Without a KUBECONFIG of your own they go
+# onto the local environment's real node, with the images built here and the
+# values of tests/install.py. Production installs use helm with own values.
 CHARTS := cluster certificates etcd network kvm
 CHARTS_NAMESPACE := g8s-system
-LOCAL_SETTINGS_ARGS = $(shell cd $(ROOT) && $(PY) -c 'from tests.localenv import OPERATOR_SETTINGS as s; print(" ".join(f"--set-string env.{k}={v}" for k, v in s.items()))')
 # helm's caches and settings stay under .tools/ too.
 install uninstall: export HELM_CACHE_HOME := $(TOOLS)/helm/cache
 install uninstall: export HELM_CONFIG_HOME := $(TOOLS)/helm/config
 install uninstall: export HELM_DATA_HOME := $(TOOLS)/helm/data
-define charts_kubeconfig
-	if [ -z "$${KUBECONFIG:-}" ]; then \
-		exports=$$($(PY) -m tests.localenv env) || { echo "KUBECONFIG is not set and the local environment is not up (make up)" >&2; exit 1; }; \
-		eval "$$exports"; \
-	fi
-endef
 
 .PHONY: install
-install: $(HELM_STAMP) $(VENV_STAMP) ## Install/upgrade the five operator charts into g8s-system of $KUBECONFIG (default: the local env)
-	@$(charts_kubeconfig); \
+install: $(HELM_STAMP) $(VENV_STAMP) ## Install/upgrade the five operator charts into g8s-system of $KUBECONFIG (default: the local env's real node, images built here)
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(PY) -m tests.install; exit; fi; \
 	vault=(); \
 	if [ -n "$${VAULT_ADDR:-}" ]; then vault+=(--set-string "vault.address=$$VAULT_ADDR"); fi; \
 	if [ -n "$${VAULT_TOKEN:-}" ]; then vault+=(--set vault.auth=token --set-string "vault.token.value=$$VAULT_TOKEN"); fi; \
 	for chart in $(CHARTS); do \
 		extra=(); if [ "$$chart" = certificates ]; then extra=("$${vault[@]}"); fi; \
 		$(BIN)/helm upgrade --install "$$chart" "$(ROOT)/charts/$$chart" \
-			--namespace $(CHARTS_NAMESPACE) --create-namespace $(LOCAL_SETTINGS_ARGS) "$${extra[@]}"; \
+			--namespace $(CHARTS_NAMESPACE) --create-namespace "$${extra[@]}"; \
 	done
 
 .PHONY: uninstall
 uninstall: $(HELM_STAMP) $(VENV_STAMP) ## Uninstall the five operator charts from g8s-system (CRDs stay: helm never deletes them)
-	@$(charts_kubeconfig); \
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(PY) -m tests.install uninstall; exit; fi; \
 	for chart in $(CHARTS); do \
 		$(BIN)/helm uninstall "$$chart" --namespace $(CHARTS_NAMESPACE) --ignore-not-found; \
 	done
+
+.PHONY: images
+images: $(VENV_STAMP) ## Build the pause, etcd and operators images as OCI archives in the cache folder (a no-op when nothing changed)
+	$(PY) -m tests.images build --operators
 
 ##@ Checks
 

@@ -134,6 +134,16 @@ class NodePlan:
         return str(self.pod_cidr[1])
 
     @property
+    def simulated_node_ip(self) -> str:
+        """The first simulated (kwok) host's address; kwok counts up from it."""
+        return str(self.block[16])
+
+    @property
+    def simulated_pod_cidr(self) -> ipaddress.IPv4Network:
+        """The first simulated host's pod range (/28); kwok steps it per host."""
+        return ipaddress.IPv4Network((int(self.block.network_address) + 64, 28))
+
+    @property
     def service_cidr(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network((int(SERVICE_RANGE.network_address) + (self.index << 8), 24))
 

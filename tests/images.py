@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -345,6 +346,156 @@ def build_local_images(cache_dir: Path | None = None) -> list[Path]:
         return [build(spec, cache_dir) for spec in specs]
 
 
+# --- the operators image -------------------------------------------------------
+#
+# Debian's python3 (bookworm: 3.11, the project's version) from mmdebstrap,
+# one layer; the project and its dependencies installed by pip into the
+# interpreter's dist-packages, a second layer. Both come from the package
+# registries only. The key is made of the inputs (the package list, the
+# project's sources), not of the outputs, which carry build times.
+
+OPERATORS_REPOSITORY = "g8s.local/operators"
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")  # grpcio (aetcd) needs libstdc++
+DIST_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+PROJECT_SOURCES = ("pyproject.toml", "operators", "shared")
+# The machine's own Debian sources: mmdebstrap pastes the file into the image.
+APT_SOURCES = (
+    Path("/etc/apt/sources.list.d/debian.sources"),
+    Path("/etc/apt/sources.list"),
+)
+
+
+def project_key(root: Path = ROOT) -> str:
+    """sha256 over the project's installable sources (contents, by relative path)."""
+    digest = hashlib.sha256(f"{BUILD_FORMAT}:{BASE_SUITE}:{','.join(BASE_PACKAGES)}".encode())
+    for top in PROJECT_SOURCES:
+        base = root / top
+        paths = [base] if base.is_file() else sorted(base.rglob("*.py"))
+        for path in paths:
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
+def operators_image(key: str) -> str:
+    return f"{OPERATORS_REPOSITORY}:{key[:12]}"
+
+
+def apt_sources() -> Path:
+    for candidate in APT_SOURCES:
+        if candidate.is_file():
+            return candidate
+    raise ImageError("no Debian apt sources on this machine for mmdebstrap")
+
+
+def base_layer(cache_dir: Path) -> Path:
+    """The Debian root (python3) as a tar, built once per package list."""
+    key = hashlib.sha256(f"{BASE_SUITE}:{','.join(BASE_PACKAGES)}".encode()).hexdigest()[:16]
+    out = cache_dir / "layers" / f"debian-{BASE_SUITE}-python3-{key}.tar"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_suffix(".partial.tar")
+    run(
+        [
+            "mmdebstrap",
+            "--mode=root",
+            "--variant=essential",
+            f"--include={','.join(BASE_PACKAGES)}",
+            "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
+            "--quiet",
+            BASE_SUITE,
+            staged,
+            apt_sources(),
+        ],
+        timeout=900,
+    )
+    os.replace(staged, out)
+    return out
+
+
+def app_layer(work: Path, root: Path = ROOT) -> Path:
+    """The project and its dependencies, as they go into the image's dist-packages."""
+    target = work / "app" / DIST_PACKAGES
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--target",
+            target,
+            root,
+        ],
+        timeout=900,
+    )
+    layer = work / "app.tar"
+    with tarfile.open(layer, "w") as tar:
+        for path in sorted((work / "app").rglob("*")):
+            info = tar.gettarinfo(path, arcname=str(path.relative_to(work / "app")))
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isdir():
+                info.mode = 0o755
+            elif info.isfile():
+                info.mode = 0o755 if info.mode & 0o111 else 0o644
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+                continue
+            tar.addfile(info)
+    return layer
+
+
+def build_operators_image(cache_dir: Path | None = None) -> tuple[str, Path]:
+    """The operators image's name and archive, built unless the sources are unchanged."""
+    cache_dir = cache_dir or default_cache()
+    key = project_key()
+    name = operators_image(key)
+    out = cache_dir / archive_name(name, key)
+    if out.exists():
+        return name, out
+    base = base_layer(cache_dir)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=cache_dir) as tmp:
+        work = Path(tmp)
+        layout = work / "layout"
+        image = f"{layout}:{split_name(name)[1]}"
+        umoci("init", "--layout", layout)
+        umoci("new", "--image", image)
+        for layer in (base, app_layer(work)):
+            umoci("raw", "add-layer", "--image", image, layer)
+        umoci(
+            "config",
+            "--image",
+            image,
+            "--config.entrypoint",
+            "python3",
+            "--config.entrypoint",
+            "-m",
+            "--config.cmd",
+            "operators.cluster",
+            "--config.env",
+            "PYTHONUNBUFFERED=1",
+            "--config.env",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "--config.env",
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "--config.user",
+            "65532:65532",
+            "--config.workingdir",
+            "/tmp",
+        )
+        umoci("gc", "--layout", layout)
+        index = layout / "index.json"
+        index.write_text(json.dumps(annotate_index(json.loads(index.read_text()), name)))
+        staged = work / out.name
+        write_archive(layout, staged)
+        os.replace(staged, out)
+    return name, out
+
+
 # --- command line -------------------------------------------------------------
 
 
@@ -357,6 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument("--etcd", type=Path, default=BIN / "etcd", help="static etcd binary")
     cmd.add_argument("--etcdutl", type=Path, default=BIN / "etcdutl", help="static etcdutl")
     cmd.add_argument("--etcd-version", default=None, help="etcd image tag (default: etcd's)")
+    cmd.add_argument(
+        "--operators", action="store_true", help="also the operators image (Debian python3 + g8s)"
+    )
     args = parser.parse_args(argv)
 
     cache_dir: Path = args.cache or default_cache()
@@ -370,6 +524,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for spec in specs:
                 path, cached = ensure(spec, cache_dir)
                 print(f"{spec.name} {path}" + (" (cached)" if cached else ""))
+        if args.operators:
+            start = time.monotonic()
+            name, path = build_operators_image(cache_dir)
+            print(f"{name} {path} ({time.monotonic() - start:.1f}s)")
     except (ImageError, OSError, ValueError) as exc:
         print(f"images: {exc}", file=sys.stderr)
         return 1

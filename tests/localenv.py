@@ -419,7 +419,17 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float = READY_TIMEOU
 
 def ensure_nodes(env: LocalEnv) -> None:
     """Scale the simulated hosts to HOST_NODES and wait until they are Ready."""
-    kwokctl(Paths(env.name), "scale", "node", f"--replicas={HOST_NODES}")
+    # Their addresses too are inside the reserved test range (never used on
+    # the wire: these hosts exist only in the API).
+    node = hostnode.plan(env.name)
+    kwokctl(
+        Paths(env.name),
+        "scale",
+        "node",
+        f"--replicas={HOST_NODES}",
+        f"--param=.nodeIPs={json.dumps([node.simulated_node_ip])}",
+        f"--param=.podCIDRs={json.dumps([str(node.simulated_pod_cidr)])}",
+    )
     env.kubectl(
         "wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(READY_TIMEOUT)}s"
     )
@@ -749,7 +759,9 @@ def process_module(process: str) -> str:
     return PROVISIONER_MODULE if process == PROVISIONER else f"operators.{process}"
 
 
-def start_operators(env: LocalEnv) -> dict[str, Path]:
+def start_operators(
+    env: LocalEnv, processes: Sequence[str] = (*OPERATORS, PROVISIONER)
+) -> dict[str, Path]:
     """Run the five operators and the volume provisioner as processes against ``env``.
 
     Each operator runs as ``python -m operators.<name>`` with the environment's
@@ -763,7 +775,7 @@ def start_operators(env: LocalEnv) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     python = str(ROOT / ".venv" / "bin" / "python")
     logs: dict[str, Path] = {}
-    for process in (*OPERATORS, PROVISIONER):
+    for process in processes:
         pid_file, log = directory / f"{process}.pid", directory / f"{process}.log"
         logs[process] = log
         pid = read_pid(pid_file)
@@ -850,7 +862,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
     parser = argparse.ArgumentParser(
         prog="python -m tests.localenv", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["up", "down", "status", "env", "operators", "stop"])
+    parser.add_argument(
+        "command",
+        choices=["up", "down", "status", "env", "operators", "provisioner", "stop", "hosts"],
+    )
     parser.add_argument(
         "--name",
         default=None,
@@ -883,8 +898,12 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
     if env_or_none is None:
         print(f"g8s local environment {name!r} is not up", file=sys.stderr)
         return 1
-    if args.command == "operators":
-        for process, log in start_operators(env_or_none).items():
+    if args.command == "hosts":
+        print(env_or_none.hosts)
+        return 0
+    if args.command in ("operators", "provisioner"):
+        only = (PROVISIONER,) if args.command == "provisioner" else (*OPERATORS, PROVISIONER)
+        for process, log in start_operators(env_or_none, only).items():
             print(f"{process}: log {log}")
         return 0
     if args.command == "env":

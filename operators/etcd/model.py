@@ -15,7 +15,7 @@ from shared.api import labels
 from shared.errors import InvalidSpec
 
 REPLICA_COUNTS = (1, 3, 5)
-DEFAULT_VERSION = "3.6.4"
+DEFAULT_VERSION = "3.6.16"
 DEFAULT_STORAGE_GIB = 10
 DEFAULT_KEEP = 7
 DEFAULT_BACKUP_SCHEDULE = "0 */6 * * *"

@@ -31,6 +31,7 @@ from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
+from tests import hostnode
 from tests.localenv import LocalEnv
 
 NODE = "demo-w-abcde"
@@ -133,7 +134,9 @@ def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _bind_disk(local_env: LocalEnv, namespace: str) -> None:
     """A local block volume on one simulated host, pre-bound to the node's claim."""
-    host = json.loads(local_env.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]
+    simulated = f"{hostnode.HOST_LABEL}!={hostnode.HOST_LABEL_VALUE}"
+    nodes = local_env.kubectl("get", "nodes", "-l", simulated, "-o", "json").stdout
+    host = json.loads(nodes)["items"][0]
     hostname = host["metadata"]["name"]
     _apply(
         local_env,

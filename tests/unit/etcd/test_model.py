@@ -34,7 +34,7 @@ def test_defaults_match_the_crd() -> None:
     spec = parse(
         body(storage=None, resources=None, backup=None, defragmentation=None, version=None)
     )
-    assert spec.version == "3.6.4"
+    assert spec.version == "3.6.16"
     assert spec.storage_size == "10Gi"
     assert spec.storage_class is None
     assert (spec.resources.cpu, spec.resources.memory) == ("200m", "512Mi")

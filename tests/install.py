@@ -1,0 +1,158 @@
+"""Install the five operator charts on the local environment's real node.
+
+``python -m tests.install [--name ENV]`` (``make install`` without a
+KUBECONFIG of your own) builds the operators image (or finds it cached),
+imports it and the etcd image into the real node's containerd, and runs
+``helm upgrade --install`` for each chart with the values this environment
+needs (``local_values``): the image built here (never pulled), the operator
+pods pinned to the real node, the environment's Vault, etcd members as real
+pods on the real node with member probing on, and the guest networks and
+guest DNS inside the reserved test range.
+
+What still runs simulated is said in the values: the VM launcher pods go to
+kwok's simulated hosts (no launcher image is built yet), so the kvm operator
+keeps guest checks off, and the network agent does not run (no guest VM on
+the real node needs its VXLAN yet). ``--wait`` makes helm wait for every
+operator pod to be Ready (their kopf liveness probes), so a broken image or
+RBAC fails here and not later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tests import hostnode, images, localenv
+
+CHARTS = ("cluster", "certificates", "etcd", "network", "kvm")
+NAMESPACE = localenv.SYSTEM_NAMESPACE
+CHARTS_DIR = localenv.ROOT / "charts"
+
+REAL_NODE_SELECTOR = {hostnode.HOST_LABEL: hostnode.HOST_LABEL_VALUE}
+REAL_NODE_TOLERATIONS = [{"key": hostnode.HOST_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def common_values(image: str) -> dict[str, Any]:
+    repository, tag = images.split_name(image)
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "nodeSelector": REAL_NODE_SELECTOR,
+        "tolerations": REAL_NODE_TOLERATIONS,
+    }
+
+
+def local_values(
+    chart: str, *, image: str, env: localenv.LocalEnv, node: hostnode.NodePlan
+) -> dict[str, Any]:
+    """The values of ``chart`` in this environment (pure: everything comes in)."""
+    values = common_values(image)
+    if chart == "certificates":
+        values["vault"] = {
+            "address": env.vault_addr,
+            "auth": "token",
+            "token": {"value": env.vault_token},
+        }
+    elif chart == "etcd":
+        values["etcd"] = {
+            "probeMembers": True,
+            "image": f"{images.ETCD_REPOSITORY}:{{version}}",
+            "members": {
+                "nodeSelector": [f"{k}={v}" for k, v in REAL_NODE_SELECTOR.items()],
+                "tolerations": [f"{hostnode.HOST_TAINT}:NoSchedule"],
+            },
+        }
+    elif chart == "network":
+        values["network"] = {"requireHosts": False, "subnet": {"pool": str(hostnode.GUEST_RANGE)}}
+        values["agent"] = {"enabled": False}
+    elif chart == "kvm":
+        values["kvm"] = {"guestChecks": False, "guestDNS": node.host_ip}
+    return values
+
+
+def helm(env: localenv.LocalEnv, *args: str) -> None:
+    helm_home = localenv.ROOT / ".tools" / "helm"
+    environ = {
+        **env.env(),
+        "HELM_CACHE_HOME": str(helm_home / "cache"),
+        "HELM_CONFIG_HOME": str(helm_home / "config"),
+        "HELM_DATA_HOME": str(helm_home / "data"),
+    }
+    localenv.run([str(localenv.BIN / "helm"), *args], env=environ, timeout=600)
+
+
+def install(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> str:
+    """Build/import the images and install ``charts``; return the operators image."""
+    if not env.real_node:
+        raise localenv.LocalEnvError(
+            f"the operators run as pods on the real node only; this environment has none "
+            f"({env.fallback_reason})"
+        )
+    node = hostnode.plan(env.name)
+    image, archive = images.build_operators_image()
+    node_paths = localenv.node_paths(localenv.Paths(env.name))
+    hostnode.import_images(node_paths, [archive, *images.build_local_images()])
+    with tempfile.TemporaryDirectory(prefix="g8s-values-") as tmp:
+        for chart in charts:
+            values = Path(tmp) / f"{chart}.json"
+            values.write_text(json.dumps(local_values(chart, image=image, env=env, node=node)))
+            values.chmod(0o600)  # the certificates chart's values hold the Vault token
+            helm(
+                env,
+                "upgrade",
+                "--install",
+                chart,
+                str(CHARTS_DIR / chart),
+                "--namespace",
+                NAMESPACE,
+                "--create-namespace",
+                "--values",
+                str(values),
+                "--wait",
+                "--timeout",
+                "300s",
+            )
+    return image
+
+
+def uninstall(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> None:
+    for chart in charts:
+        helm(env, "uninstall", chart, "--namespace", NAMESPACE, "--ignore-not-found", "--wait")
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.install", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("command", nargs="?", choices=["install", "uninstall"], default="install")
+    parser.add_argument(
+        "--name", default=None, help="environment name (default: $G8S_ENV_NAME or g8s)"
+    )
+    args = parser.parse_args(argv)
+    env = localenv.status(args.name or localenv.env_name())
+    if env is None:
+        print("the local environment is not up (make up)", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "uninstall":
+            uninstall(env)
+            print(f"charts uninstalled from {NAMESPACE}")
+        else:
+            image = install(env)
+            print(
+                f"charts installed in {NAMESPACE}, operators image {image}, on node "
+                f"{hostnode.plan(env.name).node_name}"
+            )
+    except (localenv.LocalEnvError, localenv.CommandError, images.ImageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

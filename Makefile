@@ -61,7 +61,7 @@ KUBE_LDFLAGS := $(GO_LDFLAGS) \
 HELM_LDFLAGS := $(GO_LDFLAGS) -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)
 
 CONTROLPLANE_BINS := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
-ETCD_BINS := $(BIN)/etcd $(BIN)/etcdutl
+ETCD_BINS := $(BIN)/etcd $(BIN)/etcdutl $(BIN)/etcdctl
 COREDNS_BINS := $(BIN)/coredns
 # etcd and CoreDNS are linked statically (CGO_ENABLED=0): they also run in
 # the minimal images built here, which have no C library.
@@ -123,9 +123,10 @@ tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(COREDNS_BINS) $(KWOK_STAMP) $(HELM_ST
 # Debian packages used from the system, installed with apt as root (their
 # shared libraries and maintainer set-up are too many to extract by hand):
 # iproute2 for the network namespaces; containerd, runc, the CNI plugins and
-# iptables for the real host node; umoci to assemble OCI images. apt keeps the
-# downloaded .debs in the cache folder, so a reinstall downloads nothing.
-SYSTEM_PACKAGES := iproute2 containerd runc containernetworking-plugins iptables umoci
+# iptables for the real host node; umoci and mmdebstrap to build OCI images.
+# apt keeps the downloaded .debs in the cache folder, so a reinstall
+# downloads nothing.
+SYSTEM_PACKAGES := iproute2 containerd runc containernetworking-plugins iptables umoci mmdebstrap
 .PHONY: system-packages
 system-packages: ## Install the Debian packages the local environment uses (apt, as root)
 	@missing=$$( (dpkg-query -W -f='$${db:Status-Status} $${Package}\n' $(SYSTEM_PACKAGES) 2>/dev/null || true) | awk '$$1 == "installed" {print $$2}' | sort | comm -13 - <(printf '%s\n' $(SYSTEM_PACKAGES) | sort)); \
@@ -271,8 +272,8 @@ test-e2e: $(VENV_STAMP) tools ## End-to-end tests: the whole suite on a local en
 	$(call run_tier,tests/e2e)
 
 .PHONY: test
-test: ## Everything CI runs: tools, lint, unit, integration, e2e (timed; fails if any phase fails)
-	@$(ROOT)/.ci/test-phases tools lint test-unit test-integration test-e2e
+test: ## Everything CI runs: tools, images, lint, unit, integration, e2e (timed; fails if any phase fails)
+	@$(ROOT)/.ci/test-phases tools images lint test-unit test-integration test-e2e
 
 ##@ Cleanup
 

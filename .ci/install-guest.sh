@@ -3,7 +3,8 @@
 #   - QEMU (qemu-system-x86) through apt, as root: its shared-library
 #     dependencies are too many to extract by hand, and apt resolves them;
 #   - the Debian kernel (linux-image-amd64's current image) and busybox-static,
-#     downloaded and extracted (dpkg -x) under .tools/debs, nothing installed;
+#     downloaded once into the cache folder and extracted (dpkg -x) under
+#     .tools/debs, nothing installed;
 # then builds the tiny test guest into .tools/guest (see .ci/build-guest.sh).
 # Idempotent: a stamp per step. Usage: .ci/install-guest.sh [TOOLS_DIR]
 set -euo pipefail
@@ -12,7 +13,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${1:-$ROOT/.tools}"
 DEBS="$TOOLS/debs"
 STAMPS="$TOOLS/stamps"
-mkdir -p "$DEBS" "$STAMPS"
+# Downloaded .debs are kept in the cache folder outside the checkout, so a
+# fresh clone extracts them without downloading again.
+DEB_CACHE="${G8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/g8s}/debs"
+mkdir -p "$DEBS" "$STAMPS" "$DEB_CACHE"
 
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -35,9 +39,10 @@ for pkg in "$kernel_pkg" busybox-static; do
     [ -f "$stamp" ] && continue
     dir="$DEBS/$pkg"
     rm -rf "$dir" && mkdir -p "$dir"
-    (cd "$DEBS" && apt-get download -q "$pkg" >/dev/null)
-    dpkg -x "$DEBS/${pkg}"_*.deb "$dir"
-    rm -f "$DEBS/${pkg}"_*.deb
+    if ! compgen -G "$DEB_CACHE/${pkg}_*.deb" >/dev/null; then
+        (cd "$DEB_CACHE" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
+    fi
+    dpkg -x "$(ls -t "$DEB_CACHE/${pkg}"_*.deb | head -1)" "$dir"
     touch "$stamp"
 done
 

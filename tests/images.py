@@ -211,7 +211,9 @@ def etcd_image(version: str) -> str:
 
 
 def etcd_spec(busybox: Path, etcd: Path, etcdutl: Path, version: str) -> ImageSpec:
-    """The etcd member image: busybox with all its applets in /bin, etcd and etcdutl.
+    """The etcd member image: busybox with all its applets in /bin, etcd, etcdutl, etcdctl.
+
+    etcdctl is looked up beside ``etcdutl``.
 
     ``version`` is the tag: the etcd operator names member images after the
     cluster's spec.version (``g8s.local/etcd:{version}``).
@@ -223,6 +225,7 @@ def etcd_spec(busybox: Path, etcd: Path, etcdutl: Path, version: str) -> ImageSp
             "/bin/busybox": busybox,
             "/usr/local/bin/etcd": etcd,
             "/usr/local/bin/etcdutl": etcdutl,
+            "/usr/local/bin/etcdctl": etcdutl.with_name("etcdctl"),
         },
         symlinks=busybox_links(applets),
         entrypoint=("/usr/local/bin/etcd",),

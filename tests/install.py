@@ -48,10 +48,21 @@ def common_values(image: str) -> dict[str, Any]:
 
 
 def local_values(
-    chart: str, *, image: str, env: localenv.LocalEnv, node: hostnode.NodePlan
+    chart: str,
+    *,
+    image: str,
+    env: localenv.LocalEnv,
+    node: hostnode.NodePlan,
+    namespaces: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The values of ``chart`` in this environment (pure: everything comes in)."""
+    """The values of ``chart`` in this environment (pure: everything comes in).
+
+    ``namespaces`` limits the operators to those namespaces (tests run the
+    chart operators beside operators run as processes in other namespaces).
+    """
     values = common_values(image)
+    if namespaces:
+        values["namespaces"] = list(namespaces)
     if chart == "certificates":
         values["vault"] = {
             "address": env.vault_addr,
@@ -86,8 +97,27 @@ def helm(env: localenv.LocalEnv, *args: str) -> None:
     localenv.run([str(localenv.BIN / "helm"), *args], env=environ, timeout=600)
 
 
-def install(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> str:
-    """Build/import the images and install ``charts``; return the operators image."""
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def install(
+    env: localenv.LocalEnv,
+    charts: Sequence[str] = CHARTS,
+    namespaces: Sequence[str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """Build/import the images and install ``charts``; return the operators image.
+
+    ``overrides`` maps a chart to values laid over the local ones.
+    """
     if not env.real_node:
         raise localenv.LocalEnvError(
             f"the operators run as pods on the real node only; this environment has none "
@@ -100,7 +130,10 @@ def install(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> str:
     with tempfile.TemporaryDirectory(prefix="g8s-values-") as tmp:
         for chart in charts:
             values = Path(tmp) / f"{chart}.json"
-            values.write_text(json.dumps(local_values(chart, image=image, env=env, node=node)))
+            chart_values = local_values(
+                chart, image=image, env=env, node=node, namespaces=namespaces
+            )
+            values.write_text(json.dumps(merged(chart_values, (overrides or {}).get(chart, {}))))
             values.chmod(0o600)  # the certificates chart's values hold the Vault token
             helm(
                 env,

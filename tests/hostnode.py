@@ -577,6 +577,21 @@ def ensure_network(node: NodePlan) -> None:
     _sh("ip", "-n", node.netns, "link", "set", "eth0", "up")
     for cidr in (node.pod_cidr, node.service_cidr):
         _sh("ip", "route", "replace", str(cidr), "via", node.node_ip, "dev", node.host_link)
+    # The node's own processes (kubelet, host-network pods such as the network
+    # agent) need a route for Service addresses, which kube-proxy rewrites
+    # after the route is chosen; the test range only, never a default route.
+    _sh(
+        "ip",
+        "-n",
+        node.netns,
+        "route",
+        "replace",
+        "198.18.0.0/15",
+        "via",
+        node.host_ip,
+        "dev",
+        "eth0",
+    )
     _sh(*in_netns(node, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))
 
 

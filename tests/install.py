@@ -9,10 +9,11 @@ pods pinned to the real node, the environment's Vault, etcd members as real
 pods on the real node with member probing on, and the guest networks and
 guest DNS inside the reserved test range.
 
-What still runs simulated is said in the values: the VM launcher pods go to
+The network host agent runs as its DaemonSet on the real node and programs
+each guest network's VXLAN and bridge in the node's network namespace. What
+still runs simulated is said in the values: the VM launcher pods go to
 kwok's simulated hosts (no launcher image is built yet), so the kvm operator
-keeps guest checks off, and the network agent does not run (no guest VM on
-the real node needs its VXLAN yet). ``--wait`` makes helm wait for every
+keeps guest checks off. ``--wait`` makes helm wait for every
 operator pod to be Ready (their kopf liveness probes), so a broken image or
 RBAC fails here and not later.
 """
@@ -79,8 +80,14 @@ def local_values(
             },
         }
     elif chart == "network":
-        values["network"] = {"requireHosts": False, "subnet": {"pool": str(hostnode.GUEST_RANGE)}}
-        values["agent"] = {"enabled": False}
+        # The host agent runs on the real node only (the simulated hosts
+        # have no network), and the operator waits for it there.
+        values["network"] = {
+            "requireHosts": True,
+            "hostSelector": f"{hostnode.HOST_LABEL}={hostnode.HOST_LABEL_VALUE}",
+            "subnet": {"pool": str(hostnode.GUEST_RANGE)},
+        }
+        values["agent"] = {"nodeSelector": REAL_NODE_SELECTOR, "tolerations": REAL_NODE_TOLERATIONS}
     elif chart == "kvm":
         values["kvm"] = {"guestChecks": False, "guestDNS": node.host_ip}
     return values

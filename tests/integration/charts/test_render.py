@@ -396,7 +396,7 @@ def test_make_install_and_uninstall(
         local_env.kubectl(
             "rollout", "status", "daemonset/g8s-network-agent", "-n", NAMESPACE, "--timeout=120s"
         )
-        assert_local_settings(local_env)
+        assert_vault_settings(local_env)
         # Five Deployments, the agent's DaemonSet, six ClusterRoles and their
         # bindings (the agent's included), five ClusterKopfPeerings.
         assert len(workloads(local_env)) == 5 + 1 + 6 + 6 + 5
@@ -414,12 +414,12 @@ def deployment_env(local_env: LocalEnv, operator: str) -> dict[str, str]:
     return env_of(deployment["spec"]["template"]["spec"]["containers"][0])
 
 
-def assert_local_settings(local_env: LocalEnv) -> None:
-    """What `make install` passed: the local env's operator settings and its Vault."""
-    merged: dict[str, str] = {}
-    for operator in OPERATORS:
-        merged |= deployment_env(local_env, operator)
-    assert OPERATOR_SETTINGS.items() <= merged.items()
+def assert_vault_settings(local_env: LocalEnv) -> None:
+    """What `make install` with a KUBECONFIG passes beside the defaults: VAULT_ADDR/VAULT_TOKEN.
+
+    (Without a KUBECONFIG it installs onto the local environment's real node
+    with the values of tests/install.py: tests/e2e/test_real_node.py.)
+    """
     certificates = deployment_env(local_env, "certificates")
     assert certificates["G8S_VAULT_ADDR"] == local_env.vault_addr
     assert certificates["G8S_VAULT_AUTH"] == "token"

@@ -22,6 +22,7 @@ import pytest
 
 from operators.etcd import handlers
 from operators.etcd.context import EtcdContext, EtcdSettings
+from operators.etcd.model import DEFAULT_VERSION
 from shared.handling import reconcile
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef, connect
@@ -91,7 +92,7 @@ def test_children_apply_and_status_is_accepted(
         "storage": "10Gi"
     }
     container = sts["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "registry.k8s.io/etcd:3.6.4-0"
+    assert container["image"] == f"registry.k8s.io/etcd:{DEFAULT_VERSION}-0"
     assert container["resources"]["requests"] == {"cpu": "200m", "memory": "512Mi"}
 
     peer = _get(local_env, namespace, "service", "demo-etcd-peer")

@@ -48,6 +48,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
+from shared.api import labels
+
 # The node blocks: 198.18.<index>.0/24 per environment (veth /30 and the pods'
 # /25); Services: 198.19.<index>.0/24. 198.19.128.0/17 is left for the guest
 # networks (the network operator's pool in this environment).
@@ -57,8 +59,8 @@ GUEST_RANGE = ipaddress.ip_network("198.19.128.0/17")
 FIRST_INDEX, INDEXES = 16, 100
 
 # What marks the node: only g8s workloads tolerate the taint and select the label.
-HOST_LABEL = "g8s.io/host"
-HOST_LABEL_VALUE = "real"
+HOST_LABEL = labels.HOST
+HOST_LABEL_VALUE = labels.HOST_REAL
 HOST_TAINT = "g8s.io/real-host"
 
 # Sysctls the kubelet (and kube-proxy) may change on the machine, restored by stop.

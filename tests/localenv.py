@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.api import labels
 from tests import hostnode, images
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -432,6 +433,14 @@ def ensure_nodes(env: LocalEnv) -> None:
     )
     env.kubectl(
         "wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(READY_TIMEOUT)}s"
+    )
+    # Say on each simulated host that its pods do not really run.
+    env.kubectl(
+        "label",
+        "nodes",
+        "--selector=type=kwok",
+        "--overwrite",
+        f"{labels.HOST}={labels.HOST_SIMULATED}",
     )
 
 

@@ -15,7 +15,7 @@ from operators.kvm import policies
 from operators.kvm.children import deployment, ignition, pvc, secret
 from operators.kvm.config import KVMSettings
 from operators.kvm.model import KVMNodeSpec
-from shared.api import API_VERSION, names
+from shared.api import API_VERSION, labels, names
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
 from shared.errors import Retry
@@ -54,6 +54,8 @@ class Run:
     ca_b64: str = ""
     ignition_hash: str = ""
     pod: dict[str, Any] | None = None
+    # The launcher pod's host says its pods are simulated (no VM really runs).
+    simulated_host: str = ""
     guest: GuestNode | None = None
 
 
@@ -157,8 +159,19 @@ def observe(run: Run) -> None:
     pods = run.kube.list("v1", "Pod", namespace=run.spec.namespace, selector=selector)
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     run.pod = live[0] if live else None
+    run.simulated_host = simulated_host(run)
     if run.settings.guest_checks:
         run.guest = guest_node(run)
+
+
+def simulated_host(run: Run) -> str:
+    """The launcher pod's host Node if it is labelled simulated, else ""."""
+    host = ((run.pod or {}).get("spec") or {}).get("nodeName")
+    if not host:
+        return ""
+    node = run.kube.get(ObjectRef("v1", "Node", host)) or {}
+    node_labels = (node.get("metadata") or {}).get("labels") or {}
+    return str(host) if node_labels.get(labels.HOST) == labels.HOST_SIMULATED else ""
 
 
 def guest_api(run: Run) -> Kube:

@@ -34,13 +34,22 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return False
 
 
-def vm_running(pod: Mapping[str, Any] | None) -> Observation:
+def on_simulated(host: str) -> str:
+    """What a message adds when the launcher pod's host only simulates its pods."""
+    return f" on simulated host {host}: no VM really runs" if host else ""
+
+
+def vm_running(pod: Mapping[str, Any] | None, simulated_host: str = "") -> Observation:
     if pod is None:
         return Observation.false(c.VM_RUNNING, REASON_POD_MISSING, "no launcher pod yet")
     name = pod["metadata"]["name"]
     phase = (pod.get("status") or {}).get("phase") or "Pending"
     if phase == "Running" and _pod_ready(pod):
-        return Observation.true(c.VM_RUNNING, REASON_POD_RUNNING, f"launcher pod {name} is ready")
+        return Observation.true(
+            c.VM_RUNNING,
+            REASON_POD_RUNNING,
+            f"launcher pod {name} is ready{on_simulated(simulated_host)}",
+        )
     return Observation.false(
         c.VM_RUNNING, REASON_POD_PENDING, f"launcher pod {name} is {phase}, not ready yet"
     )
@@ -51,7 +60,9 @@ def node_ready(run: Run) -> Observation:
         # Guest checks are off (no VM really boots): the host pod stands in.
         if run.pod is not None and _pod_ready(run.pod):
             return Observation.true(
-                c.NODE_READY, REASON_HOST_POD_READY, "host pod ready (guest checks off)"
+                c.NODE_READY,
+                REASON_HOST_POD_READY,
+                f"host pod ready{on_simulated(run.simulated_host)} (guest checks off)",
             )
         return Observation.false(
             c.NODE_READY, REASON_HOST_POD_NOT_READY, "host pod not ready (guest checks off)"
@@ -80,7 +91,7 @@ def report(spec: KVMNodeSpec, run: Run, outcome: Outcome) -> Report:
     if not outcome.ok:
         # The failed step's reason becomes Ready (the kit adds it).
         return Report(phase=PROVISIONING, fields=fields(spec, run))
-    vm = vm_running(run.pod)
+    vm = vm_running(run.pod, run.simulated_host)
     node = node_ready(run)
     drained = Observation.false(c.DRAINED, REASON_NOT_DRAINING, "node in service")
     if node.status == "True":

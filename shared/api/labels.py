@@ -6,6 +6,11 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 CLUSTER = f"{GROUP}/cluster"
 CERTIFICATE = f"{GROUP}/certificate"
 NODE_ROLE = f"{GROUP}/node-role"
+# On host Nodes: whose pods really run ("real") and whose are simulated
+# ("simulated", e.g. kwok's), so that conditions can name their source.
+HOST = f"{GROUP}/host"
+HOST_REAL = "real"
+HOST_SIMULATED = "simulated"
 
 PAUSED = f"{GROUP}/paused"
 CAPI_PAUSED = "cluster.x-k8s.io/paused"

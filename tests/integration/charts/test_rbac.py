@@ -268,6 +268,8 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "create", "secrets", True),
     ("kvm", "get", "clusternetworks.g8s.io", True),
     ("kvm", "list", "pods", True),
+    ("kvm", "get", "nodes", True),
+    ("kvm", "list", "nodes", False),
     ("kvm", "create", "statefulsets.apps", False),
     ("kvm", "get", "clusters.g8s.io", False),
     ("kvm", "list", "secrets", False),

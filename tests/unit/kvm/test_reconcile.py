@@ -130,6 +130,18 @@ def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:
     assert run.guest == reconcile.GuestNode(True, "ok")
 
 
+def test_observe_finds_a_simulated_host_by_its_label() -> None:
+    kube = _ready_kube()
+    kube.pods = [{"metadata": {"name": "p-1"}, "spec": {"nodeName": "kwok-1"}}]
+    kube.objects[("Node", "kwok-1")] = {"metadata": {"labels": {"g8s.io/host": "simulated"}}}
+    run = _run(kube, guest_checks=False)
+    reconcile.observe(run)
+    assert run.simulated_host == "kwok-1"
+    kube.objects[("Node", "kwok-1")] = {"metadata": {"labels": {"g8s.io/host": "real"}}}
+    reconcile.observe(run)
+    assert run.simulated_host == ""
+
+
 def test_observe_reports_an_unreachable_guest() -> None:
     kube = _ready_kube()
     run = _run(kube)

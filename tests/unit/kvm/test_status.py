@@ -55,6 +55,16 @@ def test_host_pod_ready_stands_in_when_guest_checks_off() -> None:
     assert obs["Drained"].status == "False"
 
 
+def test_a_simulated_host_is_named_in_the_conditions() -> None:
+    run = _run(_pod(True))
+    run.simulated_host = "host-1"
+    obs = _by_type(status.report(spec(), run, Outcome()))
+    for condition in ("VMRunning", "NodeReady"):
+        assert "simulated host host-1: no VM really runs" in obs[condition].message
+    real = _by_type(status.report(spec(), _run(_pod(True)), Outcome()))
+    assert "simulated" not in real["NodeReady"].message
+
+
 def test_running_vm_with_guest_node_not_ready() -> None:
     report = status.report(
         spec(), _run(_pod(True), GuestNode(False, "kubelet starting")), Outcome()

@@ -380,9 +380,14 @@ def workloads(local_env: LocalEnv) -> list[str]:
 def test_make_install_and_uninstall(
     local_env: LocalEnv, crds: Path, peering_crds: None, helm_env: dict[str, str]
 ) -> None:
+    # No KUBECONFIG of one's own: `make install` takes the local environment's
+    # path (the real node, the images built here, tests/install.py's values).
     env = {**local_env.env(), **{k: v for k, v in helm_env.items() if k.startswith("HELM_")}}
+    make_env = {k: v for k, v in env.items() if k != "KUBECONFIG"} | {
+        "G8S_ENV_NAME": local_env.name
+    }
     try:
-        make(env, "install")
+        make(make_env, "install")
         releases = json.loads(
             helm(env, "list", "--namespace", NAMESPACE, "--output", "json").stdout
         )
@@ -401,7 +406,7 @@ def test_make_install_and_uninstall(
         # bindings (the agent's included), five ClusterKopfPeerings.
         assert len(workloads(local_env)) == 5 + 1 + 6 + 6 + 5
     finally:
-        make(env, "uninstall")
+        make(make_env, "uninstall")
     assert workloads(local_env) == []
 
 
@@ -415,11 +420,7 @@ def deployment_env(local_env: LocalEnv, operator: str) -> dict[str, str]:
 
 
 def assert_vault_settings(local_env: LocalEnv) -> None:
-    """What `make install` with a KUBECONFIG passes beside the defaults: VAULT_ADDR/VAULT_TOKEN.
-
-    (Without a KUBECONFIG it installs onto the local environment's real node
-    with the values of tests/install.py: tests/e2e/test_real_node.py.)
-    """
+    """The certificates operator got the local environment's Vault, with token auth."""
     certificates = deployment_env(local_env, "certificates")
     assert certificates["G8S_VAULT_ADDR"] == local_env.vault_addr
     assert certificates["G8S_VAULT_AUTH"] == "token"

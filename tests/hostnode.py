@@ -49,13 +49,14 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from shared.api import labels
+from tests.processes import alive, cmdline, read_pid, stop_pid, tail
 
 # The node blocks: 198.18.<index>.0/24 per environment (veth /30 and the pods'
 # /25); Services: 198.19.<index>.0/24. 198.19.128.0/17 is left for the guest
 # networks (the network operator's pool in this environment).
-NODE_RANGE = ipaddress.ip_network("198.18.0.0/16")
-SERVICE_RANGE = ipaddress.ip_network("198.19.0.0/17")
-GUEST_RANGE = ipaddress.ip_network("198.19.128.0/17")
+NODE_RANGE = ipaddress.IPv4Network("198.18.0.0/16")
+SERVICE_RANGE = ipaddress.IPv4Network("198.19.0.0/17")
+GUEST_RANGE = ipaddress.IPv4Network("198.19.128.0/17")
 FIRST_INDEX, INDEXES = 16, 100
 
 # What marks the node: only g8s workloads tolerate the taint and select the label.
@@ -89,6 +90,11 @@ class NodeError(RuntimeError):
     """The real node could not be started."""
 
 
+def subnet(within: ipaddress.IPv4Network, offset: int, prefix: int) -> ipaddress.IPv4Network:
+    """The /``prefix`` network ``offset`` addresses into ``within``."""
+    return ipaddress.IPv4Network((int(within.network_address) + offset, prefix))
+
+
 @dataclass(frozen=True)
 class NodePlan:
     """Names and addresses of one environment's node: pure, from the env name."""
@@ -111,7 +117,7 @@ class NodePlan:
 
     @property
     def block(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network((int(NODE_RANGE.network_address) + (self.index << 8), 24))
+        return subnet(NODE_RANGE, self.index << 8, 24)
 
     @property
     def host_ip(self) -> str:
@@ -129,7 +135,7 @@ class NodePlan:
 
     @property
     def pod_cidr(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network((int(self.block.network_address) + 128, 25))
+        return subnet(self.block, 128, 25)
 
     @property
     def pod_gateway(self) -> str:
@@ -143,11 +149,11 @@ class NodePlan:
     @property
     def simulated_pod_cidr(self) -> ipaddress.IPv4Network:
         """The first simulated host's pod range (/28); kwok steps it per host."""
-        return ipaddress.IPv4Network((int(self.block.network_address) + 64, 28))
+        return subnet(self.block, 64, 28)
 
     @property
     def service_cidr(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network((int(SERVICE_RANGE.network_address) + (self.index << 8), 24))
+        return subnet(SERVICE_RANGE, self.index << 8, 24)
 
     @property
     def api_service_ip(self) -> str:
@@ -846,7 +852,7 @@ def start(
     except (subprocess.CalledProcessError, NodeError) as exc:
         raise NodeError(
             f"node {node.node_name} did not become Ready: {exc}\n"
-            f"kubelet log ({paths.log('kubelet')}):\n{_tail(paths.log('kubelet'))}"
+            f"kubelet log ({paths.log('kubelet')}):\n{tail(paths.log('kubelet'))}"
         ) from exc
 
 
@@ -857,26 +863,8 @@ def _bin(name: str) -> Path:
     return BIN / name
 
 
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def _pid(paths: NodePaths, process: str) -> int | None:
-    try:
-        return int(paths.pid_file(process).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    return read_pid(paths.pid_file(process))
 
 
 def running(paths: NodePaths, process: str) -> bool:
@@ -884,48 +872,19 @@ def running(paths: NodePaths, process: str) -> bool:
     pid = _pid(paths, process)
     if pid is None:
         return False
-    args = _cmdline(pid)
+    args = cmdline(pid)
     if not args or Path(args[0]).name != process:
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and any(
-        str(paths.root) in a or str(paths.run) in a for a in args
-    )
+    return alive(pid) and any(str(paths.root) in a or str(paths.run) in a for a in args)
 
 
 # --- stop -----------------------------------------------------------------------------------
 
 
-def _kill(pid: int, grace: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, 15)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if not Path(f"/proc/{pid}").exists() or _zombie(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, 9)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 def _stop_process(paths: NodePaths, process: str, grace: float = 15) -> None:
     pid = _pid(paths, process)
     if pid is not None and running(paths, process):
-        _kill(pid, grace)
+        stop_pid(pid, grace)
     paths.pid_file(process).unlink(missing_ok=True)
 
 
@@ -986,8 +945,8 @@ def _shims(paths: NodePaths) -> list[int]:
         int(p.name)
         for p in Path("/proc").iterdir()
         if p.name.isdigit()
-        and marker in _cmdline(int(p.name))
-        and "shim" in " ".join(_cmdline(int(p.name))[:1])
+        and marker in cmdline(int(p.name))
+        and "shim" in " ".join(cmdline(int(p.name))[:1])
     ]
 
 
@@ -1056,7 +1015,7 @@ def stop(node: NodePlan, paths: NodePaths, kubectl: Kubectl | None) -> None:
         netns_files = _force_remove_containers(paths)
     _stop_process(paths, "containerd")
     for shim in _shims(paths):
-        _kill(shim, 5)
+        stop_pid(shim, 5)
     if kubectl is not None:
         kubectl("delete", "node", node.node_name, "--wait=false", "--ignore-not-found", check=False)
         kubectl(

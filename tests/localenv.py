@@ -35,7 +35,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from pathlib import Path
 
 from shared.api import labels
 from tests import hostnode, images
+from tests.processes import alive, cmdline, exited, read_pid, stop_pid, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "bin"
@@ -471,21 +471,6 @@ def vault_healthy(addr: str) -> bool:
         return False
 
 
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
 def is_our_vault(pid: int, paths: Paths) -> bool:
     """True when ``pid`` is the bao server this environment started (not a reused pid)."""
     args = cmdline(pid)
@@ -518,13 +503,6 @@ def spawn_detached(argv: Sequence[str], log: Path, env: dict[str, str]) -> int:
     )
 
 
-def exited(pid: int) -> bool:
-    """Reap ``pid`` if it is a child of ours that exited; true when it no longer runs."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return not alive(pid)
-
-
 def start_vault(paths: Paths, host: str = "127.0.0.1") -> str:
     """Start ``bao server -dev`` on a free port of ``host``; return its address.
 
@@ -555,37 +533,6 @@ def start_vault(paths: Paths, host: str = "127.0.0.1") -> str:
             time.sleep(0.2)
         stop_pid(pid)  # did not answer in time, or exited (port taken): try another port
     raise LocalEnvError(f"OpenBao did not start; {paths.vault_log}:\n{tail(paths.vault_log)}")
-
-
-def stop_pid(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM ``pid``, then SIGKILL after ``grace`` seconds; reap it if it is our child."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if exited(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # A zombie has exited; only its parent's wait is missing.
-    return status.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 # --- up / down / status ---------------------------------------------------------

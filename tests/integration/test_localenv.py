@@ -14,7 +14,7 @@ import secrets
 
 import hvac
 
-from tests import hostnode, localenv
+from tests import hostnode, localenv, processes
 
 
 def test_api_server_is_ready(local_env: localenv.LocalEnv) -> None:
@@ -101,8 +101,8 @@ def test_down_leaves_no_process_behind() -> None:
     try:
         env = localenv.up(name)
         localenv.start_operators(env)
-        pids = [localenv.read_pid(f) for f in localenv.operators_dir(paths).glob("*.pid")]
-        vault_pid = localenv.read_pid(paths.vault_pid)
+        pids = [processes.read_pid(f) for f in localenv.operators_dir(paths).glob("*.pid")]
+        vault_pid = processes.read_pid(paths.vault_pid)
         assert len(pids) == len(localenv.OPERATORS) + 1  # and the provisioner
         assert localenv.leftover_pids(paths), "the control plane runs from the state directory"
     finally:
@@ -111,5 +111,5 @@ def test_down_leaves_no_process_behind() -> None:
     assert localenv.leftover_pids(paths) == []
     for pid in [*pids, vault_pid]:
         assert pid is not None
-        assert not localenv.alive(pid), f"process {pid} survived make down"
+        assert not processes.alive(pid), f"process {pid} survived make down"
     assert not paths.state.exists()

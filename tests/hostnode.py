@@ -950,7 +950,7 @@ def _shims(paths: NodePaths) -> list[int]:
     ]
 
 
-def _mounts_under(prefixes: Sequence[Path | str]) -> list[str]:
+def mounts_under(prefixes: Sequence[Path | str]) -> list[str]:
     """Mount points at or below any of ``prefixes``, deepest first."""
     points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     keep = [
@@ -963,7 +963,7 @@ def _mounts_under(prefixes: Sequence[Path | str]) -> list[str]:
 
 def unmount_all(prefixes: Sequence[Path | str]) -> None:
     for _ in range(3):  # a mount may be stacked several times over
-        points = _mounts_under(prefixes)
+        points = mounts_under(prefixes)
         if not points:
             return
         for point in points:

@@ -178,11 +178,20 @@ def test_down_leaves_the_machine_as_it_found_it(real_env: localenv.LocalEnv) -> 
     # The session's own node must be quiet, or its pods' mounts would count.
     node = hostnode.plan(real_env.name).node_name
 
+    paths = localenv.node_paths(localenv.Paths(real_env.name))
+
     def quiet() -> bool:
+        # A deleted pod leaves the API before the kubelet has unmounted its volumes and the
+        # runtime removed its sandbox's namespace; both would count as "removed" below.
         pods = real_env.kubectl(
             "get", "pods", "-A", f"--field-selector=spec.nodeName={node}", "-o", "name"
         )
-        return not pods.stdout.strip()
+        containers = hostnode.ctr(paths, "containers", "ls", "-q", check=False, timeout=10)
+        return (
+            not pods.stdout.strip()
+            and not containers.stdout.strip()
+            and not hostnode.mounts_under([paths.kubelet_root])
+        )
 
     localenv.wait_for(f"no pods on {node}", quiet, timeout=120)
     before = hostnode.snapshot()

@@ -364,6 +364,11 @@ class Vault:
         with self._mount_lock(mount):
             self._call(lambda c: c.write_data(f"{mount}/roles/{role.name}", data=role.body()))
 
+    def delete_role(self, mount: str, name: str) -> None:
+        """Remove role ``name``; deleting a role that does not exist is a no-op in Vault."""
+        with self._mount_lock(mount):
+            self._call(lambda c: c.delete(f"{mount}/roles/{name}"))
+
     # --- certificates -------------------------------------------------------
 
     def sign(

@@ -72,7 +72,15 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
     if not isinstance(cluster, str) or not isinstance(component, str):
         log.info("nothing to release: no cluster or component in the spec")
         return
-    job = steps.Release(meta["namespace"], meta["name"], cluster, component, ctx)
+    node = spec.get("node")
+    job = steps.Release(
+        meta["namespace"],
+        meta["name"],
+        cluster,
+        component,
+        ctx,
+        node=node if isinstance(node, str) else "",
+    )
     policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
     outcome = await run_steps(
         steps.RELEASE_STEPS, job, kind=CERTIFICATE.kind, metrics=ctx.metrics, log=log, policy=policy

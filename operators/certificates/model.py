@@ -47,6 +47,8 @@ class CertificateSpec:
     service_cidr: str = ""
     cluster_domain: str = catalogue.DEFAULT_CLUSTER_DOMAIN
     common_name: str | None = None
+    # The node of a per-node (kubelet) certificate; empty otherwise.
+    node: str = ""
     organizations: tuple[str, ...] | None = None
     dns_names: tuple[str, ...] | None = None
     ip_addresses: tuple[str, ...] | None = None
@@ -64,7 +66,16 @@ class CertificateSpec:
             base_domain=self.base_domain,
             service_cidr=self.service_cidr,
             cluster_domain=self.cluster_domain,
+            node=self.node,
         )
+
+    @property
+    def secret_name(self) -> str:
+        return catalogue.secret_name(self.cluster, self.component, self.node)
+
+    @property
+    def role(self) -> str:
+        return catalogue.role_name(self.component, self.node)
 
     @property
     def profile(self) -> catalogue.Profile:
@@ -111,14 +122,22 @@ def parse(body: Mapping[str, Any]) -> CertificateSpec:
     )
     if ttl <= 0:
         raise InvalidSpec("spec.ttl", "must be longer than zero")
+    component = fields.string(body, "spec.component", choices=catalogue.ALL_COMPONENTS)
+    cluster = fields.string(body, "spec.cluster")
+    node = str(fields.at(body, "spec.node") or "")
+    if (component == catalogue.NODE) != bool(node):
+        raise InvalidSpec("spec.node", "is required for component node and only for it")
+    if node and not catalogue.is_node_of(node, cluster):
+        raise InvalidSpec("spec.node", f"{node!r} is not a node of cluster {cluster}")
     common_name = fields.at(body, "spec.commonName")
     if common_name is not None and not isinstance(common_name, str):
         raise InvalidSpec("spec.commonName", f"must be a string, got {common_name!r}")
     return CertificateSpec(
         name=fields.string(body, "metadata.name"),
         namespace=fields.string(body, "metadata.namespace"),
-        cluster=fields.string(body, "spec.cluster"),
-        component=fields.string(body, "spec.component", choices=catalogue.COMPONENTS),
+        cluster=cluster,
+        component=component,
+        node=node,
         ttl_seconds=ttl,
         renew_before_seconds=renew_before,
         key_algorithm=fields.string(

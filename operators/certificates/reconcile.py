@@ -71,9 +71,7 @@ def mount_of(ctx: CertificatesContext, namespace: str, cluster: str) -> str:
 
 
 def secret_ref(spec: CertificateSpec) -> ObjectRef:
-    return ObjectRef(
-        "v1", "Secret", names.certificate(spec.cluster, spec.component), spec.namespace
-    )
+    return ObjectRef("v1", "Secret", spec.secret_name, spec.namespace)
 
 
 def _decoded(data: Mapping[str, str], key: str) -> bytes:
@@ -143,7 +141,7 @@ def ensure_pki(run: Run) -> None:
     )
     profile = run.spec.profile
     role = Role(
-        name=catalogue.role_name(profile.component),
+        name=run.spec.role,
         allowed_names=(profile.common_name, *profile.dns_names),
         organizations=profile.organizations,
         key_usages=profile.key_usages,
@@ -232,7 +230,7 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         return secret, policies.Current(digest, None, spec.key_algorithm, revision=revision)
     issued = run.ctx.vault.sign(
         run.mount,
-        catalogue.role_name(profile.component),
+        run.spec.role,
         keys.csr_pem(key, profile.common_name),
         common_name=profile.common_name,
         dns_names=profile.dns_names,
@@ -297,6 +295,7 @@ class Release:
     cluster: str
     component: str
     ctx: CertificatesContext
+    node: str = ""
     torn_down: bool = False
 
     @property
@@ -307,7 +306,10 @@ class Release:
 def revoke(release: Release) -> None:
     secret = release.ctx.kube.get(
         ObjectRef(
-            "v1", "Secret", names.certificate(release.cluster, release.component), release.namespace
+            "v1",
+            "Secret",
+            catalogue.secret_name(release.cluster, release.component, release.node),
+            release.namespace,
         )
     )
     current = read_current(secret)
@@ -330,6 +332,16 @@ def others_of_cluster(release: Release) -> list[str]:
         and item["metadata"]["name"] != release.name
         and not item["metadata"].get("deletionTimestamp")
     ]
+
+
+def drop_node_role(release: Release) -> None:
+    """A node's role dies with the node: nothing may sign its identity again."""
+    if release.component != catalogue.NODE or not release.node:
+        return
+    if release.mount not in release.ctx.vault.mounts(release.mount):
+        return
+    role = catalogue.role_name(release.component, release.node)
+    release.ctx.vault.delete_role(release.mount, role)
 
 
 TIDY_DONE = ("Finished", "Error", "Cancelled")
@@ -367,6 +379,7 @@ CERTIFICATE_API_VERSION = f"{CERTIFICATE.group}/{CERTIFICATE.version}"
 
 RELEASE_STEPS: tuple[Step[Release], ...] = (
     Step("revoke", revoke),
+    Step("drop-node-role", drop_node_role),
     Step("teardown-if-last", teardown_if_last),
     Step("forget-metrics", forget_metrics),
 )

@@ -14,7 +14,6 @@ from typing import Any
 from operators.certificates import policies
 from operators.certificates.model import CertificateSpec
 from shared.api import conditions as c
-from shared.api import names
 from shared.conditions import Observation, timestamp
 from shared.status import Report
 from shared.steps import Outcome
@@ -60,7 +59,7 @@ def report(
         if "notAfter" in fields:
             message = f"{what} valid until {fields['notAfter']}, renewal at {fields['renewalTime']}"
         else:
-            message = f"{what} in Secret {names.certificate(spec.cluster, spec.component)}"
+            message = f"{what} in Secret {spec.secret_name}"
         reason = REASON_ISSUED if decision is not None else REASON_UP_TO_DATE
         issuing = Observation.false(
             c.ISSUING,

@@ -30,6 +30,8 @@ WORKER = "worker"
 ADMIN = "admin"
 SERVICE_ACCOUNT = "service-account"
 CALICO = "calico"
+# One kubelet's identity, issued per node (``spec.node`` names it), never per cluster.
+NODE = "node"
 
 COMPONENTS: tuple[str, ...] = (
     API,
@@ -46,6 +48,9 @@ COMPONENTS: tuple[str, ...] = (
     SERVICE_ACCOUNT,
     CALICO,
 )
+
+# Every component a Certificate may name: the cluster-wide ones and the per-node one.
+ALL_COMPONENTS: tuple[str, ...] = (*COMPONENTS, NODE)
 
 # Key algorithms a Certificate may ask for.
 ECDSA_P256 = "ECDSAP256"
@@ -79,9 +84,16 @@ def mount_path(namespace: str, cluster: str, prefix: str = "pki") -> str:
     return f"{prefix}-{namespace}-{cluster}"
 
 
-def role_name(component: str) -> str:
-    """The Vault role that signs ``component``'s certificates."""
-    return component
+def role_name(component: str, node: str = "") -> str:
+    """The Vault role that signs ``component``'s certificates (one role per node for NODE)."""
+    return f"{component}-{node}" if component == NODE else component
+
+
+def secret_name(cluster: str, component: str, node: str = "") -> str:
+    """The Certificate's name, which is also the name of the Secret it writes."""
+    if component == NODE:
+        return names.node_certificate(node)
+    return names.certificate(cluster, component)
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,8 @@ class ClusterInfo:
     base_domain: str = ""
     service_cidr: str = ""
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    # The node of a NODE certificate; empty for the cluster-wide components.
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,8 +197,31 @@ def node_common_name(node: str) -> str:
     return f"system:node:{node}"
 
 
+def node_profile(node: str) -> Profile:
+    """A kubelet's own identity: what the Node authorizer and NodeRestriction admit.
+
+    Client and server: the kubelet joins with it and serves its API with it.
+    """
+    return Profile(
+        NODE,
+        common_name=node_common_name(node),
+        organizations=("system:nodes",),
+        dns_names=(node,),
+        ext_key_usages=(SERVER_AUTH, CLIENT_AUTH),
+    )
+
+
+def is_node_of(node: str, cluster: str) -> bool:
+    """Whether ``node`` is a name the kvm operator gives to ``cluster``'s nodes."""
+    return node.startswith(f"{cluster}-")
+
+
 def profile(component: str, cluster: ClusterInfo) -> Profile:
     """The certificate ``component`` of ``cluster`` carries; KeyError if unknown."""
+    if component == NODE:
+        if not cluster.node:
+            raise KeyError("a node certificate needs the node's name")
+        return node_profile(cluster.node)
     both = (SERVER_AUTH, CLIENT_AUTH)
     client = (CLIENT_AUTH,)
     etcd_names = etcd_dns_names(cluster)
@@ -274,6 +311,8 @@ def within_cluster(dns_name: str, cluster: ClusterInfo) -> bool:
     name = dns_name.lower().rstrip(".")
     if name in {n for p in profiles(cluster) for n in p.dns_names}:
         return True
+    if cluster.node and name == cluster.node and is_node_of(cluster.node, cluster.name):
+        return True
     base = cluster.base_domain.lower().rstrip(".")
     return bool(base) and (name == base or name.endswith(f".{base}"))
 
@@ -295,6 +334,8 @@ def certificate_spec(
         "renewBefore": renew_before,
         "keyAlgorithm": key_algorithm,
     }
+    if component == NODE:
+        spec["node"] = cluster.node
     if not found.key_pair_only:
         spec |= {
             "commonName": found.common_name,

@@ -72,6 +72,11 @@ def kvm_node(cluster: str, role: str, index: int) -> str:
     return f"{cluster}-{prefix}-{node_hash(cluster, role, index)}"
 
 
+def node_certificate(node: str) -> str:
+    """Name of a node's kubelet Certificate, and of the Secret it writes."""
+    return f"{node}-kubelet"
+
+
 def ignition_secret(node: str) -> str:
     return f"{node}-ignition"
 

@@ -9,7 +9,7 @@ from typing import Any
 from operators.certificates.children import REVISION_ANNOTATION, SPEC_HASH_ANNOTATION, b64
 from operators.certificates.model import CertificateSpec
 from shared.api import certificates as catalogue
-from shared.api import labels, names
+from shared.api import labels
 
 
 def build(
@@ -20,7 +20,7 @@ def build(
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {
-            "name": names.certificate(spec.cluster, spec.component),
+            "name": spec.secret_name,
             "labels": {labels.CERTIFICATE: spec.component},
             "annotations": {SPEC_HASH_ANNOTATION: spec_hash, REVISION_ANNOTATION: str(revision)},
         },

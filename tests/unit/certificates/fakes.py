@@ -79,6 +79,10 @@ class FakeVault:
         self._check()
         self.roles[(mount, role.name)] = role
 
+    def delete_role(self, mount: str, name: str) -> None:
+        self._check()
+        self.roles.pop((mount, name), None)
+
     def sign(
         self,
         mount: str,

@@ -76,3 +76,28 @@ def test_catalogue_subject_without_base_domain() -> None:
     assert "kubernetes.default.svc" in profile.dns_names
     assert not any(name.startswith("api.") for name in profile.dns_names)
     assert profile.ip_addresses == ("127.0.0.1",)
+
+
+def test_a_node_certificate_is_the_kubelet_identity_of_its_node() -> None:
+    spec = parse(certificate_body(component="node", node="c1-w-abcde"))
+    assert spec.profile.common_name == "system:node:c1-w-abcde"
+    assert spec.profile.organizations == ("system:nodes",)
+    assert spec.profile.client
+    assert spec.profile.server
+    assert spec.secret_name == "c1-w-abcde-kubelet"
+    # One role per node: a node's role can never sign another node's name.
+    assert spec.role == "node-c1-w-abcde"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"component": "node"}, "required for component node"),
+        ({"component": "api", "node": "c1-w-abcde"}, "only for it"),
+        ({"component": "node", "node": "c2-w-abcde"}, "not a node of cluster c1"),
+    ],
+)
+def test_node_field_mismatches_are_rejected(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidSpec, match=message) as caught:
+        parse(certificate_body(**spec))
+    assert caught.value.field == "spec.node"

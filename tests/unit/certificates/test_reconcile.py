@@ -76,6 +76,7 @@ class World:
             spec["cluster"],
             spec["component"],
             self.ctx,
+            node=spec.get("node", ""),
         )
         outcome = asyncio.run(
             run_steps(
@@ -249,6 +250,31 @@ def test_release_removes_the_mount_with_the_last_certificate() -> None:
     assert world.vault.mounts("pki") == []
     assert world.vault.tidied == ["pki-ns1-c1"]
     assert ("Secret", "ns1", "c1-ca") not in world.kube.objects
+
+
+def test_node_certificates_get_their_own_secret_and_role_which_release_removes() -> None:
+    world = World()
+    api = certificate_body()
+    node = certificate_body(component="node", node="c1-w-abcde")
+    node["metadata"]["name"] = "c1-w-abcde-kubelet"
+    for body in (api, node):
+        world.kube.apply(body)
+        _, outcome = world.reconcile(body)
+        assert outcome.ok
+    secret = world.secret("c1-w-abcde-kubelet")
+    cert = x509.load_pem_x509_certificate(data(secret, "tls.crt"))
+    assert cert.subject.rfc4514_string().startswith("CN=system:node:c1-w-abcde")
+    role = world.vault.roles[("pki-ns1-c1", "node-c1-w-abcde")]
+    # Vault puts the role's organisations into the subject.
+    assert role.organizations == ("system:nodes",)
+    assert role.allowed_names == ("system:node:c1-w-abcde", "c1-w-abcde")
+
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-w-abcde-kubelet", "ns1"))
+    job, outcome = world.release(node)
+    assert outcome.ok
+    assert ("pki-ns1-c1", "node-c1-w-abcde") not in world.vault.roles
+    assert ("pki-ns1-c1", "api") in world.vault.roles
+    assert not job.torn_down
 
 
 def test_release_waits_for_vault() -> None:

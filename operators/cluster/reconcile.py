@@ -1,7 +1,7 @@
 """The ordered steps of one Cluster reconciliation, and of its deletion; no kopf here.
 
-observe -> encryption -> certificates -> network -> etcd -> service -> nodes ->
-kubeconfig. Every child is server-side applied from its pure builder, so a
+observe -> encryption -> service -> certificates -> network -> etcd -> nodes ->
+endpoints -> kubeconfig. Every child is server-side applied from its pure builder, so a
 step that finds nothing to change costs one no-op request and writes nothing.
 """
 
@@ -52,12 +52,16 @@ class Run:
     new_key: Callable[[], bytes] = field(default=lambda: os.urandom(encryption.KEY_BYTES))
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     observed: Observed = field(default_factory=Observed)
+    # The API Service's ClusterIP once it has one.
+    api_ip: str = ""
 
     def of(self, kind: Kind) -> list[dict[str, Any]]:
         return self.children.get(kind.kind, [])
 
-    def apply(self, child: Mapping[str, Any]) -> None:
-        self.kube.apply(owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name))
+    def apply(self, child: Mapping[str, Any]) -> dict[str, Any]:
+        return self.kube.apply(
+            owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name)
+        )
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -134,7 +138,7 @@ def ensure_encryption(run: Run) -> None:
 
 
 def apply_certificates(run: Run) -> None:
-    for child in certificate.build_all(run.spec):
+    for child in certificate.build_all(run.spec, run.api_ip):
         run.apply(child)
 
 
@@ -147,7 +151,26 @@ def apply_etcd(run: Run) -> None:
 
 
 def apply_service(run: Run) -> None:
-    run.apply(service.build(run.spec))
+    applied = run.apply(service.build(run.spec))
+    cluster_ip = str((applied.get("spec") or {}).get("clusterIP") or "")
+    run.api_ip = "" if cluster_ip == "None" else cluster_ip
+
+
+def controlplane_addresses(run: Run) -> list[str]:
+    found = []
+    for node in run.of(KVM_NODE):
+        if (node.get("spec") or {}).get("role") != CONTROLPLANE:
+            continue
+        if (node.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        address = (node.get("status") or {}).get("ipAddress")
+        if address:
+            found.append(str(address))
+    return found
+
+
+def apply_endpoints(run: Run) -> None:
+    run.apply(service.endpoint_slice(run.spec, controlplane_addresses(run)))
 
 
 def plan(run: Run) -> tuple[NodePlan, NodePlan]:
@@ -195,7 +218,10 @@ def write_kubeconfig(run: Run) -> None:
     cert, key = _data(admin, "tls.crt"), _data(admin, "tls.key")
     if not (ca and cert and key):
         return
-    run.apply(kubeconfig.build(spec, server=service.endpoint(spec), ca=ca, cert=cert, key=key))
+    if not run.api_ip:
+        return
+    server = service.ip_endpoint(run.api_ip)
+    run.apply(kubeconfig.build(spec, server=server, ca=ca, cert=cert, key=key))
     run.observed = Observed(**{**run.observed.__dict__, "kubeconfig": True})
 
 
@@ -214,11 +240,13 @@ def report(spec: ClusterSpec, run: Run, outcome: Outcome) -> Report:
 STEPS: tuple[Step[Run], ...] = (
     Step("observe", observe),
     Step("encryption", ensure_encryption),
+    # Before the certificates: the API certificate carries the Service's ClusterIP.
+    Step("service", apply_service),
     Step("certificates", apply_certificates),
     Step("network", apply_network),
     Step("etcd", apply_etcd),
-    Step("service", apply_service),
     Step("nodes", apply_nodes),
+    Step("endpoints", apply_endpoints),
     Step("kubeconfig", write_kubeconfig),
 )
 
@@ -287,6 +315,7 @@ def leftovers(spec: ClusterRef) -> list[ObjectRef]:
     return [
         ObjectRef("v1", "Secret", names.kubeconfig_secret(spec.name), ns),
         ObjectRef("v1", "Service", names.apiserver_service(spec.name), ns),
+        ObjectRef("discovery.k8s.io/v1", "EndpointSlice", names.apiserver_service(spec.name), ns),
         ObjectRef("v1", "Secret", names.encryption_secret(spec.name), ns),
     ]
 

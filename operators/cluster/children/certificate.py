@@ -18,7 +18,8 @@ def cluster_info(spec: ClusterSpec) -> catalogue.ClusterInfo:
     )
 
 
-def build(spec: ClusterSpec, component: str) -> dict[str, Any]:
+def build(spec: ClusterSpec, component: str, api_ip: str = "") -> dict[str, Any]:
+    """``api_ip``: the API Service's ClusterIP, which clients outside the guests dial."""
     body = catalogue.certificate_spec(
         component,
         cluster_info(spec),
@@ -26,6 +27,11 @@ def build(spec: ClusterSpec, component: str) -> dict[str, Any]:
         renew_before=spec.cert_renew_before,
         key_algorithm=spec.key_algorithm,
     )
+    if component == catalogue.API and api_ip:
+        body["ipAddresses"] = [
+            *catalogue.profile(component, cluster_info(spec)).ip_addresses,
+            api_ip,
+        ]
     return {
         "apiVersion": API_VERSION,
         "kind": CERTIFICATE.kind,
@@ -39,5 +45,5 @@ def build(spec: ClusterSpec, component: str) -> dict[str, Any]:
     }
 
 
-def build_all(spec: ClusterSpec) -> list[dict[str, Any]]:
-    return [build(spec, component) for component in catalogue.COMPONENTS]
+def build_all(spec: ClusterSpec, api_ip: str = "") -> list[dict[str, Any]]:
+    return [build(spec, component, api_ip) for component in catalogue.COMPONENTS]

@@ -1,25 +1,32 @@
-"""Service ``<c>-apiserver``: the guest API, served by the control-plane VM pods.
+"""Service ``<c>-apiserver`` and its EndpointSlice: the guest API, served by the control-plane VMs.
 
-The selector is the cluster label plus the node-role label that the kvm
-operator's Deployment puts on its pod template.
+The VMs are not pods: their addresses are on the guest cluster's own network
+(the kvm operator reports each in ``KVMNode.status.ipAddress``), so the
+Service has no selector and the cluster operator writes the EndpointSlice
+itself. kube-proxy then takes the Service's ClusterIP to a control-plane VM,
+which is how the operators and the admin kubeconfig reach the guest API.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
-from operators.cluster.model import CONTROLPLANE, ClusterSpec
+from operators.cluster.model import ClusterSpec
 from shared.api import names
-from shared.api.labels import CLUSTER, NODE_ROLE
 
 PORT = 443
 TARGET_PORT = 6443
-
-
-def selector(spec: ClusterSpec) -> dict[str, str]:
-    return {CLUSTER: spec.name, NODE_ROLE: CONTROLPLANE}
+PORT_NAME = "https"
+# Who manages the slice, so the EndpointSlice controller leaves it alone.
+MANAGED_BY = "g8s.io/cluster-operator"
 
 
 def endpoint(spec: ClusterSpec) -> str:
     return f"https://{names.apiserver_service(spec.name)}.{spec.namespace}.svc:{PORT}"
+
+
+def ip_endpoint(cluster_ip: str) -> str:
+    """The guest API by the Service's ClusterIP, which the API certificate carries."""
+    return f"https://{cluster_ip}:{PORT}"
 
 
 def build(spec: ClusterSpec) -> dict[str, Any]:
@@ -29,9 +36,28 @@ def build(spec: ClusterSpec) -> dict[str, Any]:
         "metadata": {"name": names.apiserver_service(spec.name)},
         "spec": {
             "type": "ClusterIP",
-            "selector": selector(spec),
             "ports": [
-                {"name": "https", "port": PORT, "targetPort": TARGET_PORT, "protocol": "TCP"}
+                {"name": PORT_NAME, "port": PORT, "targetPort": TARGET_PORT, "protocol": "TCP"}
             ],
         },
+    }
+
+
+def endpoint_slice(spec: ClusterSpec, addresses: Sequence[str]) -> dict[str, Any]:
+    service = names.apiserver_service(spec.name)
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": service,
+            "labels": {
+                "kubernetes.io/service-name": service,
+                "endpointslice.kubernetes.io/managed-by": MANAGED_BY,
+            },
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": PORT_NAME, "port": TARGET_PORT, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": [address], "conditions": {"ready": True}} for address in sorted(addresses)
+        ],
     }

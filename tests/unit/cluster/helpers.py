@@ -15,6 +15,9 @@ from shared.kube import Kube, ObjectRef
 UID = "uid-c1"
 
 
+SERVICE_IP_PREFIX = "198.19.16."
+
+
 def cluster_body(**spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
@@ -54,6 +57,9 @@ class FakeKube:
         meta = body["metadata"]
         meta.setdefault("generation", 1)
         meta.setdefault("creationTimestamp", f"2026-01-01T00:00:{self.clock:02d}Z")
+        if body.get("kind") == "Service":
+            # As the API server does: a ClusterIP from the service range.
+            body.setdefault("spec", {}).setdefault("clusterIP", f"{SERVICE_IP_PREFIX}{self.clock}")
         self.objects[self._key(body)] = body
         return body
 
@@ -68,6 +74,10 @@ class FakeKube:
                 merged["metadata"] = {**merged["metadata"], **copy.deepcopy(value)}
             else:
                 merged[field] = copy.deepcopy(value)
+        allocated = (current.get("spec") or {}).get("clusterIP")
+        if allocated:
+            # Server-side apply keeps what the API server allocated.
+            merged["spec"].setdefault("clusterIP", allocated)
         self.objects[key] = merged
         return merged
 

@@ -88,11 +88,13 @@ def test_encryption_secret_holds_the_32_byte_key() -> None:
         encryption.build(cluster_spec(), b"short")
 
 
-def test_service_selects_control_plane_pods() -> None:
+def test_service_has_no_selector_its_endpoints_are_the_vms() -> None:
     built = service.build(cluster_spec())
     assert built["metadata"]["name"] == "c1-apiserver"
-    assert built["spec"]["selector"] == {"g8s.io/cluster": "c1", "g8s.io/node-role": "controlplane"}
+    assert "selector" not in built["spec"]
     assert built["spec"]["ports"][0]["targetPort"] == 6443
+    slice_ = service.endpoint_slice(cluster_spec(), ["10.0.0.11", "10.0.0.10"])
+    assert [e["addresses"][0] for e in slice_["endpoints"]] == ["10.0.0.10", "10.0.0.11"]
     assert service.endpoint(cluster_spec()) == "https://c1-apiserver.ns.svc:443"
 
 

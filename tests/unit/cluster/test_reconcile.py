@@ -17,7 +17,7 @@ from operators.cluster.reconcile import Run
 from shared.api import certificates as catalogue
 from shared.api import names
 from shared.steps import Outcome, Step
-from tests.unit.cluster.helpers import UID, FakeKube, cluster_body, ready
+from tests.unit.cluster.helpers import SERVICE_IP_PREFIX, UID, FakeKube, cluster_body, ready
 
 
 def run_all(kube: FakeKube, body: dict[str, Any], key: bytes = b"k" * 32) -> Run:
@@ -89,7 +89,27 @@ def test_kubeconfig_once_the_admin_certificate_is_ready() -> None:
     config = json.loads(base64.b64decode(secret["data"]["value"]))
     assert config["users"][0]["user"]["client-key-data"] == b64(b"KEY").decode()
     assert config["clusters"][0]["cluster"]["certificate-authority-data"] == b64(b"CA").decode()
-    assert config["clusters"][0]["cluster"]["server"] == "https://c1-apiserver.ns.svc:443"
+    service = next(s for s in kube.of("Service") if s["metadata"]["name"] == "c1-apiserver")
+    cluster_ip = service["spec"]["clusterIP"]
+    assert cluster_ip.startswith(SERVICE_IP_PREFIX)
+    # The kubeconfig dials the ClusterIP, which the API certificate names.
+    assert config["clusters"][0]["cluster"]["server"] == f"https://{cluster_ip}:443"
+    api = next(c for c in kube.of("Certificate") if c["metadata"]["name"] == "c1-api")
+    assert cluster_ip in api["spec"]["ipAddresses"]
+
+
+def test_the_api_endpoint_slice_follows_the_control_plane_vms() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    for node in kube.of("KVMNode"):
+        node["status"] = {"ipAddress": f"198.19.128.{10 + node['spec']['index']}"}
+        if node["spec"]["role"] == "worker":
+            node["status"]["ipAddress"] = "198.19.128.50"
+    run_all(kube, cluster_body())
+    slice_ = next(s for s in kube.of("EndpointSlice") if s["metadata"]["name"] == "c1-apiserver")
+    assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "c1-apiserver"
+    assert [e["addresses"] for e in slice_["endpoints"]] == [["198.19.128.10"]]
+    assert slice_["ports"] == [{"name": "https", "port": 6443, "protocol": "TCP"}]
 
 
 def test_scaling_workers_up_and_down() -> None:

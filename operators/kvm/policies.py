@@ -5,6 +5,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from operators.kvm.model import KVMNodeSpec
+from shared.api import names
 from shared.errors import InvalidSpec
 
 # Host offsets in the guest cluster's subnet: the gateway takes the first
@@ -31,15 +32,57 @@ def node_address(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> ipaddress.
     return subnet.network_address + offset
 
 
+# Each node's pod subnet is the block of the cluster's pod CIDR numbered by the
+# node's host offset: (offset, subnet) is a fixed pair, so routes to every
+# other node's pods are static and a new node changes nothing on the others.
+POD_BLOCK_BITS = 8
+
+
+def host_offsets(subnet: ipaddress.IPv4Network) -> range:
+    """The host offsets nodes may take in ``subnet`` (gateway and broadcast excluded)."""
+    return range(CP_BASE, min(subnet.num_addresses - 1, 1 << POD_BLOCK_BITS))
+
+
+def pod_block(pod_cidr: ipaddress.IPv4Network, offset: int) -> ipaddress.IPv4Network:
+    prefix = pod_cidr.prefixlen + POD_BLOCK_BITS
+    if prefix > 28:
+        raise InvalidSpec(
+            "spec.podCIDR",
+            f"{pod_cidr} is too small: every node takes a /{prefix} of it; use a /20 or larger",
+        )
+    size = 1 << (32 - prefix)
+    return ipaddress.IPv4Network((int(pod_cidr.network_address) + offset * size, prefix))
+
+
+def node_pod_subnet(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    offset = int(node_address(spec, subnet)) - int(subnet.network_address)
+    return pod_block(spec.pod_cidr, offset)
+
+
+def peer_routes(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> tuple[tuple[str, str], ...]:
+    """(pod subnet, node address) of every other node this cluster's subnet can hold."""
+    own = int(node_address(spec, subnet)) - int(subnet.network_address)
+    return tuple(
+        (str(pod_block(spec.pod_cidr, offset)), str(subnet.network_address + offset))
+        for offset in host_offsets(subnet)
+        if offset != own
+    )
+
+
 def controlplane_address(subnet: ipaddress.IPv4Network, index: int = 0) -> ipaddress.IPv4Address:
     return subnet.network_address + CP_BASE + index
 
 
-def api_endpoint(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> str:
-    """The guest API URL the kubelet joins: the spec's, else the first control-plane node."""
+def api_host(spec: KVMNodeSpec) -> str:
+    """The API server's name in the guests' /etc/hosts: one its certificate carries."""
+    return f"{names.apiserver_service(spec.cluster)}.{spec.namespace}.svc"
+
+
+def api_endpoint(spec: KVMNodeSpec) -> str:
+    """The guest API URL the kubelet joins: the spec's, else the control plane by name."""
     if spec.api_endpoint:
         return spec.api_endpoint
-    return f"https://{controlplane_address(subnet)}:{API_PORT}"
+    return f"https://{api_host(spec)}:{API_PORT}"
 
 
 def mac_address(spec: KVMNodeSpec) -> str:

@@ -1,6 +1,7 @@
 """The ordered steps of one KVMNode reconciliation (no kopf here).
 
-network -> certificates -> ignition -> disk -> deployment -> observe. Each
+network -> identity -> certificates -> host services -> ignition -> disk ->
+deployment -> observe. Each
 step reads or writes through the context's Kubernetes adapter and records
 what it saw on the ``Run``; ``status.report`` turns that into the status.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators.kvm import policies
-from operators.kvm.children import deployment, ignition, pvc, secret
+from operators.kvm.children import certificate, deployment, ignition, pvc, secret
 from operators.kvm.config import KVMSettings
 from operators.kvm.model import KVMNodeSpec
 from shared.api import API_VERSION, labels, names
@@ -52,6 +53,9 @@ class Run:
     address: ipaddress.IPv4Address | None = None
     certificates: dict[str, dict[str, str]] = field(default_factory=dict)
     ca_b64: str = ""
+    # Names the guest resolves through /etc/hosts -> addresses.
+    hosts: dict[str, str] = field(default_factory=dict)
+    encryption_key_b64: str = ""
     ignition_hash: str = ""
     pod: dict[str, Any] | None = None
     # The launcher pod's host says its pods are simulated (no VM really runs).
@@ -78,6 +82,11 @@ def read_network(run: Run) -> None:
     run.address = policies.node_address(run.spec, run.network.subnet)
 
 
+def apply_identity(run: Run) -> None:
+    assert run.address is not None
+    run.kube.apply(_owned(run, certificate.build(run.spec, str(run.address))))
+
+
 def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> dict[str, str]:
     found = run.kube.get(ObjectRef("v1", "Secret", name, run.spec.namespace))
     data = (found or {}).get("data") or {}
@@ -101,11 +110,46 @@ def read_certificates(run: Run) -> None:
         component: _secret_data(run, names.certificate(run.spec.cluster, component))
         for component in ignition.components(run.spec)
     }
+    run.certificates[ignition.KUBELET] = _secret_data(run, names.node_certificate(run.spec.name))
 
 
-def etcd_endpoint(spec: KVMNodeSpec, domain: str) -> str:
+def etcd_host(spec: KVMNodeSpec) -> str:
+    """etcd's name in the guests' /etc/hosts: one the etcd server certificate carries."""
+    return f"{names.etcd_client_service(spec.cluster)}.{spec.namespace}.svc"
+
+
+def etcd_endpoint(spec: KVMNodeSpec) -> str:
+    return f"https://{etcd_host(spec)}:2379"
+
+
+def read_host_services(run: Run) -> None:
+    """The addresses behind the names in /etc/hosts, and the control plane's encryption key.
+
+    etcd is the host cluster's Service: its ClusterIP is reachable from the
+    guest network through the host's gateway. The API server is the first
+    control-plane VM, on the guests' own network.
+    """
+    assert run.network is not None
+    spec = run.spec
     service = names.etcd_client_service(spec.cluster)
-    return f"https://{service}.{spec.namespace}.svc.{domain}:2379"
+    found = run.kube.get(ObjectRef("v1", "Service", service, spec.namespace)) or {}
+    cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
+    if not cluster_ip or cluster_ip == "None":
+        raise Retry(
+            "EtcdNotReady",
+            f"Service {service} has no ClusterIP yet",
+            delay=run.settings.poll_interval,
+        )
+    run.hosts = {
+        etcd_host(spec): cluster_ip,
+        policies.api_host(spec): str(policies.controlplane_address(run.network.subnet)),
+    }
+    if spec.is_controlplane:
+        name = names.encryption_secret(spec.cluster)
+        key = _secret_data(run, name, "EncryptionKeyMissing").get("key", "")
+        if not key:
+            raise Retry("EncryptionKeyMissing", f"Secret {name} has no key 'key'")
+        run.encryption_key_b64 = key
 
 
 def node_inputs(run: Run) -> ignition.NodeInputs:
@@ -119,12 +163,16 @@ def node_inputs(run: Run) -> ignition.NodeInputs:
             gateway=net.gateway,
             mac=policies.mac_address(run.spec),
             dns=run.settings.guest_dns,
+            pod_subnet=str(policies.node_pod_subnet(run.spec, net.subnet)),
+            peer_routes=policies.peer_routes(run.spec, net.subnet),
         ),
-        api_endpoint=policies.api_endpoint(run.spec, net.subnet),
-        etcd_endpoint=etcd_endpoint(run.spec, run.settings.host_cluster_domain),
+        api_endpoint=policies.api_endpoint(run.spec),
+        etcd_endpoint=etcd_endpoint(run.spec),
         certificates=run.certificates,
         ca_b64=run.ca_b64,
         images=ignition.Images(run.settings.image_registry, run.settings.kubelet_url),
+        hosts=run.hosts,
+        encryption_key_b64=run.encryption_key_b64,
     )
 
 
@@ -200,7 +248,9 @@ def guest_node(run: Run) -> GuestNode:
 
 STEPS: tuple[Step[Run], ...] = (
     Step("network", read_network),
+    Step("identity", apply_identity),
     Step("certificates", read_certificates),
+    Step("host-services", read_host_services),
     Step("ignition", apply_ignition),
     Step("disk", apply_disk),
     Step("deployment", apply_deployment),

@@ -1,17 +1,21 @@
 """The Ignition (spec v3.4.0) config of one node: a pure function of its inputs.
 
 Everything the VM needs at first boot: hostname, a static address on the
-guest cluster's bridge, the node's certificates (copied from the
-certificates operator's Secrets, base64 as they are), the kubelet and its
-configuration; control-plane nodes also get static pods for the API server,
-controller manager and scheduler wired to the cluster's etcd Service.
+guest cluster's bridge with routes to the other nodes' pod subnets, an
+``/etc/hosts`` naming the API server and etcd (the guest resolves no host
+cluster name through DNS), the node's certificates (copied from the
+certificates operator's Secrets, base64 as they are; the kubelet's own
+identity ``system:node:<node>``), a CNI configuration, the kubelet and its
+configuration; control-plane nodes also get static pods for the API server
+(encryption at rest from ``<c>-encryption``), controller manager and
+scheduler wired to the cluster's etcd Service.
 Manifests and configs are JSON documents (JSON is YAML), never templated text.
 """
 
 import json
 from base64 import b64encode
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from operators.kvm.model import KVMNodeSpec
@@ -22,8 +26,15 @@ PKI = "/etc/kubernetes/pki"
 MANIFESTS = "/etc/kubernetes/manifests"
 KUBELET_CONFIG = "/etc/kubernetes/kubelet.yaml"
 KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.kubeconfig"
-KUBELET_BIN = "/opt/bin/kubelet"
+# Where a downloaded kubelet goes; an image that has its own keeps it in /usr/local/bin.
+KUBELET_DOWNLOAD = "/opt/bin/kubelet"
+KUBELET_IN_IMAGE = "/usr/local/bin/kubelet"
 CA_FILE = f"{PKI}/ca.crt"
+ENCRYPTION_CONFIG = "/etc/kubernetes/encryption.json"
+CNI_CONFIG = "/etc/cni/net.d/10-g8s.conflist"
+CNI_BRIDGE = "cni0"
+# The Secret data of the node's own kubelet certificate goes under this component.
+KUBELET = "kubelet"
 
 CONTROLPLANE_COMPONENTS = (
     certs.API,
@@ -33,9 +44,7 @@ CONTROLPLANE_COMPONENTS = (
     certs.CONTROLLER_MANAGER,
     certs.SCHEDULER,
     certs.SERVICE_ACCOUNT,
-    certs.WORKER,
 )
-WORKER_COMPONENTS = (certs.WORKER,)
 
 MODE_PUBLIC = 0o644
 MODE_PRIVATE = 0o600
@@ -49,12 +58,18 @@ class NodeNetwork:
     gateway: str
     mac: str
     dns: str
+    # This node's pod subnet, and (pod subnet, node address) of every other
+    # possible node of the cluster: static routes, so a new node needs no
+    # change on the others.
+    pod_subnet: str = ""
+    peer_routes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class Images:
     registry: str
-    kubelet_url: str
+    # Empty: the guest image has its own kubelet of the node's version.
+    kubelet_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,14 +79,20 @@ class NodeInputs:
     network: NodeNetwork
     api_endpoint: str
     etcd_endpoint: str
-    # component -> Secret data (key -> base64 value), ``ca.crt`` excluded.
+    # component -> Secret data (key -> base64 value), ``ca.crt`` excluded;
+    # KUBELET holds the node's own certificate.
     certificates: Mapping[str, Mapping[str, str]]
     ca_b64: str
     images: Images
+    # name -> address lines of /etc/hosts (the API server's and etcd's names).
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    # The API server's encryption key (base64 of 32 bytes); control plane only.
+    encryption_key_b64: str = ""
 
 
 def components(spec: KVMNodeSpec) -> tuple[str, ...]:
-    return CONTROLPLANE_COMPONENTS if spec.is_controlplane else WORKER_COMPONENTS
+    """The cluster-wide certificates a node needs besides its own kubelet identity."""
+    return CONTROLPLANE_COMPONENTS if spec.is_controlplane else ()
 
 
 def cert_path(component: str, key: str) -> str:
@@ -106,7 +127,55 @@ def _network_unit(net: NodeNetwork) -> str:
         f"Gateway={net.gateway}",
         f"DNS={net.dns}",
     ]
+    for subnet, via in net.peer_routes:
+        lines += ["", "[Route]", f"Destination={subnet}", f"Gateway={via}"]
     return "\n".join(lines) + "\n"
+
+
+def hosts_file(spec: KVMNodeSpec, inputs: NodeInputs) -> str:
+    lines = ["127.0.0.1 localhost", f"{inputs.network.address} {spec.name}"]
+    lines += [f"{address} {name}" for name, address in sorted(inputs.hosts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def cni_config(pod_subnet: str) -> dict[str, Any]:
+    """A bridge per node; other nodes' pods are reached through the static routes."""
+    return {
+        "cniVersion": "1.0.0",
+        "name": "g8s",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": CNI_BRIDGE,
+                "isGateway": True,
+                "hairpinMode": True,
+                # Pod addresses are routed between nodes, never hidden behind them.
+                "ipMasq": False,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": pod_subnet}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def encryption_config(key_b64: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [
+            {
+                "resources": ["secrets"],
+                "providers": [
+                    {"secretbox": {"keys": [{"name": "key1", "secret": key_b64}]}},
+                    {"identity": {}},
+                ],
+            }
+        ],
+    }
 
 
 def kubeconfig(server: str, cert: str, key: str, user: str) -> dict[str, Any]:
@@ -134,18 +203,20 @@ def kubelet_config(spec: KVMNodeSpec) -> dict[str, Any]:
         },
         "authorization": {"mode": "Webhook"},
         "cgroupDriver": "systemd",
+        "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
         "clusterDNS": [dns],
         "clusterDomain": certs.DEFAULT_CLUSTER_DOMAIN,
+        "resolvConf": "/etc/resolv.conf",
         "staticPodPath": MANIFESTS if spec.is_controlplane else "",
-        "tlsCertFile": cert_path(certs.WORKER, "tls.crt"),
-        "tlsPrivateKeyFile": cert_path(certs.WORKER, "tls.key"),
+        "tlsCertFile": cert_path(KUBELET, "tls.crt"),
+        "tlsPrivateKeyFile": cert_path(KUBELET, "tls.key"),
         "rotateCertificates": False,
     }
 
 
-def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork) -> str:
+def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
     args = [
-        KUBELET_BIN,
+        binary,
         f"--config={KUBELET_CONFIG}",
         f"--kubeconfig={KUBELET_KUBECONFIG}",
         f"--hostname-override={spec.name}",
@@ -158,6 +229,7 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork) -> str:
         "[Unit]",
         "Description=kubelet (g8s guest node)",
         "Wants=network-online.target",
+        "Requires=containerd.service",
         "After=network-online.target containerd.service",
         "",
         "[Service]",
@@ -171,14 +243,20 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _volume(name: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    volume = {"name": name, "hostPath": {"path": path, "type": "Directory"}}
+def _volume(name: str, path: str, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    volume = {"name": name, "hostPath": {"path": path, "type": kind}}
     mount = {"name": name, "mountPath": path, "readOnly": True}
     return volume, mount
 
 
 def static_pod(name: str, image: str, command: Sequence[str]) -> dict[str, Any]:
-    volume, mount = _volume("kubernetes", "/etc/kubernetes")
+    volumes, mounts = zip(
+        _volume("kubernetes", "/etc/kubernetes", "Directory"),
+        # The node's name service order ("files dns"): the API server finds etcd
+        # through the node's /etc/hosts, which a host-network pod shares.
+        _volume("nsswitch", "/etc/nsswitch.conf", "File"),
+        strict=True,
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -191,9 +269,16 @@ def static_pod(name: str, image: str, command: Sequence[str]) -> dict[str, Any]:
             "hostNetwork": True,
             "priorityClassName": "system-node-critical",
             "containers": [
-                {"name": name, "image": image, "command": list(command), "volumeMounts": [mount]}
+                {
+                    "name": name,
+                    "image": image,
+                    # Images come with the guest OS (or a registry that has them).
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": list(command),
+                    "volumeMounts": list(mounts),
+                }
             ],
-            "volumes": [volume],
+            "volumes": list(volumes),
         },
     }
 
@@ -224,7 +309,11 @@ def apiserver_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
         "--allow-privileged=true",
+        # Node names are not in any DNS the guest has.
+        "--kubelet-preferred-address-types=InternalIP",
     ]
+    if inputs.encryption_key_b64:
+        command.append(f"--encryption-provider-config={ENCRYPTION_CONFIG}")
     image = f"{inputs.images.registry}/kube-apiserver:v{spec.kubernetes_version}"
     return static_pod("kube-apiserver", image, command)
 
@@ -245,7 +334,8 @@ def controller_manager_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, A
         f"--service-account-private-key-file={cert_path(certs.SERVICE_ACCOUNT, certs.PRIVATE_KEY)}",
         f"--service-cluster-ip-range={spec.service_cidr}",
         f"--cluster-cidr={spec.pod_cidr}",
-        "--allocate-node-cidrs=true",
+        # Each node's pod subnet is fixed by its address (its CNI configuration).
+        "--allocate-node-cidrs=false",
         "--use-service-account-credentials=true",
         "--leader-elect=true",
     ]
@@ -275,7 +365,7 @@ def _certificate_files(inputs: NodeInputs, wanted: Sequence[str]) -> list[dict[s
             "contents": {"source": _data_url_b64(inputs.ca_b64)},
         }
     ]
-    for component in wanted:
+    for component in (*wanted, KUBELET):
         for key, value in sorted(inputs.certificates[component].items()):
             if key == "ca.crt":
                 continue
@@ -290,11 +380,57 @@ def _certificate_files(inputs: NodeInputs, wanted: Sequence[str]) -> list[dict[s
     return files
 
 
+def _kubelet_binary(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[str, list[dict[str, Any]]]:
+    """Where the kubelet is, and the file entry that downloads it (when one must)."""
+    if not inputs.images.kubelet_url:
+        return KUBELET_IN_IMAGE, []
+    entry = {
+        "path": KUBELET_DOWNLOAD,
+        "mode": 0o755,
+        "overwrite": True,
+        "contents": {"source": inputs.images.kubelet_url.format(version=spec.kubernetes_version)},
+    }
+    return KUBELET_DOWNLOAD, [entry]
+
+
+def _controlplane_files(spec: KVMNodeSpec, inputs: NodeInputs) -> list[dict[str, Any]]:
+    # The API server's certificate names 127.0.0.1: its neighbours need no name.
+    local_api = "https://127.0.0.1:6443"
+    files = []
+    for component in (certs.CONTROLLER_MANAGER, certs.SCHEDULER):
+        files.append(
+            _json(
+                _component_kubeconfig_path(component),
+                kubeconfig(
+                    local_api,
+                    cert_path(component, "tls.crt"),
+                    cert_path(component, "tls.key"),
+                    f"system:kube-{component}",
+                ),
+                MODE_PRIVATE,
+            )
+        )
+    if inputs.encryption_key_b64:
+        files.append(
+            _json(ENCRYPTION_CONFIG, encryption_config(inputs.encryption_key_b64), MODE_PRIVATE)
+        )
+    for name, pod in (
+        ("kube-apiserver", apiserver_pod(spec, inputs)),
+        ("kube-controller-manager", controller_manager_pod(spec, inputs)),
+        ("kube-scheduler", scheduler_pod(spec, inputs)),
+    ):
+        files.append(_json(f"{MANIFESTS}/{name}.yaml", pod))
+    return files
+
+
 def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
     """The node's Ignition config, as a JSON-ready dict."""
     net = inputs.network
+    kubelet_bin, kubelet_download = _kubelet_binary(spec, inputs)
     files: list[dict[str, Any]] = [
         _text("/etc/hostname", spec.name + "\n"),
+        _text("/etc/hosts", hosts_file(spec, inputs)),
+        _text("/etc/resolv.conf", f"nameserver {net.dns}\n"),
         _text("/etc/systemd/network/00-g8s.network", _network_unit(net)),
         *_certificate_files(inputs, components(spec)),
         _json(KUBELET_CONFIG, kubelet_config(spec)),
@@ -302,42 +438,18 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
             KUBELET_KUBECONFIG,
             kubeconfig(
                 inputs.api_endpoint,
-                cert_path(certs.WORKER, "tls.crt"),
-                cert_path(certs.WORKER, "tls.key"),
-                f"system:node:{spec.name}",
+                cert_path(KUBELET, "tls.crt"),
+                cert_path(KUBELET, "tls.key"),
+                certs.node_common_name(spec.name),
             ),
             MODE_PRIVATE,
         ),
-        {
-            "path": KUBELET_BIN,
-            "mode": 0o755,
-            "overwrite": True,
-            "contents": {
-                "source": inputs.images.kubelet_url.format(version=spec.kubernetes_version)
-            },
-        },
+        *kubelet_download,
     ]
+    if net.pod_subnet:
+        files.append(_json(CNI_CONFIG, cni_config(net.pod_subnet)))
     if spec.is_controlplane:
-        local_api = f"https://{net.address}:6443"
-        for component in (certs.CONTROLLER_MANAGER, certs.SCHEDULER):
-            files.append(
-                _json(
-                    _component_kubeconfig_path(component),
-                    kubeconfig(
-                        local_api,
-                        cert_path(component, "tls.crt"),
-                        cert_path(component, "tls.key"),
-                        f"system:kube-{component}",
-                    ),
-                    MODE_PRIVATE,
-                )
-            )
-        for name, pod in (
-            ("kube-apiserver", apiserver_pod(spec, inputs)),
-            ("kube-controller-manager", controller_manager_pod(spec, inputs)),
-            ("kube-scheduler", scheduler_pod(spec, inputs)),
-        ):
-            files.append(_json(f"{MANIFESTS}/{name}.yaml", pod))
+        files += _controlplane_files(spec, inputs)
     return {
         "ignition": {"version": IGNITION_VERSION},
         "storage": {
@@ -346,7 +458,11 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         },
         "systemd": {
             "units": [
-                {"name": "kubelet.service", "enabled": True, "contents": _kubelet_unit(spec, net)}
+                {
+                    "name": "kubelet.service",
+                    "enabled": True,
+                    "contents": _kubelet_unit(spec, net, kubelet_bin),
+                }
             ]
         },
     }

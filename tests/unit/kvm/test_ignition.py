@@ -28,28 +28,37 @@ def test_worker_config() -> None:
     assert "MACAddress=52:54:00:00:00:01" in network
     assert "Address=10.100.3.51/24" in network
     assert "Gateway=10.100.3.1" in network
+    # Routes to the other nodes' pods, through their node addresses.
+    assert "[Route]\nDestination=10.2.10.0/24\nGateway=10.100.3.10" in network
+    hosts = _content(files["/etc/hosts"]).splitlines()
+    assert "10.100.3.10 demo-apiserver.ns.svc" in hosts
+    assert "172.16.0.7 demo-etcd.ns.svc" in hosts
+    assert f"10.100.3.51 {node.name}" in hosts
     assert _content(files["/etc/kubernetes/pki/ca.crt"]) == "CA"
-    assert _content(files["/etc/kubernetes/pki/worker/tls.crt"]) == "CERT worker"
-    assert files["/etc/kubernetes/pki/worker/tls.key"]["mode"] == 0o600
-    assert files["/etc/kubernetes/pki/worker/tls.crt"]["mode"] == 0o644
+    # The node's own kubelet identity, not one shared by all workers.
+    assert _content(files["/etc/kubernetes/pki/kubelet/tls.crt"]) == "CERT kubelet"
+    assert files["/etc/kubernetes/pki/kubelet/tls.key"]["mode"] == 0o600
+    assert files["/etc/kubernetes/pki/kubelet/tls.crt"]["mode"] == 0o644
     # ca.crt of each component Secret is not duplicated per component.
-    assert "/etc/kubernetes/pki/worker/ca.crt" not in files
+    assert "/etc/kubernetes/pki/kubelet/ca.crt" not in files
+    cni = json.loads(_content(files[ignition.CNI_CONFIG]))
+    assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.2.51.0/24"}]]
     # A worker gets no control-plane certificates or static pods.
     assert not any(p.startswith("/etc/kubernetes/manifests/") for p in files)
     assert "/etc/kubernetes/pki/api/tls.key" not in files
     kubeconfig = json.loads(_content(files[ignition.KUBELET_KUBECONFIG]))
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://10.100.3.10:6443"
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://demo-apiserver.ns.svc:6443"
     assert kubeconfig["users"][0]["name"] == f"system:node:{node.name}"
     assert files[ignition.KUBELET_KUBECONFIG]["mode"] == 0o600
     kubelet = json.loads(_content(files[ignition.KUBELET_CONFIG]))
     assert kubelet["kind"] == "KubeletConfiguration"
     assert kubelet["clusterDNS"] == ["172.31.0.10"]
     assert kubelet["staticPodPath"] == ""
-    assert (
-        files[ignition.KUBELET_BIN]["contents"]["source"]
-        == "https://downloads.example/v1.34.2/kubelet"
-    )
+    assert kubelet["tlsCertFile"] == "/etc/kubernetes/pki/kubelet/tls.crt"
+    # The guest image has its kubelet: nothing is downloaded.
+    assert ignition.KUBELET_DOWNLOAD not in files
     unit = config["systemd"]["units"][0]
+    assert f"ExecStart={ignition.KUBELET_IN_IMAGE} " in unit["contents"]
     assert unit["name"] == "kubelet.service"
     assert unit["enabled"] is True
     assert "--node-ip=10.100.3.51" in unit["contents"]
@@ -70,7 +79,12 @@ def test_controlplane_static_pods() -> None:
     container = api["spec"]["containers"][0]
     assert container["image"] == "registry.example/kube-apiserver:v1.34.2"
     flags = container["command"]
-    assert "--etcd-servers=https://demo-etcd.ns.svc.cluster.local:2379" in flags
+    assert "--etcd-servers=https://demo-etcd.ns.svc:2379" in flags
+    assert f"--encryption-provider-config={ignition.ENCRYPTION_CONFIG}" in flags
+    encryption = json.loads(_content(files[ignition.ENCRYPTION_CONFIG]))
+    assert files[ignition.ENCRYPTION_CONFIG]["mode"] == 0o600
+    provider = encryption["resources"][0]["providers"][0]["secretbox"]
+    assert b64decode(provider["keys"][0]["secret"]) == b"k" * 32
     assert "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client/tls.crt" in flags
     assert "--tls-cert-file=/etc/kubernetes/pki/api/tls.crt" in flags
     assert "--service-cluster-ip-range=172.31.0.0/16" in flags
@@ -80,10 +94,19 @@ def test_controlplane_static_pods() -> None:
     sched = json.loads(_content(files["/etc/kubernetes/manifests/kube-scheduler.yaml"]))
     assert sched["spec"]["containers"][0]["image"] == "registry.example/kube-scheduler:v1.34.2"
     cm_kubeconfig = json.loads(_content(files["/etc/kubernetes/controller-manager.kubeconfig"]))
-    assert cm_kubeconfig["clusters"][0]["cluster"]["server"] == "https://10.100.3.51:6443"
+    assert cm_kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
     kubelet = json.loads(_content(files[ignition.KUBELET_CONFIG]))
     assert kubelet["staticPodPath"] == ignition.MANIFESTS
     assert "register-with-taints" in config["systemd"]["units"][0]["contents"]
+
+
+def test_a_kubelet_url_downloads_the_kubelet() -> None:
+    node = spec("worker")
+    config = ignition.build(node, inputs(node, "https://downloads.example/v{version}/kubelet"))
+    files = _files(config)
+    source = files[ignition.KUBELET_DOWNLOAD]["contents"]["source"]
+    assert source == "https://downloads.example/v1.34.2/kubelet"
+    assert f"ExecStart={ignition.KUBELET_DOWNLOAD} " in config["systemd"]["units"][0]["contents"]
 
 
 def test_render_is_stable_json() -> None:

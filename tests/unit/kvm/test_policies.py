@@ -26,8 +26,20 @@ def test_address_outside_subnet_is_refused() -> None:
 
 
 def test_api_endpoint_default_and_override() -> None:
-    assert policies.api_endpoint(spec(), SUBNET) == "https://10.100.3.10:6443"
-    assert policies.api_endpoint(spec(apiEndpoint="https://api:443"), SUBNET) == "https://api:443"
+    assert policies.api_endpoint(spec()) == "https://demo-apiserver.ns.svc:6443"
+    assert policies.api_endpoint(spec(apiEndpoint="https://api:443")) == "https://api:443"
+
+
+def test_pod_subnets_follow_node_addresses() -> None:
+    worker = spec("worker")  # index 1: offset 51
+    assert str(policies.node_pod_subnet(worker, SUBNET)) == "10.2.51.0/24"
+    routes = dict(policies.peer_routes(worker, SUBNET))
+    assert routes["10.2.10.0/24"] == "10.100.3.10"
+    assert "10.2.51.0/24" not in routes
+    # Every node this subnet can hold, from the first control plane to .254.
+    assert len(routes) == 254 - policies.CP_BASE
+    with pytest.raises(InvalidSpec, match="too small"):
+        policies.node_pod_subnet(spec("worker", podCIDR="10.2.0.0/24"), SUBNET)
 
 
 def test_mac_is_stable_unicast_local() -> None:

@@ -49,9 +49,10 @@ def _ready_kube() -> FakeKube:
         "status": {"subnet": "10.100.3.0/24", "gateway": "10.100.3.1", "bridge": "g8s-br-3"}
     }
     kube.objects[("Secret", "demo-ca")] = {"data": {"ca.crt": _b64("CA")}}
-    kube.objects[("Secret", "demo-worker")] = {
+    kube.objects[("Secret", "demo-w-abcde-kubelet")] = {
         "data": {"tls.crt": _b64("C"), "tls.key": _b64("K"), "ca.crt": _b64("CA")}
     }
+    kube.objects[("Service", "demo-etcd")] = {"spec": {"clusterIP": "172.16.0.7"}}
     return kube
 
 
@@ -72,11 +73,21 @@ def test_network_not_ready_is_retried() -> None:
 
 def test_missing_certificates_are_retried() -> None:
     kube = _ready_kube()
-    del kube.objects[("Secret", "demo-worker")]
+    del kube.objects[("Secret", "demo-w-abcde-kubelet")]
     with pytest.raises(Retry) as raised:
         reconcile.read_certificates(_run(kube))
     assert raised.value.reason == "CertificatesNotReady"
-    assert "demo-worker" in str(raised.value)
+    assert "demo-w-abcde-kubelet" in str(raised.value)
+
+
+def test_etcd_without_a_cluster_ip_is_retried() -> None:
+    kube = _ready_kube()
+    del kube.objects[("Service", "demo-etcd")]
+    run = _run(kube)
+    reconcile.read_network(run)
+    with pytest.raises(Retry) as raised:
+        reconcile.read_host_services(run)
+    assert raised.value.reason == "EtcdNotReady"
 
 
 def test_steps_apply_owned_children() -> None:
@@ -86,14 +97,20 @@ def test_steps_apply_owned_children() -> None:
         result = step.run(run)
         assert result is None
     kinds = [o["kind"] for o in kube.applied]
-    assert kinds == ["Secret", "PersistentVolumeClaim", "Deployment"]
+    assert kinds == ["Certificate", "Secret", "PersistentVolumeClaim", "Deployment"]
+    identity = kube.applied[0]
+    assert identity["metadata"]["name"] == "demo-w-abcde-kubelet"
+    assert identity["spec"]["node"] == "demo-w-abcde"
+    assert identity["spec"]["commonName"] == "system:node:demo-w-abcde"
+    assert identity["spec"]["ipAddresses"] == ["10.100.3.51"]
+    assert run.hosts == {"demo-etcd.ns.svc": "172.16.0.7", "demo-apiserver.ns.svc": "10.100.3.10"}
     for obj in kube.applied:
         meta = obj["metadata"]
         assert meta["namespace"] == "ns"
         assert meta["ownerReferences"][0]["uid"] == "u-1"
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "g8s-kvm"
         assert meta["labels"]["g8s.io/cluster"] == "demo"
-    secret, _, deployment = kube.applied
+    _, secret, _, deployment = kube.applied
     digest = secret["metadata"]["annotations"][HASH_ANNOTATION]
     assert digest == run.ignition_hash
     template = deployment["spec"]["template"]

@@ -13,7 +13,7 @@ pyroute2 types. The socket is synchronous: use it from a worker thread.
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -54,6 +54,8 @@ class Link:
     learning: bool | None = None
     # Remote tunnel endpoints of the flood (all-zero MAC) entries; VXLAN only.
     flood: frozenset[str] = field(default_factory=frozenset)
+    # IPv4 addresses with prefix length ("198.19.128.1/24").
+    addresses: frozenset[str] = field(default_factory=frozenset)
 
 
 @contextmanager
@@ -99,7 +101,14 @@ class Netlink:
             dst = entry.get("NDA_DST")
             if entry.get("NDA_LLADDR") == FLOOD_MAC and dst:
                 flood.setdefault(int(entry["ifindex"]), set()).add(str(dst))
-        return [_link(msg, names, flood) for msg in raw]
+        with _errors("dump addresses"):
+            addrs = list(self._ipr.get_addr(family=2))
+        addresses: dict[int, set[str]] = {}
+        for msg in addrs:
+            cidr = f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}"
+            addresses.setdefault(int(msg["index"]), set()).add(cidr)
+        links = [_link(msg, names, flood) for msg in raw]
+        return [replace(link, addresses=frozenset(addresses.get(link.index, ()))) for link in links]
 
     def addresses(self, name: str) -> list[str]:
         """IPv4 addresses of link ``name``, without prefix length."""
@@ -125,6 +134,13 @@ class Netlink:
         return int(found[0])
 
     # --- writing -------------------------------------------------------------
+
+    def add_address(self, name: str, cidr: str) -> None:
+        """Add IPv4 ``cidr`` (address/prefix) to link ``name``."""
+        index = self._index(name)
+        address, _, prefix = cidr.partition("/")
+        with _errors(f"add address {cidr} to {name}"):
+            self._ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
 
     def add_bridge(self, name: str, *, alias: str, mtu: int) -> None:
         with _errors(f"add bridge {name}"):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from operators.network.agent.plan import (
     Action,
+    AddAddress,
     AddBridge,
     AddFlood,
     AddVxlan,
@@ -57,6 +58,8 @@ def apply(netlink: Netlink, action: Action) -> None:
             netlink.set_link(
                 action.name, alias=action.alias, mtu=action.mtu, master=action.master, up=action.up
             )
+        case AddAddress(name=name, cidr=cidr):
+            netlink.add_address(name, cidr)
         case AddFlood(name=name, remotes=remotes):
             netlink.add_flood(name, remotes)
         case DeleteFlood(name=name, remotes=remotes):

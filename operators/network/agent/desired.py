@@ -4,6 +4,7 @@ Only allocated networks (``status.vni`` set) that are not being deleted are
 desired; the remotes are the tunnel endpoints (InternalIP) of every host node.
 """
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ class NetworkView:
     deleting: bool
     # This host's entry of status.hosts, as last written.
     reported: Mapping[str, Any] | None
+    # The guests' gateway as address/prefix, from status.gateway and status.subnet.
+    gateway: str = ""
 
     @property
     def key(self) -> str:
@@ -49,7 +52,18 @@ def view(body: Mapping[str, Any], host: str) -> NetworkView:
         mtu=mtu if isinstance(mtu, int) and 1280 <= mtu <= 9000 else 1450,
         deleting=bool(meta.get("deletionTimestamp")),
         reported=dict(mine) if mine is not None else None,
+        gateway=gateway_cidr(status.get("gateway"), status.get("subnet")),
     )
+
+
+def gateway_cidr(gateway: object, subnet: object) -> str:
+    """``gateway`` with ``subnet``'s prefix length, or "" unless both are sound."""
+    try:
+        network = ipaddress.IPv4Network(str(subnet), strict=False)
+        address = ipaddress.IPv4Address(str(gateway))
+    except ValueError:
+        return ""
+    return f"{address}/{network.prefixlen}" if address in network else ""
 
 
 def internal_ip(node: Mapping[str, Any]) -> str | None:
@@ -73,7 +87,7 @@ def matches(labels: Mapping[str, str], selector: str) -> bool:
 def desired(networks: Iterable[NetworkView], vteps: Iterable[str]) -> list[DesiredNetwork]:
     remotes = frozenset(vteps)
     return [
-        DesiredNetwork(n.namespace, n.name, n.generation, n.vni, n.mtu, remotes)
+        DesiredNetwork(n.namespace, n.name, n.generation, n.vni, n.mtu, remotes, n.gateway)
         for n in networks
         if n.vni is not None and not n.deleting
     ]

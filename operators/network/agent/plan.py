@@ -1,9 +1,10 @@
 """Pure: the devices this host should have vs the devices it has -> ordered actions.
 
 Order: devices of vanished networks first (VXLAN before bridge, freeing their
-VNIs), then per network the bridge, the VXLAN device enslaved to it, and the
-flood entries. A device whose name is ours but that lacks our alias is a
-conflict for its network, never a target.
+VNIs), then per network the bridge with the guests' gateway address (each
+host routes its guests' traffic towards the host cluster's Services), the
+VXLAN device enslaved to it, and the flood entries. A device whose name is
+ours but that lacks our alias is a conflict for its network, never a target.
 """
 
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,8 @@ class DesiredNetwork:
     vni: int
     mtu: int
     remotes: frozenset[str]
+    # The guests' gateway on the bridge (address/prefix); empty: none yet.
+    gateway: str = ""
 
     @property
     def key(self) -> str:
@@ -86,6 +89,13 @@ class SetLink:
 
 
 @dataclass(frozen=True)
+class AddAddress:
+    network: str
+    name: str
+    cidr: str
+
+
+@dataclass(frozen=True)
 class AddFlood:
     network: str
     name: str
@@ -99,7 +109,7 @@ class DeleteFlood:
     remotes: tuple[str, ...]
 
 
-Action = DeleteLink | AddBridge | AddVxlan | SetLink | AddFlood | DeleteFlood
+Action = DeleteLink | AddBridge | AddVxlan | SetLink | AddAddress | AddFlood | DeleteFlood
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,7 @@ def _bridge(net: DesiredNetwork, link: Link | None) -> list[Action]:
             *replace,
             AddBridge(net.key, net.bridge, net.alias, net.mtu),
             SetLink(net.key, net.bridge, up=True),
+            *([AddAddress(net.key, net.bridge, net.gateway)] if net.gateway else []),
         ]
     change = SetLink(
         net.key,
@@ -170,7 +181,10 @@ def _bridge(net: DesiredNetwork, link: Link | None) -> list[Action]:
         up=True if not link.up else None,
         alias=net.alias if link.alias != net.alias else None,
     )
-    return [change] if change != SetLink(net.key, net.bridge) else []
+    actions: list[Action] = [change] if change != SetLink(net.key, net.bridge) else []
+    if net.gateway and net.gateway not in link.addresses:
+        actions.append(AddAddress(net.key, net.bridge, net.gateway))
+    return actions
 
 
 def _vxlan(net: DesiredNetwork, link: Link | None, host: Host, port: int) -> list[Action]:

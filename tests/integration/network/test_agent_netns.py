@@ -38,8 +38,11 @@ def three_hosts() -> Iterator[list[SimHost]]:
         yield made
 
 
-def network(name: str, vni: int, sims: list[SimHost]) -> DesiredNetwork:
-    return DesiredNetwork("ns", name, 1, vni, 1450, frozenset(s.vtep for s in sims))
+GATEWAY_A = "198.19.250.1/24"
+
+
+def network(name: str, vni: int, sims: list[SimHost], gateway: str = "") -> DesiredNetwork:
+    return DesiredNetwork("ns", name, 1, vni, 1450, frozenset(s.vtep for s in sims), gateway)
 
 
 def host_of(sim: SimHost) -> Host:
@@ -66,13 +69,16 @@ def converge_all(sims: list[SimHost], desired: list[DesiredNetwork]) -> list[int
 def test_converge_isolate_remove(three_hosts: list[SimHost]) -> None:
     sims = three_hosts
     h1, h2, h3 = sims
-    a, b = network("a", VNI_A, sims), network("b", VNI_B, sims)
+    a, b = network("a", VNI_A, sims, GATEWAY_A), network("b", VNI_B, sims)
     in_netns(h1.netns, "ip", "link", "add", "foreign0", "type", "bridge")
 
     assert all(n > 0 for n in converge_all(sims, [a, b]))
     for sim in sims:
         with Netlink(sim.netns) as netlink:
             links = {link.name: link for link in netlink.links()}
+        # The guests' gateway sits on the bridge of every host.
+        assert links[names.bridge(VNI_A)].addresses == frozenset({GATEWAY_A})
+        assert links[names.bridge(VNI_B)].addresses == frozenset()
         vx = links[names.vxlan(VNI_A)]
         assert vx.vni == VNI_A
         assert vx.port == 4789

@@ -9,6 +9,8 @@ in-memory netlink: a failing action fails its own network only.
 
 from typing import Any, cast
 
+import pytest
+
 from operators.network.agent import desired as d
 from operators.network.agent.converge import converge
 from operators.network.agent.plan import DesiredNetwork, Host
@@ -138,3 +140,16 @@ def test_converge_isolates_a_failing_network() -> None:
     again = converge(cast(Netlink, fake), nets[:1], host)
     assert again.applied == []
     assert again.networks["ns/a"].ready
+
+
+@pytest.mark.parametrize(
+    ("gateway", "subnet", "expected"),
+    [
+        ("198.19.128.1", "198.19.128.0/24", "198.19.128.1/24"),
+        ("198.19.129.1", "198.19.128.0/24", ""),
+        (None, "198.19.128.0/24", ""),
+        ("198.19.128.1", "not-a-cidr", ""),
+    ],
+)
+def test_gateway_cidr(gateway: object, subnet: object, expected: str) -> None:
+    assert d.gateway_cidr(gateway, subnet) == expected

@@ -10,6 +10,7 @@ state drift are corrected in place.
 
 from operators.network import names
 from operators.network.agent.plan import (
+    AddAddress,
     AddBridge,
     AddFlood,
     AddVxlan,
@@ -123,3 +124,13 @@ def test_drift_is_corrected_in_place() -> None:
 def test_device_names_fit_the_kernel_limit() -> None:
     assert len(names.bridge(2**24 - 1)) <= 15
     assert len(names.vxlan(2**24 - 1)) <= 15
+
+
+def test_the_bridge_gets_the_guests_gateway_once() -> None:
+    net = DesiredNetwork("ns", "c1", 1, 42, 1450, REMOTES, gateway="198.19.128.1/24")
+    fresh = plan([net], [], HOST)
+    assert AddAddress(net.key, "g8br42", "198.19.128.1/24") in fresh.actions
+    lacking = plan([net], [bridge(), vxlan()], HOST)
+    assert lacking.actions == (AddAddress(net.key, "g8br42", "198.19.128.1/24"),)
+    present = plan([net], [bridge(addresses=frozenset({"198.19.128.1/24"})), vxlan()], HOST)
+    assert present.actions == ()

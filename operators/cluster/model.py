@@ -92,7 +92,7 @@ def parse(body: Mapping[str, Any]) -> ClusterSpec:
         name=name,
         namespace=fields.string(body, "metadata.namespace"),
         uid=str(fields.at(body, "metadata.uid", "") or ""),
-        kubernetes_version=fields.string(body, "spec.kubernetesVersion", default="1.34.2"),
+        kubernetes_version=fields.string(body, "spec.kubernetesVersion", default="1.34.4"),
         base_domain=fields.string(body, "spec.baseDomain"),
         control_plane=_machines(body, "controlPlane", 1, 20),
         workers=_machines(body, "workers", 0, 40),

@@ -80,7 +80,7 @@ def parse(body: Mapping[str, Any]) -> KVMNodeSpec:
         role=fields.string(body, "spec.role", choices=ROLES),
         index=fields.integer(body, "spec.index", minimum=0, maximum=999),
         network=fields.string(body, "spec.network"),
-        kubernetes_version=fields.string(body, "spec.kubernetesVersion", default="1.34.2"),
+        kubernetes_version=fields.string(body, "spec.kubernetesVersion", default="1.34.4"),
         cpus=fields.integer(body, "spec.cpus", default=2, minimum=1, maximum=64),
         memory_mib=fields.integer(body, "spec.memoryMiB", default=4096, minimum=256),
         disk_gib=fields.integer(body, "spec.diskGiB", default=20, minimum=1),

@@ -217,7 +217,7 @@ def test_cluster_printer_columns(local_env: LocalEnv, namespace: str) -> None:
             "WORKERS-DESIRED",
             "AGE",
         ]
-        assert header.split("\n")[1].split()[:4] == ["columns", "1.34.2", "1", "2"]
+        assert header.split("\n")[1].split()[:4] == ["columns", "1.34.4", "1", "2"]
         wide = local_env.kubectl("get", "g8c", "-n", namespace, "-o", "wide").stdout
         assert "ENDPOINT" in wide.split("\n")[0]
     finally:

@@ -456,7 +456,7 @@ def test_cluster_example_is_design_section_4() -> None:
     doc = yaml.safe_load((EXAMPLES / "cluster.yaml").read_text())
     assert doc["metadata"] == {"name": "demo", "namespace": "default"}
     assert doc["spec"] == {
-        "kubernetesVersion": "1.34.2",
+        "kubernetesVersion": "1.34.4",
         "baseDomain": "demo.g8s.local",
         "controlPlane": {"replicas": 1, "cpus": 2, "memoryMiB": 4096, "diskGiB": 20},
         "workers": {"replicas": 2, "cpus": 2, "memoryMiB": 4096, "diskGiB": 40},

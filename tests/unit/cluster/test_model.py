@@ -9,7 +9,7 @@ from tests.unit.cluster.helpers import cluster_body
 
 def test_defaults_match_the_crd() -> None:
     spec = parse(cluster_body())
-    assert spec.kubernetes_version == "1.34.2"
+    assert spec.kubernetes_version == "1.34.4"
     assert spec.control_plane.replicas == 1
     assert spec.workers.replicas == 2
     assert spec.workers.disk_gib == 40

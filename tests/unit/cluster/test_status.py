@@ -16,9 +16,9 @@ def all_ready(**overrides: object) -> Observed:
         network=ChildReady("ClusterNetwork", "c1", "True", "Allocated"),
         network_status={"vni": 42, "subnet": "10.0.0.0/24"},
         nodes=[
-            NodeState("cp0", "controlplane", 0, "1.34.2", True, "t"),
-            NodeState("w0", "worker", 0, "1.34.2", True, "t"),
-            NodeState("w1", "worker", 1, "1.34.2", True, "t"),
+            NodeState("cp0", "controlplane", 0, "1.34.4", True, "t"),
+            NodeState("w0", "worker", 0, "1.34.4", True, "t"),
+            NodeState("w1", "worker", 1, "1.34.4", True, "t"),
         ],
         kubeconfig=True,
     )
@@ -47,7 +47,7 @@ def test_everything_ready() -> None:
     assert report.fields["workers"] == {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2}
     assert report.fields["network"] == {"vni": 42, "subnet": "10.0.0.0/24"}
     assert report.fields["kubeconfigSecret"] == "c1-kubeconfig"
-    assert report.fields["kubernetesVersion"] == "1.34.2"
+    assert report.fields["kubernetesVersion"] == "1.34.4"
     assert set(conditions) == {
         c.READY,
         c.CERTIFICATES_READY,
@@ -71,7 +71,7 @@ def test_ready_names_the_first_child_not_ready() -> None:
 
 
 def test_missing_worker_is_reported() -> None:
-    observed = all_ready(nodes=[NodeState("cp0", "controlplane", 0, "1.34.2", True, "t")])
+    observed = all_ready(nodes=[NodeState("cp0", "controlplane", 0, "1.34.4", True, "t")])
     workers = by_type(status.report(cluster_spec(), observed, "e"))[c.WORKERS_READY]
     assert workers.status == "False"
     assert "0/2" in workers.message
@@ -80,8 +80,8 @@ def test_missing_worker_is_reported() -> None:
 def test_upgrading_phase_and_up_to_date() -> None:
     nodes = [
         NodeState("cp0", "controlplane", 0, "1.33.0", True, "t"),
-        NodeState("w0", "worker", 0, "1.34.2", True, "t"),
-        NodeState("w1", "worker", 1, "1.34.2", True, "t"),
+        NodeState("w0", "worker", 0, "1.34.4", True, "t"),
+        NodeState("w1", "worker", 1, "1.34.4", True, "t"),
     ]
     plan = NodePlan("controlplane", create=(1,), message="upgrading controlplane")
     report = status.report(cluster_spec(), all_ready(nodes=nodes, plans=[plan]), "e")

@@ -77,7 +77,7 @@ def test_controlplane_static_pods() -> None:
     assert api["kind"] == "Pod"
     assert api["spec"]["hostNetwork"] is True
     container = api["spec"]["containers"][0]
-    assert container["image"] == "registry.example/kube-apiserver:v1.34.2"
+    assert container["image"] == "registry.example/kube-apiserver:v1.34.4"
     flags = container["command"]
     assert "--etcd-servers=https://demo-etcd.ns.svc:2379" in flags
     assert f"--encryption-provider-config={ignition.ENCRYPTION_CONFIG}" in flags
@@ -92,7 +92,7 @@ def test_controlplane_static_pods() -> None:
     cm = json.loads(_content(files["/etc/kubernetes/manifests/kube-controller-manager.yaml"]))
     assert "--cluster-cidr=10.2.0.0/16" in cm["spec"]["containers"][0]["command"]
     sched = json.loads(_content(files["/etc/kubernetes/manifests/kube-scheduler.yaml"]))
-    assert sched["spec"]["containers"][0]["image"] == "registry.example/kube-scheduler:v1.34.2"
+    assert sched["spec"]["containers"][0]["image"] == "registry.example/kube-scheduler:v1.34.4"
     cm_kubeconfig = json.loads(_content(files["/etc/kubernetes/controller-manager.kubeconfig"]))
     assert cm_kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
     kubelet = json.loads(_content(files[ignition.KUBELET_CONFIG]))
@@ -105,7 +105,7 @@ def test_a_kubelet_url_downloads_the_kubelet() -> None:
     config = ignition.build(node, inputs(node, "https://downloads.example/v{version}/kubelet"))
     files = _files(config)
     source = files[ignition.KUBELET_DOWNLOAD]["contents"]["source"]
-    assert source == "https://downloads.example/v1.34.2/kubelet"
+    assert source == "https://downloads.example/v1.34.4/kubelet"
     assert f"ExecStart={ignition.KUBELET_DOWNLOAD} " in config["systemd"]["units"][0]["contents"]
 
 

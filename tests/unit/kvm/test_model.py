@@ -15,7 +15,7 @@ def test_defaults() -> None:
     assert spec.role == "worker"
     assert spec.index == 1
     assert spec.network == "demo"
-    assert spec.kubernetes_version == "1.34.2"
+    assert spec.kubernetes_version == "1.34.4"
     assert (spec.cpus, spec.memory_mib, spec.disk_gib) == (2, 4096, 20)
     assert spec.service_cidr == ipaddress.IPv4Network("172.31.0.0/16")
     assert spec.pod_cidr == ipaddress.IPv4Network("10.2.0.0/16")

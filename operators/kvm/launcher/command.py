@@ -5,14 +5,18 @@ from dataclasses import dataclass
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG, LauncherConfig
 
-FW_CFG_IGNITION = "opt/org.flatcar-linux/config"
+# Upstream Ignition reads the first name, Flatcar's build the second: the
+# config is handed over under both, so either kind of guest finds it.
+FW_CFG_IGNITION = ("opt/com.coreos/config", "opt/org.flatcar-linux/config")
 
 
 @dataclass(frozen=True)
 class Accel:
     name: str
-    # Why software emulation was chosen, for the warning; empty with KVM.
-    warning: str = ""
+    # Why this accelerator, for the launcher's log line.
+    why: str = ""
+    # KVM was hoped for (auto) but is unusable: software emulation instead.
+    fallback: bool = False
 
 
 def kvm_usable(device: str) -> str:
@@ -26,13 +30,19 @@ def kvm_usable(device: str) -> str:
 
 
 def choose_accel(wanted: str, kvm_problem: str) -> Accel:
+    """The accelerator for ``wanted`` (auto, kvm, tcg); ``kvm_problem``: see ``kvm_usable``."""
     if wanted not in (AUTO, KVM, TCG):
         raise ValueError(f"accel must be auto, kvm or tcg, got {wanted!r}")
     if wanted == TCG:
         return Accel(TCG, "software emulation requested (G8S_LAUNCHER_ACCEL=tcg)")
-    if wanted == KVM or not kvm_problem:
-        return Accel(KVM)
-    return Accel(TCG, f"KVM unusable ({kvm_problem}); using software emulation, much slower")
+    if wanted == KVM:
+        # Asked for explicitly: QEMU's own error is clearer than a silent fallback.
+        note = f"; {kvm_problem}: QEMU will fail" if kvm_problem else ""
+        return Accel(KVM, f"KVM requested (G8S_LAUNCHER_ACCEL=kvm){note}")
+    if not kvm_problem:
+        return Accel(KVM, "auto: KVM device usable")
+    why = f"auto: KVM unusable ({kvm_problem}); software emulation, much slower"
+    return Accel(TCG, why, fallback=True)
 
 
 def tap_name(config: LauncherConfig) -> str:
@@ -75,7 +85,8 @@ def build(config: LauncherConfig, accel: Accel) -> list[str]:
             device += f",mac={config.mac}"
         argv += ["-netdev", netdev, "-device", device]
     if config.ignition:
-        argv += ["-fw_cfg", f"name={FW_CFG_IGNITION},file={config.ignition}"]
+        for name in FW_CFG_IGNITION:
+            argv += ["-fw_cfg", f"name={name},file={config.ignition}"]
     if config.kernel:
         argv += ["-kernel", config.kernel]
         if config.initrd:

@@ -12,7 +12,17 @@ class LauncherConfig:
     name: str = "vm"
     cpus: int = 1
     memory_mib: int = 1024
-    # Path of the root disk (a block device from the PVC, or an image file); empty: none.
+    # Directory of the guest OS image (read-only): manifest.json names the
+    # kernel, initrd and root filesystem image in it and the kernel command
+    # line. Empty: none; kernel, initrd, append and disk are taken as set.
+    guest_dir: str = ""
+    # Directory on the disk volume (a filesystem) that keeps the VM's qcow2
+    # overlay over the guest image's root: made on first start, reused after.
+    # Empty: ``disk`` is used as it is.
+    disk_dir: str = ""
+    # Size of the overlay when it is made, in GiB; 0: the root image's size.
+    disk_gib: int = 0
+    # Path of a root disk used as it is (a block device or image file); empty: none.
     disk: str = ""
     disk_format: str = "raw"
     # Path of the Ignition config handed to the guest through fw_cfg; empty: none.
@@ -25,7 +35,8 @@ class LauncherConfig:
     accel: str = AUTO
     kvm_device: str = "/dev/kvm"
     qemu: str = "qemu-system-x86_64"
-    # Direct kernel boot (e.g. a minimal guest); empty: boot from the disk.
+    qemu_img: str = "qemu-img"
+    # Direct kernel boot; empty: the guest image's, else boot from the disk.
     kernel: str = ""
     initrd: str = ""
     append: str = ""

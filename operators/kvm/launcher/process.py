@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from operators.kvm.launcher import command
-from operators.kvm.launcher.config import LauncherConfig
+from operators.kvm.launcher.config import TCG, LauncherConfig
 from shared import logs
 from shared.qemu import Qmp, QmpError
 
@@ -44,9 +44,12 @@ class Launcher:
         self.ready = False
 
     def argv(self) -> list[str]:
-        accel = command.choose_accel(self.config.accel, command.kvm_usable(self.config.kvm_device))
-        if accel.warning:
-            self._log.warning("software emulation", why=accel.warning)
+        problem = "" if self.config.accel == TCG else command.kvm_usable(self.config.kvm_device)
+        accel = command.choose_accel(self.config.accel, problem)
+        # One line saying which accelerator and why; a warning when KVM was
+        # hoped for and the VM runs many times slower without it.
+        log = self._log.warning if accel.fallback else self._log.info
+        log("accelerator", accel=accel.name, why=accel.why)
         return command.build(self.config, accel)
 
     async def run(self) -> int:

@@ -40,6 +40,28 @@ def test_full_command_with_kvm() -> None:
     assert "-kernel" not in argv
 
 
+def test_qcow2_overlay_and_ignition_under_both_names() -> None:
+    config = LauncherConfig(
+        disk="/var/lib/g8s/disk/disk.qcow2",
+        disk_format="qcow2",
+        ignition="/etc/g8s/ignition/config.ign",
+        kernel="/var/lib/g8s/guest/vmlinuz",
+        initrd="/var/lib/g8s/guest/initrd.img",
+        append="root=/dev/vda rw console=ttyS0",
+    )
+    argv = command.build(config, command.Accel("tcg"))
+    assert ("-drive", "if=virtio,file=/var/lib/g8s/disk/disk.qcow2,format=qcow2") in _pairs(argv)
+    fw_cfg = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-fw_cfg"]
+    # Upstream Ignition's name and Flatcar's, the same file under both.
+    assert fw_cfg == [
+        "name=opt/com.coreos/config,file=/etc/g8s/ignition/config.ign",
+        "name=opt/org.flatcar-linux/config,file=/etc/g8s/ignition/config.ign",
+    ]
+    assert argv[argv.index("-kernel") + 1] == "/var/lib/g8s/guest/vmlinuz"
+    assert argv[argv.index("-initrd") + 1] == "/var/lib/g8s/guest/initrd.img"
+    assert argv[argv.index("-append") + 1] == "root=/dev/vda rw console=ttyS0"
+
+
 def test_minimal_command_with_tcg_and_kernel() -> None:
     config = LauncherConfig(kernel="/k", initrd="/i", append="console=ttyS0")
     argv = command.build(config, command.Accel("tcg", "why"))
@@ -57,13 +79,21 @@ def test_tap_name_fits_an_interface_name() -> None:
     assert len(command.tap_name(LauncherConfig(name="a-very-long-node-name-indeed"))) == 15
 
 
-def test_accel_choice() -> None:
-    assert command.choose_accel("auto", "") == command.Accel("kvm")
+def test_accel_choice_says_why() -> None:
+    usable = command.choose_accel("auto", "")
+    assert (usable.name, usable.fallback) == ("kvm", False)
+    assert usable.why.startswith("auto")
     chosen = command.choose_accel("auto", "/dev/kvm: Permission denied")
-    assert chosen.name == "tcg"
-    assert "Permission denied" in chosen.warning
-    assert command.choose_accel("tcg", "").name == "tcg"
-    assert command.choose_accel("kvm", "missing").name == "kvm"
+    assert (chosen.name, chosen.fallback) == ("tcg", True)
+    assert "Permission denied" in chosen.why
+    assert "software emulation" in chosen.why
+    # Asked for: no fallback, and the reason names the setting.
+    tcg = command.choose_accel("tcg", "")
+    assert (tcg.name, tcg.fallback) == ("tcg", False)
+    assert "G8S_LAUNCHER_ACCEL=tcg" in tcg.why
+    kvm = command.choose_accel("kvm", "/dev/kvm: No such file or directory")
+    assert (kvm.name, kvm.fallback) == ("kvm", False)
+    assert "No such file" in kvm.why
     with pytest.raises(ValueError, match="accel"):
         command.choose_accel("xen", "")
 

@@ -4,11 +4,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from operators.kvm.launcher.config import AUTO, KVM, TCG
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect, connect_kubeconfig
 from shared.metrics import OperatorMetrics
+from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext
-from shared.settings import RuntimeSettings, load
+from shared.settings import RuntimeSettings, SettingsError, load
+
+ACCELS = (AUTO, KVM, TCG)
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,18 @@ class KVMSettings:
 
     # Image holding QEMU and the g8s launcher (python -m operators.kvm.launcher).
     launcher_image: str = "g8s/kvm-launcher:latest"
+    # The VMs' accelerator (G8S_LAUNCHER_ACCEL): auto (KVM when the host's
+    # /dev/kvm opens, else software emulation), kvm, or tcg (software
+    # emulation, for hosts whose /dev/kvm opens but cannot run a guest).
+    accel: str = AUTO
+    # Host directory of the guest OS image (manifest.json, kernel, initrd,
+    # root image), mounted read-only into every launcher pod; empty: the
+    # image baked into the launcher image.
+    guest_image_path: str = ""
+    # Where the launcher pods run: node selector entries "key=value" and
+    # tolerations "key[=value][:Effect]" (shared/placement.py).
+    node_selector: tuple[str, ...] = ()
+    tolerations: tuple[str, ...] = ()
     # Where the guest's control-plane images come from.
     image_registry: str = "registry.k8s.io"
     # Where the guest downloads the kubelet; {version} is the node's version.
@@ -40,6 +56,16 @@ class KVMSettings:
     poll_interval: float = 10.0
     # Period of the reconciliation that refreshes pod and guest state (seconds).
     interval: float = 60.0
+
+    def __post_init__(self) -> None:
+        # Wrong values fail at start-up, not in every node's launcher pod.
+        if self.accel not in ACCELS:
+            expected = ", ".join(ACCELS)
+            raise SettingsError(f"G8S_KVM_ACCEL={self.accel!r}: expected one of {expected}")
+        try:
+            pod_placement(self.node_selector, self.tolerations)
+        except PlacementError as exc:
+            raise SettingsError(f"G8S_KVM_NODE_SELECTOR / G8S_KVM_TOLERATIONS: {exc}") from None
 
 
 @dataclass

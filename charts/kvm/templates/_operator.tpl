@@ -13,6 +13,14 @@ What the kvm operator adds to the shared templates: its settings
 {{- $kvm := .Values.kvm -}}
 G8S_KVM_LAUNCHER_IMAGE: {{ include "g8s.launcherImage" . | quote }}
 G8S_KVM_GUEST_CHECKS: {{ toString $kvm.guestChecks | quote }}
+G8S_KVM_ACCEL: {{ $kvm.accel | quote }}
+G8S_KVM_GUEST_IMAGE_PATH: {{ $kvm.guestImagePath | quote }}
+{{- with $kvm.launcherPods.nodeSelector }}
+G8S_KVM_NODE_SELECTOR: {{ join "," . | quote }}
+{{- end }}
+{{- with $kvm.launcherPods.tolerations }}
+G8S_KVM_TOLERATIONS: {{ join "," . | quote }}
+{{- end }}
 {{- with $kvm.imageRegistry }}
 G8S_KVM_IMAGE_REGISTRY: {{ . | quote }}
 {{- end }}

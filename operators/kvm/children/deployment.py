@@ -1,6 +1,13 @@
-"""Deployment ``<node>``: one pod running the VM launcher (one VM, never two at once)."""
+"""Deployment ``<node>``: one pod running the VM launcher (one VM, never two at once).
 
-from dataclasses import dataclass
+The pod mounts the node's disk volume (a filesystem) at ``DISK_DIR``, where
+the launcher keeps the VM's qcow2 overlay, and the guest OS image read-only
+at ``GUEST_DIR`` from a host directory (or finds it baked into the launcher
+image when no host directory is set). It is privileged (see ``_security``).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from operators.kvm.children.secret import CONFIG_KEY, HASH_ANNOTATION
@@ -13,7 +20,8 @@ OPERATOR = "kvm"
 NODE_LABEL = "g8s.io/kvm-node"
 CONTAINER = "launcher"
 IGNITION_DIR = "/etc/g8s/ignition"
-DISK_DEVICE = "/dev/g8s-disk"
+DISK_DIR = "/var/lib/g8s/disk"
+GUEST_DIR = "/var/lib/g8s/guest"
 QMP_SOCKET = "/run/g8s/qmp.sock"
 # Seconds the kubelet grants beyond the launcher's own power-down timeout.
 TERMINATION_SLACK = 30
@@ -30,6 +38,12 @@ class LauncherPod:
     ready_port: int
     shutdown_timeout: int
     ignition_hash: str
+    # auto, kvm or tcg (G8S_LAUNCHER_ACCEL).
+    accel: str = "auto"
+    # Host directory of the guest OS image; empty: the one in the launcher image.
+    guest_image: str = ""
+    # nodeSelector and tolerations of the pod (shared.placement.pod_placement).
+    placement: Mapping[str, Any] = field(default_factory=dict)
 
 
 def selector(spec: KVMNodeSpec) -> dict[str, str]:
@@ -41,7 +55,10 @@ def _env(spec: KVMNodeSpec, pod: LauncherPod) -> list[dict[str, str]]:
         "NAME": spec.name,
         "CPUS": str(spec.cpus),
         "MEMORY_MIB": str(spec.memory_mib),
-        "DISK": DISK_DEVICE,
+        "GUEST_DIR": GUEST_DIR,
+        "DISK_DIR": DISK_DIR,
+        "DISK_GIB": str(spec.disk_gib),
+        "ACCEL": pod.accel,
         "IGNITION": f"{IGNITION_DIR}/{CONFIG_KEY}",
         "BRIDGE": pod.bridge,
         "MAC": pod.mac,
@@ -74,29 +91,57 @@ def _anti_affinity(spec: KVMNodeSpec) -> dict[str, Any]:
     }
 
 
+def _security() -> dict[str, Any]:
+    # Privileged: the one way a plain kubelet lets a container use /dev/kvm
+    # and /dev/net/tun (a hostPath mount of a device node is not allowed by
+    # the device cgroup; only device plugins or privileged containers are).
+    # A privileged container also sees whichever of them the host has, so a
+    # host without /dev/kvm still starts the pod (software emulation). The
+    # tap's bridge is in the host's network namespace: NET_ADMIN there.
+    return {"privileged": True, "runAsUser": 0, "runAsGroup": 0}
+
+
+def _volumes(spec: KVMNodeSpec, pod: LauncherPod) -> tuple[list[Any], list[Any]]:
+    """The pod's volumes and the launcher's mounts of them."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "ignition", "mountPath": IGNITION_DIR, "readOnly": True},
+        {"name": "disk", "mountPath": DISK_DIR},
+        {"name": "run", "mountPath": "/run/g8s"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "ignition",
+            "secret": {"secretName": names.ignition_secret(spec.name), "defaultMode": 0o400},
+        },
+        {"name": "disk", "persistentVolumeClaim": {"claimName": names.node_disk(spec.name)}},
+        {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+    ]
+    if pod.guest_image:
+        mounts.append({"name": "guest", "mountPath": GUEST_DIR, "readOnly": True})
+        # Directory: a missing image fails the pod's start with the path in its events.
+        host_path = {"path": pod.guest_image, "type": "Directory"}
+        volumes.append({"name": "guest", "hostPath": host_path})
+    return volumes, mounts
+
+
 def build(spec: KVMNodeSpec, pod: LauncherPod) -> dict[str, Any]:
     # The node role lets the cluster operator's API Service select the
     # control-plane VM pods (shared/api/labels.NODE_ROLE).
     labels = {**standard_labels(OPERATOR, spec.cluster), **selector(spec), NODE_ROLE: spec.role}
     limits = {"cpu": pod.resources.cpu, "memory": pod.resources.memory}
+    volumes, mounts = _volumes(spec, pod)
     container = {
         "name": CONTAINER,
         "image": pod.image,
-        "command": ["python", "-m", "operators.kvm.launcher"],
+        "command": ["python3", "-m", "operators.kvm.launcher"],
         "env": _env(spec, pod),
         "resources": {"requests": dict(limits), "limits": dict(limits)},
-        "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
+        "securityContext": _security(),
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": pod.ready_port},
             "periodSeconds": 5,
         },
-        "volumeMounts": [
-            {"name": "ignition", "mountPath": IGNITION_DIR, "readOnly": True},
-            {"name": "kvm", "mountPath": "/dev/kvm"},
-            {"name": "tun", "mountPath": "/dev/net/tun"},
-            {"name": "run", "mountPath": "/run/g8s"},
-        ],
-        "volumeDevices": [{"name": "disk", "devicePath": DISK_DEVICE}],
+        "volumeMounts": mounts,
     }
     return {
         "apiVersion": "apps/v1",
@@ -122,26 +167,9 @@ def build(spec: KVMNodeSpec, pod: LauncherPod) -> dict[str, Any]:
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": pod.shutdown_timeout + TERMINATION_SLACK,
                     "affinity": _anti_affinity(spec),
+                    **dict(pod.placement),
                     "containers": [container],
-                    "volumes": [
-                        {
-                            "name": "ignition",
-                            "secret": {
-                                "secretName": names.ignition_secret(spec.name),
-                                "defaultMode": 0o400,
-                            },
-                        },
-                        {
-                            "name": "disk",
-                            "persistentVolumeClaim": {"claimName": names.node_disk(spec.name)},
-                        },
-                        {"name": "kvm", "hostPath": {"path": "/dev/kvm", "type": "CharDevice"}},
-                        {
-                            "name": "tun",
-                            "hostPath": {"path": "/dev/net/tun", "type": "CharDevice"},
-                        },
-                        {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-                    ],
+                    "volumes": volumes,
                 },
             },
         },

@@ -9,8 +9,10 @@ from shared.api import names
 def build(spec: KVMNodeSpec, storage_class: str = "") -> dict[str, Any]:
     claim: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
-        # Block mode: QEMU writes the disk directly, no filesystem between.
-        "volumeMode": "Block",
+        # A filesystem holding the VM's qcow2 overlay (operators/kvm/launcher/
+        # guest.py): every provisioner offers Filesystem volumes, and a
+        # hostPath volume (local-path, the local environment) cannot be Block.
+        "volumeMode": "Filesystem",
         "resources": {"requests": {"storage": f"{spec.disk_gib}Gi"}},
     }
     if storage_class:

@@ -1,9 +1,11 @@
 """Builders of the Secret, PVC and Deployment, field by field."""
 
+import dataclasses
 from base64 import b64decode
 
 from operators.kvm.children import deployment, pvc, secret
 from operators.kvm.policies import Resources
+from shared.placement import pod_placement
 from tests.unit.kvm.helpers import spec
 
 
@@ -25,7 +27,8 @@ def test_disk_pvc() -> None:
     assert built["metadata"]["name"] == f"{node.name}-disk"
     assert built["spec"]["resources"]["requests"]["storage"] == "40Gi"
     assert built["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert built["spec"]["volumeMode"] == "Block"
+    # A filesystem for the qcow2 overlay: what hostPath and local-path volumes offer.
+    assert built["spec"]["volumeMode"] == "Filesystem"
     assert "storageClassName" not in built["spec"]
     assert pvc.build(node, "fast")["spec"]["storageClassName"] == "fast"
 
@@ -62,10 +65,11 @@ def test_deployment() -> None:
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     (container,) = pod["containers"]
     assert container["image"] == "launcher:1"
-    assert container["command"] == ["python", "-m", "operators.kvm.launcher"]
+    assert container["command"] == ["python3", "-m", "operators.kvm.launcher"]
     assert container["resources"]["requests"] == container["resources"]["limits"]
     assert container["resources"]["limits"] == {"cpu": "2250m", "memory": "4352Mi"}
-    assert container["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"]
+    # /dev/kvm is refused by the device cgroup to any unprivileged container.
+    assert container["securityContext"] == {"privileged": True, "runAsUser": 0, "runAsGroup": 0}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 21000}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["G8S_LAUNCHER_CPUS"] == "2"
@@ -74,11 +78,44 @@ def test_deployment() -> None:
     assert env["G8S_LAUNCHER_MAC"] == "52:54:00:00:00:01"
     assert env["G8S_LAUNCHER_IGNITION"] == "/etc/g8s/ignition/config.ign"
     assert env["G8S_LAUNCHER_SHUTDOWN_TIMEOUT"] == "90"
-    assert container["volumeDevices"] == [{"name": "disk", "devicePath": "/dev/g8s-disk"}]
+    assert env["G8S_LAUNCHER_DISK_DIR"] == "/var/lib/g8s/disk"
+    assert env["G8S_LAUNCHER_DISK_GIB"] == str(node.disk_gib)
+    assert env["G8S_LAUNCHER_GUEST_DIR"] == "/var/lib/g8s/guest"
+    assert env["G8S_LAUNCHER_ACCEL"] == "auto"
+    assert "G8S_LAUNCHER_DISK" not in env
+    assert "volumeDevices" not in container
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["disk"] == {"name": "disk", "mountPath": "/var/lib/g8s/disk"}
+    assert mounts["ignition"]["readOnly"] is True
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["ignition"]["secret"]["secretName"] == f"{node.name}-ignition"
     assert volumes["disk"]["persistentVolumeClaim"]["claimName"] == f"{node.name}-disk"
-    assert volumes["kvm"]["hostPath"] == {"path": "/dev/kvm", "type": "CharDevice"}
-    assert volumes["tun"]["hostPath"] == {"path": "/dev/net/tun", "type": "CharDevice"}
+    # No guest image directory set: the launcher image's own; devices come
+    # with privileged, so a host without /dev/kvm still starts the pod.
+    assert set(volumes) == set(mounts) == {"ignition", "disk", "run"}
+    assert "nodeSelector" not in pod
+    assert "tolerations" not in pod
     # Certificates travel only in the Secret: no ConfigMap anywhere.
     assert "configMap" not in str(pod)
+
+
+def test_deployment_with_guest_image_accel_and_placement() -> None:
+    node = spec()
+    pod = dataclasses.replace(
+        POD,
+        accel="tcg",
+        guest_image="/srv/g8s/guest",
+        placement=pod_placement(["g8s.io/host=real"], ["g8s.io/real-host:NoSchedule"]),
+    )
+    template = deployment.build(node, pod)["spec"]["template"]["spec"]
+    (container,) = template["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["G8S_LAUNCHER_ACCEL"] == "tcg"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["guest"] == {"name": "guest", "mountPath": "/var/lib/g8s/guest", "readOnly": True}
+    volumes = {v["name"]: v for v in template["volumes"]}
+    assert volumes["guest"]["hostPath"] == {"path": "/srv/g8s/guest", "type": "Directory"}
+    assert template["nodeSelector"] == {"g8s.io/host": "real"}
+    assert template["tolerations"] == [
+        {"key": "g8s.io/real-host", "operator": "Exists", "effect": "NoSchedule"}
+    ]

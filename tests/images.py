@@ -15,7 +15,10 @@ into it (``content_key``), so building again when nothing changed is a no-op
 and a changed input never reuses a stale archive.
 
 ``python -m tests.images build --cache DIR --busybox P --etcd P --etcdutl P
---etcd-version V`` builds both and prints one line per image.
+--etcd-version V`` builds both and prints one line per image; with
+``--operators`` also the two images made of Debian packages and the project:
+``g8s.local/operators:<key>`` and the VM launcher ``g8s.local/launcher:<key>``
+(the same plus QEMU and qemu-img), which ``tests/install.py`` imports.
 """
 
 from __future__ import annotations
@@ -349,17 +352,21 @@ def build_local_images(cache_dir: Path | None = None) -> list[Path]:
         return [build(spec, cache_dir) for spec in specs]
 
 
-# --- the operators image -------------------------------------------------------
+# --- the operators and launcher images -------------------------------------------
 #
 # Debian's python3 (bookworm: 3.11, the project's version) from mmdebstrap,
-# one layer; the project and its dependencies installed by pip into the
-# interpreter's dist-packages, a second layer. Both come from the package
+# one layer (for the launcher with QEMU and qemu-img in it); the project and
+# its dependencies installed by pip into the interpreter's dist-packages, a
+# second layer. Both come from the package
 # registries only. The key is made of the inputs (the package list, the
 # project's sources), not of the outputs, which carry build times.
 
 OPERATORS_REPOSITORY = "g8s.local/operators"
+LAUNCHER_REPOSITORY = "g8s.local/launcher"
 BASE_SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")  # grpcio (aetcd) needs libstdc++
+# The VM launcher runs QEMU and makes each VM's qcow2 overlay with qemu-img.
+LAUNCHER_PACKAGES = (*BASE_PACKAGES, "qemu-system-x86", "qemu-utils")
 DIST_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 PROJECT_SOURCES = ("pyproject.toml", "operators", "shared")
 # The machine's own Debian sources: mmdebstrap pastes the file into the image.
@@ -369,9 +376,9 @@ APT_SOURCES = (
 )
 
 
-def project_key(root: Path = ROOT) -> str:
-    """sha256 over the project's installable sources (contents, by relative path)."""
-    digest = hashlib.sha256(f"{BUILD_FORMAT}:{BASE_SUITE}:{','.join(BASE_PACKAGES)}".encode())
+def project_key(root: Path = ROOT, packages: Sequence[str] = BASE_PACKAGES) -> str:
+    """sha256 over the base packages and the project's installable sources (by relative path)."""
+    digest = hashlib.sha256(f"{BUILD_FORMAT}:{BASE_SUITE}:{','.join(packages)}".encode())
     for top in PROJECT_SOURCES:
         base = root / top
         paths = [base] if base.is_file() else sorted(base.rglob("*.py"))
@@ -385,6 +392,11 @@ def operators_image(key: str) -> str:
     return f"{OPERATORS_REPOSITORY}:{key[:12]}"
 
 
+def launcher_image(key: str) -> str:
+    """The VM launcher image's name for ``key`` (``project_key(packages=LAUNCHER_PACKAGES)``)."""
+    return f"{LAUNCHER_REPOSITORY}:{key[:12]}"
+
+
 def apt_sources() -> Path:
     for candidate in APT_SOURCES:
         if candidate.is_file():
@@ -392,10 +404,12 @@ def apt_sources() -> Path:
     raise ImageError("no Debian apt sources on this machine for mmdebstrap")
 
 
-def base_layer(cache_dir: Path) -> Path:
-    """The Debian root (python3) as a tar, built once per package list."""
-    key = hashlib.sha256(f"{BASE_SUITE}:{','.join(BASE_PACKAGES)}".encode()).hexdigest()[:16]
-    out = cache_dir / "layers" / f"debian-{BASE_SUITE}-python3-{key}.tar"
+def base_layer(
+    cache_dir: Path, packages: Sequence[str] = BASE_PACKAGES, label: str = "python3"
+) -> Path:
+    """The Debian root with ``packages`` as a tar, built once per package list."""
+    key = hashlib.sha256(f"{BASE_SUITE}:{','.join(packages)}".encode()).hexdigest()[:16]
+    out = cache_dir / "layers" / f"debian-{BASE_SUITE}-{label}-{key}.tar"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -405,7 +419,7 @@ def base_layer(cache_dir: Path) -> Path:
             "mmdebstrap",
             "--mode=root",
             "--variant=essential",
-            f"--include={','.join(BASE_PACKAGES)}",
+            f"--include={','.join(packages)}",
             "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
             "--quiet",
             BASE_SUITE,
@@ -452,15 +466,14 @@ def app_layer(work: Path, root: Path = ROOT) -> Path:
     return layer
 
 
-def build_operators_image(cache_dir: Path | None = None) -> tuple[str, Path]:
-    """The operators image's name and archive, built unless the sources are unchanged."""
-    cache_dir = cache_dir or default_cache()
-    key = project_key()
-    name = operators_image(key)
+def python_image(name: str, key: str, base: Path, config: Sequence[str], cache_dir: Path) -> Path:
+    """The archive of ``name``: ``base`` plus the project (app layer), configured by ``config``.
+
+    ``config`` holds ``umoci config`` options (entrypoint, user, ...).
+    """
     out = cache_dir / archive_name(name, key)
     if out.exists():
-        return name, out
-    base = base_layer(cache_dir)
+        return out
     with tempfile.TemporaryDirectory(prefix=".build-", dir=cache_dir) as tmp:
         work = Path(tmp)
         layout = work / "layout"
@@ -473,22 +486,15 @@ def build_operators_image(cache_dir: Path | None = None) -> tuple[str, Path]:
             "config",
             "--image",
             image,
-            "--config.entrypoint",
-            "python3",
-            "--config.entrypoint",
-            "-m",
-            "--config.cmd",
-            "operators.cluster",
             "--config.env",
             "PYTHONUNBUFFERED=1",
             "--config.env",
             "PYTHONDONTWRITEBYTECODE=1",
             "--config.env",
             "PATH=/usr/local/bin:/usr/bin:/bin",
-            "--config.user",
-            "65532:65532",
             "--config.workingdir",
             "/tmp",
+            *config,
         )
         umoci("gc", "--layout", layout)
         index = layout / "index.json"
@@ -496,7 +502,42 @@ def build_operators_image(cache_dir: Path | None = None) -> tuple[str, Path]:
         staged = work / out.name
         write_archive(layout, staged)
         os.replace(staged, out)
-    return name, out
+    return out
+
+
+def build_operators_image(cache_dir: Path | None = None) -> tuple[str, Path]:
+    """The operators image's name and archive, built unless the sources are unchanged."""
+    cache_dir = cache_dir or default_cache()
+    key = project_key()
+    name = operators_image(key)
+    out = cache_dir / archive_name(name, key)
+    if out.exists():
+        return name, out
+    config = (
+        *("--config.entrypoint", "python3", "--config.entrypoint", "-m"),
+        *("--config.cmd", "operators.cluster", "--config.user", "65532:65532"),
+    )
+    return name, python_image(name, key, base_layer(cache_dir), config, cache_dir)
+
+
+def build_launcher_image(cache_dir: Path | None = None) -> tuple[str, Path]:
+    """The VM launcher image (python3, QEMU, qemu-img and the project): name and archive.
+
+    It runs as root: QEMU opens /dev/net/tun and the tap joins a bridge of the
+    host's network namespace (docs/operators/kvm.md, the privileged exception).
+    """
+    cache_dir = cache_dir or default_cache()
+    key = project_key(packages=LAUNCHER_PACKAGES)
+    name = launcher_image(key)
+    out = cache_dir / archive_name(name, key)
+    if out.exists():
+        return name, out
+    config = (
+        *("--config.entrypoint", "python3", "--config.entrypoint", "-m"),
+        *("--config.entrypoint", "operators.kvm.launcher", "--config.user", "0:0"),
+    )
+    base = base_layer(cache_dir, LAUNCHER_PACKAGES, "launcher")
+    return name, python_image(name, key, base, config, cache_dir)
 
 
 # --- command line -------------------------------------------------------------
@@ -512,7 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument("--etcdutl", type=Path, default=BIN / "etcdutl", help="static etcdutl")
     cmd.add_argument("--etcd-version", default=None, help="etcd image tag (default: etcd's)")
     cmd.add_argument(
-        "--operators", action="store_true", help="also the operators image (Debian python3 + g8s)"
+        "--operators",
+        action="store_true",
+        help="also the operators and VM launcher images (Debian python3 [+ QEMU] + g8s)",
     )
     args = parser.parse_args(argv)
 
@@ -528,9 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 path, cached = ensure(spec, cache_dir)
                 print(f"{spec.name} {path}" + (" (cached)" if cached else ""))
         if args.operators:
-            start = time.monotonic()
-            name, path = build_operators_image(cache_dir)
-            print(f"{name} {path} ({time.monotonic() - start:.1f}s)")
+            for build_image in (build_operators_image, build_launcher_image):
+                start = time.monotonic()
+                name, path = build_image(cache_dir)
+                print(f"{name} {path} ({time.monotonic() - start:.1f}s)")
     except (ImageError, OSError, ValueError) as exc:
         print(f"images: {exc}", file=sys.stderr)
         return 1

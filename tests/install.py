@@ -12,10 +12,12 @@ guest DNS inside the reserved test range.
 The network host agent runs as its DaemonSet on the real node and programs
 each guest network's VXLAN and bridge in the node's network namespace. What
 still runs simulated is said in the values: the VM launcher pods go to
-kwok's simulated hosts (no launcher image is built yet), so the kvm operator
-keeps guest checks off. ``--wait`` makes helm wait for every
-operator pod to be Ready (their kopf liveness probes), so a broken image or
-RBAC fails here and not later.
+kwok's simulated hosts, so the kvm operator keeps guest checks off. The
+launcher image (QEMU) is built and imported all the same, with software
+emulation forced and the guest OS image from ``.tools/guest-image``, so a
+launcher pod placed on the real node runs real QEMU. ``--wait`` makes helm
+wait for every operator pod to be Ready (their kopf liveness probes), so a
+broken image or RBAC fails here and not later.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from tests import hostnode, images, localenv
 CHARTS = ("cluster", "certificates", "etcd", "network", "kvm")
 NAMESPACE = localenv.SYSTEM_NAMESPACE
 CHARTS_DIR = localenv.ROOT / "charts"
+# The guest OS image the launcher pods mount (built by `make guest-image`).
+GUEST_IMAGE = localenv.ROOT / ".tools" / "guest-image"
 
 REAL_NODE_SELECTOR = {hostnode.HOST_LABEL: hostnode.HOST_LABEL_VALUE}
 REAL_NODE_TOLERATIONS = [{"key": hostnode.HOST_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
@@ -55,11 +59,13 @@ def local_values(
     env: localenv.LocalEnv,
     node: hostnode.NodePlan,
     namespaces: Sequence[str] = (),
+    launcher_image: str = "",
 ) -> dict[str, Any]:
     """The values of ``chart`` in this environment (pure: everything comes in).
 
     ``namespaces`` limits the operators to those namespaces (tests run the
     chart operators beside operators run as processes in other namespaces).
+    ``launcher_image`` is the VM launcher image built here (kvm chart).
     """
     values = common_values(image)
     if namespaces:
@@ -89,7 +95,17 @@ def local_values(
         }
         values["agent"] = {"nodeSelector": REAL_NODE_SELECTOR, "tolerations": REAL_NODE_TOLERATIONS}
     elif chart == "kvm":
-        values["kvm"] = {"guestChecks": False, "guestDNS": node.host_ip}
+        values["kvm"] = {
+            "guestChecks": False,
+            "guestDNS": node.host_ip,
+            # /dev/kvm opens on this kind of machine but KVM cannot boot a
+            # kernel: auto would pick it, so software emulation is forced.
+            "accel": "tcg",
+            "guestImagePath": str(GUEST_IMAGE),
+        }
+        if launcher_image:
+            repository, tag = images.split_name(launcher_image)
+            values["launcher"] = {"repository": repository, "tag": tag}
     return values
 
 
@@ -132,13 +148,23 @@ def install(
         )
     node = hostnode.plan(env.name)
     image, archive = images.build_operators_image()
+    archives = [archive, *images.build_local_images()]
+    launcher_image = ""
+    if "kvm" in charts:
+        launcher_image, launcher_archive = images.build_launcher_image()
+        archives.append(launcher_archive)
     node_paths = localenv.node_paths(localenv.Paths(env.name))
-    hostnode.import_images(node_paths, [archive, *images.build_local_images()])
+    hostnode.import_images(node_paths, archives)
     with tempfile.TemporaryDirectory(prefix="g8s-values-") as tmp:
         for chart in charts:
             values = Path(tmp) / f"{chart}.json"
             chart_values = local_values(
-                chart, image=image, env=env, node=node, namespaces=namespaces
+                chart,
+                image=image,
+                env=env,
+                node=node,
+                namespaces=namespaces,
+                launcher_image=launcher_image,
             )
             values.write_text(json.dumps(merged(chart_values, (overrides or {}).get(chart, {}))))
             values.chmod(0o600)  # the certificates chart's values hold the Vault token

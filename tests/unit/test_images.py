@@ -195,3 +195,30 @@ def test_write_archive_holds_the_layout_sorted_and_owned_by_root(tmp_path: Path)
         "oci-layout",
     ]
     assert {(m.uid, m.gid) for m in members} == {(0, 0)}
+
+
+# --- operators and launcher images -----------------------------------------------
+
+
+def test_project_key_follows_the_sources_and_the_packages(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'g8s'\n")
+    for top in ("operators", "shared"):
+        (tmp_path / top).mkdir()
+        (tmp_path / top / "__init__.py").write_text("")
+    key = images.project_key(tmp_path)
+    assert images.project_key(tmp_path) == key
+    # The launcher's base (QEMU on top) is another image, under another key.
+    launcher = images.project_key(tmp_path, images.LAUNCHER_PACKAGES)
+    assert launcher != key
+    (tmp_path / "operators" / "__init__.py").write_text('"""changed"""\n')
+    assert images.project_key(tmp_path) != key
+    assert images.project_key(tmp_path, images.LAUNCHER_PACKAGES) != launcher
+
+
+def test_launcher_image_name_and_packages() -> None:
+    key = "0123456789abcdef" * 4
+    assert images.launcher_image(key) == "g8s.local/launcher:0123456789ab"
+    assert images.operators_image(key) == "g8s.local/operators:0123456789ab"
+    # QEMU and qemu-img (the VM's overlay) on top of the operators' base.
+    assert images.LAUNCHER_PACKAGES[: len(images.BASE_PACKAGES)] == images.BASE_PACKAGES
+    assert {"qemu-system-x86", "qemu-utils"} <= set(images.LAUNCHER_PACKAGES)

@@ -133,7 +133,7 @@ def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _bind_disk(local_env: LocalEnv, namespace: str) -> None:
-    """A local block volume on one simulated host, pre-bound to the node's claim."""
+    """A local volume on one simulated host, pre-bound to the node's claim."""
     simulated = f"{hostnode.HOST_LABEL}!={hostnode.HOST_LABEL_VALUE}"
     nodes = local_env.kubectl("get", "nodes", "-l", simulated, "-o", "json").stdout
     host = json.loads(nodes)["items"][0]
@@ -147,10 +147,11 @@ def _bind_disk(local_env: LocalEnv, namespace: str) -> None:
             "spec": {
                 "capacity": {"storage": "20Gi"},
                 "accessModes": ["ReadWriteOnce"],
-                "volumeMode": "Block",
+                "volumeMode": "Filesystem",
                 "persistentVolumeReclaimPolicy": "Delete",
                 "claimRef": {"namespace": namespace, "name": f"{NODE}-disk"},
-                "local": {"path": "/dev/null"},
+                # Nothing mounts it: kwok only simulates the pod.
+                "local": {"path": f"/var/lib/g8s-test/{namespace}"},
                 "nodeAffinity": {
                     "required": {
                         "nodeSelectorTerms": [
@@ -203,7 +204,7 @@ def test_children_apply_and_node_runs(
     paths = {f["path"] for f in config["storage"]["files"]}
     assert "/etc/kubernetes/pki/worker/tls.key" in paths
     pvc = _get(local_env, namespace, "pvc", f"{NODE}-disk")
-    assert pvc["spec"]["volumeMode"] == "Block"
+    assert pvc["spec"]["volumeMode"] == "Filesystem"
     deployment = _get(local_env, namespace, "deployment", NODE)
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]

@@ -144,6 +144,13 @@ def apply(env: localenv.LocalEnv, manifest: dict[str, Any]) -> None:
     env.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(manifest))
 
 
+def pod_names(env: localenv.LocalEnv, node: KVMNodeSpec) -> list[str]:
+    """The node's launcher pods, terminating ones included."""
+    selector = ",".join(f"{k}={v}" for k, v in deployment.selector(node).items())
+    found = env.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "name").stdout
+    return found.split()
+
+
 def launcher_pod(env: localenv.LocalEnv, node: KVMNodeSpec) -> dict[str, Any] | None:
     """The node's live launcher pod (not one being deleted), or None."""
     selector = ",".join(f"{k}={v}" for k, v in deployment.selector(node).items())
@@ -310,10 +317,10 @@ def test_launcher_pod_boots_the_guest_on_the_real_node(
         assert overlay_info(disk_dir / "disk.qcow2")["backing-filename"] == BACKING
 
         env.kubectl("delete", "deployment", node.name, "-n", NAMESPACE, "--wait=true")
-        localenv.wait_for(
-            "the launcher pod gone", lambda: launcher_pod(env, node) is None, timeout=120
-        )
-        localenv.wait_for("the tap gone", lambda: link(netns, tap) is None, timeout=60)
+        # The pod goes after its Deployment (garbage collection), terminating
+        # first: wait until it has left the API, i.e. the kubelet stopped it.
+        localenv.wait_for("no launcher pod left", lambda: not pod_names(env, node), timeout=150)
+        assert link(netns, tap) is None, f"{tap} left behind in {netns}"
         env.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
     print(
         f"\nlauncher pod Ready {ready_after:.1f}s after apply, guest's hash on its log "

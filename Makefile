@@ -123,10 +123,12 @@ tools: $(CONTROLPLANE_BINS) $(ETCD_BINS) $(COREDNS_BINS) $(KWOK_STAMP) $(HELM_ST
 # Debian packages used from the system, installed with apt as root (their
 # shared libraries and maintainer set-up are too many to extract by hand):
 # iproute2 for the network namespaces; containerd, runc, the CNI plugins and
-# iptables for the real host node; umoci and mmdebstrap to build OCI images.
-# apt keeps the downloaded .debs in the cache folder, so a reinstall
-# downloads nothing.
-SYSTEM_PACKAGES := iproute2 containerd runc containernetworking-plugins iptables umoci mmdebstrap
+# iptables for the real host node; umoci and mmdebstrap to build OCI images
+# and the guest image; libblkid-dev to build Ignition (cgo); qemu-utils for
+# qemu-img (the VMs' qcow2 overlays). apt keeps the downloaded .debs in the
+# cache folder, so a reinstall downloads nothing.
+SYSTEM_PACKAGES := iproute2 containerd runc containernetworking-plugins iptables umoci mmdebstrap \
+	libblkid-dev qemu-utils
 .PHONY: system-packages
 system-packages: ## Install the Debian packages the local environment uses (apt, as root)
 	@missing=$$( (dpkg-query -W -f='$${db:Status-Status} $${Package}\n' $(SYSTEM_PACKAGES) 2>/dev/null || true) | awk '$$1 == "installed" {print $$2}' | sort | comm -13 - <(printf '%s\n' $(SYSTEM_PACKAGES) | sort)); \
@@ -205,7 +207,7 @@ status: ## Show whether the local environment runs, and where
 	$(PY) -m tests.localenv status
 
 .PHONY: demo
-demo: up ## Start the local environment and the operators, apply examples/cluster.yaml, wait for Ready
+demo: up guest-image ## Start the local environment and the operators, apply examples/cluster.yaml, wait for Ready
 	.ci/demo
 
 .PHONY: demo-down
@@ -250,6 +252,14 @@ uninstall: $(HELM_STAMP) $(VENV_STAMP) ## Uninstall the five operator charts fro
 images: $(VENV_STAMP) ## Build the pause, etcd and operators images as OCI archives in the cache folder (a no-op when nothing changed)
 	$(PY) -m tests.images build --operators
 
+# The guest OS image the VMs boot (tests/guestimage.py): Debian's kernel and a
+# lean initramfs, an ext4 root with containerd, the kubelet, Ignition and the
+# control plane images preloaded, in $(G8S_CACHE)/guest/<key>, linked as
+# .tools/guest-image. Ignition is built by .ci/install-ignition.sh.
+.PHONY: guest-image
+guest-image: $(VENV_STAMP) $(CONTROLPLANE_BINS) system-packages ## Build the guest OS image the VMs boot (Debian root + kubelet + Ignition; a no-op when nothing changed)
+	$(PY) -m tests.guestimage build
+
 ##@ Checks
 
 .PHONY: lint
@@ -272,8 +282,8 @@ test-e2e: $(VENV_STAMP) tools ## End-to-end tests: the whole suite on a local en
 	$(call run_tier,tests/e2e)
 
 .PHONY: test
-test: ## Everything CI runs: tools, images, lint, unit, integration, e2e (timed; fails if any phase fails)
-	@$(ROOT)/.ci/test-phases tools images lint test-unit test-integration test-e2e
+test: ## Everything CI runs: tools, images, guest image, lint, unit, integration, e2e (timed; fails if any phase fails)
+	@$(ROOT)/.ci/test-phases tools images guest-image lint test-unit test-integration test-e2e
 
 ##@ Cleanup
 

@@ -80,6 +80,9 @@ ROOT_IMAGE = "root.raw"
 MANIFEST = "manifest.json"
 APPEND = "root=/dev/vda rw console=ttyS0 quiet panic=-1"
 ROOT_LABEL = "g8s-root"
+# Builds are directories named after the key's first 16 hex digits.
+BUILD_NAME = re.compile(r"[0-9a-f]{16}")
+KEPT_BUILDS = 3
 # Free room in root.raw beyond its content, for the first boot's writes even
 # when the VM's disk is no larger than the image.
 FREE_BYTES = 1 << 30
@@ -740,6 +743,22 @@ def plan_build(cache: Path) -> Plan:
     return Plan(key=key, version=version, binaries=binaries, specs=specs)
 
 
+def prune(guests: Path, keep: int = KEPT_BUILDS) -> list[Path]:
+    """Remove all but the ``keep`` newest builds (a GB each); return what was removed.
+
+    More than the newest stay: running VMs' overlays may be backed by an
+    older build's root.raw.
+    """
+    builds = sorted(
+        (path for path in guests.iterdir() if BUILD_NAME.fullmatch(path.name)),
+        key=lambda path: path.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for old in builds[keep:]:
+        shutil.rmtree(old)
+    return builds[keep:]
+
+
 def build_guest_image(cache: Path | None = None) -> Path:
     """The guest image's directory, built unless one with the same inputs is there.
 
@@ -756,6 +775,8 @@ def build_guest_image(cache: Path | None = None) -> Path:
             staged.mkdir()
             assemble(staged, cache, plan)
             os.replace(staged, out)
+        for old in prune(guests):
+            log(f"removed the older build {old.name}")
     link(out)
     return out
 

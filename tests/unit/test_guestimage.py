@@ -237,3 +237,14 @@ def test_the_cache_follows_g8s_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("G8S_CACHE", str(tmp_path))
     assert guestimage.guest_cache() == tmp_path / "guest"
     assert guestimage.guest_image_dir() == guestimage.ROOT / ".tools" / "guest-image"
+
+
+def test_only_the_newest_builds_are_kept(tmp_path: Path) -> None:
+    names = [f"{n:016x}" for n in range(5)]
+    for age, name in enumerate(names):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, ns=(age, age))
+    (tmp_path / "base").mkdir()
+    removed = guestimage.prune(tmp_path, keep=3)
+    assert sorted(path.name for path in removed) == names[:2]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [*names[2:], "base"]

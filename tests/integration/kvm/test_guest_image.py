@@ -50,8 +50,9 @@ MARKER_SCRIPT = rf"""#!/bin/sh
 exec >/dev/console 2>&1
 images=$(ctr -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')
 image=$(ctr -n k8s.io images ls -q | grep '/{RUNNING_IMAGE}:')
-ran=$(ctr -n k8s.io run --rm "$image" probe /usr/local/bin/{RUNNING_IMAGE} --version 2>&1 \
-    | tr '\n' ' ')
+# Under systemd's cgroup manager, as the CRI runs pods (the root has no D-Bus).
+ran=$(ctr -n k8s.io run --rm --runc-systemd-cgroup --cgroup system.slice:g8s:probe "$image" probe \
+    /usr/local/bin/{RUNNING_IMAGE} --version 2>&1 | tr '\n' ' ')
 leaks=$( (cat /run/g8s/ignition.log; journalctl -b --no-pager) | grep -c {SECRET})
 mem=$(awk '/MemTotal/ {{t = $2}} /MemAvailable/ {{a = $2}} END {{print int((t - a) / 1024)}}' \
     /proc/meminfo)

@@ -96,8 +96,16 @@ def local_values(
         values["agent"] = {"nodeSelector": REAL_NODE_SELECTOR, "tolerations": REAL_NODE_TOLERATIONS}
     elif chart == "kvm":
         values["kvm"] = {
-            "guestChecks": False,
+            # Guests really boot: a node is Ready when its guest Node is.
+            "guestChecks": True,
             "guestDNS": node.host_ip,
+            # The VMs run on the real node; two cores hold a 1 + 1 guest
+            # cluster only with their vCPUs overcommitted.
+            "launcherPods": {
+                "nodeSelector": [f"{k}={v}" for k, v in REAL_NODE_SELECTOR.items()],
+                "tolerations": [f"{hostnode.HOST_TAINT}:NoSchedule"],
+            },
+            "cpuAllocationRatio": 8,
             # /dev/kvm opens on this kind of machine but KVM cannot boot a
             # kernel: auto would pick it, so software emulation is forced.
             "accel": "tcg",

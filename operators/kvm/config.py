@@ -33,10 +33,16 @@ class KVMSettings:
     # tolerations "key[=value][:Effect]" (shared/placement.py).
     node_selector: tuple[str, ...] = ()
     tolerations: tuple[str, ...] = ()
-    # Where the guest's control-plane images come from.
-    image_registry: str = "registry.k8s.io"
-    # Where the guest downloads the kubelet; {version} is the node's version.
-    kubelet_url: str = "https://dl.k8s.io/v{version}/bin/linux/amd64/kubelet"
+    # Where the guest's control-plane images come from: g8s.local is what the
+    # g8s guest image preloads (make guest-image); another image may pull from
+    # a registry instead.
+    image_registry: str = "g8s.local"
+    # Where the guest downloads the kubelet ({version}: the node's version);
+    # empty: the guest image's own kubelet (the g8s guest image has one).
+    kubelet_url: str = ""
+    # vCPUs per requested CPU: 1 requests every vCPU (Guaranteed QoS); above
+    # 1 the launcher pod requests its CPU limit divided by it (overcommit).
+    cpu_allocation_ratio: float = 1.0
     # Memory and CPU QEMU itself uses beyond the guest's own (pod sizing).
     qemu_overhead_mib: int = 256
     qemu_overhead_millicpu: int = 250
@@ -59,6 +65,10 @@ class KVMSettings:
 
     def __post_init__(self) -> None:
         # Wrong values fail at start-up, not in every node's launcher pod.
+        if self.cpu_allocation_ratio < 1:
+            raise SettingsError(
+                f"G8S_KVM_CPU_ALLOCATION_RATIO={self.cpu_allocation_ratio}: must be 1 or more"
+            )
         if self.accel not in ACCELS:
             expected = ", ".join(ACCELS)
             raise SettingsError(f"G8S_KVM_ACCEL={self.accel!r}: expected one of {expected}")

@@ -99,12 +99,26 @@ def mac_address(spec: KVMNodeSpec) -> str:
 class Resources:
     cpu: str
     memory: str
+    # The CPU the pod requests; empty: its limit (Guaranteed QoS).
+    cpu_request: str = ""
 
 
-def pod_resources(spec: KVMNodeSpec, overhead_mib: int, overhead_millicpu: int) -> Resources:
-    """Requests (== limits, Guaranteed QoS) for the launcher pod: the VM plus QEMU's overhead."""
+def pod_resources(
+    spec: KVMNodeSpec, overhead_mib: int, overhead_millicpu: int, cpu_allocation_ratio: float = 1.0
+) -> Resources:
+    """Limits for the launcher pod (the VM plus QEMU's overhead), and its CPU request.
+
+    With an allocation ratio above 1 a VM's vCPUs are overcommitted, as
+    KubeVirt's cpuAllocationRatio does: the pod requests its limit divided by
+    the ratio (Burstable QoS). Memory is never overcommitted.
+    """
     millicpu = spec.cpus * 1000 + overhead_millicpu
-    return Resources(cpu=f"{millicpu}m", memory=f"{spec.memory_mib + overhead_mib}Mi")
+    request = (
+        "" if cpu_allocation_ratio == 1 else f"{max(1, int(millicpu / cpu_allocation_ratio))}m"
+    )
+    return Resources(
+        cpu=f"{millicpu}m", memory=f"{spec.memory_mib + overhead_mib}Mi", cpu_request=request
+    )
 
 
 @dataclass(frozen=True)

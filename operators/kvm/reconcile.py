@@ -21,6 +21,7 @@ from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
 from shared.errors import Retry
 from shared.kube import Kube, ObjectRef
+from shared.placement import pod_placement
 from shared.steps import Step
 
 OPERATOR = "kvm"
@@ -191,13 +192,19 @@ def apply_deployment(run: Run) -> None:
     pod = deployment.LauncherPod(
         image=run.settings.launcher_image,
         resources=policies.pod_resources(
-            run.spec, run.settings.qemu_overhead_mib, run.settings.qemu_overhead_millicpu
+            run.spec,
+            run.settings.qemu_overhead_mib,
+            run.settings.qemu_overhead_millicpu,
+            run.settings.cpu_allocation_ratio,
         ),
         bridge=run.network.bridge,
         mac=policies.mac_address(run.spec),
         ready_port=policies.ready_port(run.spec),
         shutdown_timeout=run.settings.shutdown_timeout,
         ignition_hash=run.ignition_hash,
+        accel=run.settings.accel,
+        guest_image=run.settings.guest_image_path,
+        placement=pod_placement(run.settings.node_selector, run.settings.tolerations),
     )
     run.kube.apply(_owned(run, deployment.build(run.spec, pod)))
 

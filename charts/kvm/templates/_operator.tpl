@@ -29,6 +29,7 @@ G8S_KVM_KUBELET_URL: {{ . | quote }}
 {{- end }}
 G8S_KVM_QEMU_OVERHEAD_MIB: {{ toString (int $kvm.qemuOverheadMiB) | quote }}
 G8S_KVM_QEMU_OVERHEAD_MILLICPU: {{ toString (int $kvm.qemuOverheadMilliCPU) | quote }}
+G8S_KVM_CPU_ALLOCATION_RATIO: {{ toString $kvm.cpuAllocationRatio | quote }}
 G8S_KVM_STORAGE_CLASS: {{ $kvm.storageClass | quote }}
 G8S_KVM_HOST_CLUSTER_DOMAIN: {{ $kvm.hostClusterDomain | quote }}
 G8S_KVM_GUEST_DNS: {{ $kvm.guestDNS | quote }}

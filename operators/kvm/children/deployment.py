@@ -135,7 +135,10 @@ def build(spec: KVMNodeSpec, pod: LauncherPod) -> dict[str, Any]:
         "image": pod.image,
         "command": ["python3", "-m", "operators.kvm.launcher"],
         "env": _env(spec, pod),
-        "resources": {"requests": dict(limits), "limits": dict(limits)},
+        "resources": {
+            "requests": {**limits, "cpu": pod.resources.cpu_request or pod.resources.cpu},
+            "limits": dict(limits),
+        },
         "securityContext": _security(),
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": pod.ready_port},

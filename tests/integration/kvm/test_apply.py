@@ -66,8 +66,18 @@ def _secrets(local_env: LocalEnv, namespace: str) -> None:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "demo-worker", "namespace": namespace},
+            "metadata": {"name": f"{NODE}-kubelet", "namespace": namespace},
             "data": {"tls.crt": _b64("CERT"), "tls.key": _b64("KEY"), "ca.crt": _b64("CA PEM")},
+        },
+    )
+    # The etcd client Service, whose ClusterIP goes into the guest's /etc/hosts.
+    _apply(
+        local_env,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "demo-etcd", "namespace": namespace},
+            "spec": {"ports": [{"name": "client", "port": 2379}]},
         },
     )
 
@@ -202,14 +212,21 @@ def test_children_apply_and_node_runs(
     config = json.loads(b64decode(secret["data"]["config.ign"]))
     assert config["ignition"]["version"] == ignition.IGNITION_VERSION
     paths = {f["path"] for f in config["storage"]["files"]}
-    assert "/etc/kubernetes/pki/worker/tls.key" in paths
+    assert "/etc/kubernetes/pki/kubelet/tls.key" in paths
+    etcd_ip = _get(local_env, namespace, "service", "demo-etcd")["spec"]["clusterIP"]
+    hosts = next(f for f in config["storage"]["files"] if f["path"] == "/etc/hosts")
+    hosts_text = b64decode(hosts["contents"]["source"].removeprefix("data:;base64,")).decode()
+    assert f"{etcd_ip} demo-etcd.{namespace}.svc" in hosts_text.splitlines()
+    identity = _get(local_env, namespace, "certificates.g8s.io", f"{NODE}-kubelet")
+    assert identity["spec"]["node"] == NODE
+    assert identity["spec"]["ipAddresses"] == ["10.100.3.53"]
     pvc = _get(local_env, namespace, "pvc", f"{NODE}-disk")
     assert pvc["spec"]["volumeMode"] == "Filesystem"
     deployment = _get(local_env, namespace, "deployment", NODE)
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert limits["requests"] == limits["limits"] == {"cpu": "2250m", "memory": "4352Mi"}
-    for child in (secret, pvc, deployment):
+    for child in (secret, pvc, deployment, identity):
         assert child["metadata"]["ownerReferences"][0]["uid"] == uid
         assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "g8s-kvm"
         assert child["metadata"]["labels"]["g8s.io/cluster"] == "demo"

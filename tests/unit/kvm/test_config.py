@@ -40,3 +40,8 @@ def test_defaults() -> None:
 def test_wrong_values_fail_at_start(variable: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load(KVMSettings, {variable: value}, prefix="G8S_KVM_")
+
+
+def test_cpu_allocation_ratio_below_one_is_refused() -> None:
+    with pytest.raises(SettingsError, match="CPU_ALLOCATION_RATIO"):
+        KVMSettings(cpu_allocation_ratio=0.5)

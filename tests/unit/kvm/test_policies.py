@@ -59,6 +59,11 @@ def test_resources_include_qemu_overhead() -> None:
     assert res == policies.Resources(cpu="3250m", memory="2304Mi")
 
 
+def test_an_allocation_ratio_overcommits_cpu_not_memory() -> None:
+    res = policies.pod_resources(spec(cpus=1, memoryMiB=1024), 256, 250, cpu_allocation_ratio=5)
+    assert res == policies.Resources(cpu="1250m", memory="1280Mi", cpu_request="250m")
+
+
 def test_ready_port_in_range_and_stable() -> None:
     port = policies.ready_port(spec())
     assert policies.READY_PORT_BASE <= port < policies.READY_PORT_BASE + policies.READY_PORT_RANGE

@@ -17,7 +17,7 @@ PORT = 443
 TARGET_PORT = 6443
 PORT_NAME = "https"
 # Who manages the slice, so the EndpointSlice controller leaves it alone.
-MANAGED_BY = "g8s.io/cluster-operator"
+MANAGED_BY = "g8s-cluster-operator"
 
 
 def endpoint(spec: ClusterSpec) -> str:

@@ -39,6 +39,14 @@ from tests.localenv import LocalEnv, wait_for
 from tests.volumes import running_provisioner
 
 CLUSTER = "real"
+SIMULATED_VMS = {
+    "kvm": {
+        "kvm": {
+            "guestChecks": False,
+            "launcherPods": {"nodeSelector": ["g8s.io/host=simulated"], "tolerations": []},
+        }
+    }
+}
 KEYS = 50
 ETCDCTL = [
     "etcdctl",
@@ -61,10 +69,9 @@ def suite_as_pods(
     log_dir = tmp_path_factory.mktemp("real-node")
     try:
         with running_provisioner(local_env, log_dir):
-            install.install(
-                local_env,
-                namespaces=[namespace],
-            )
+            # Etcd is what this module checks: its Cluster's VMs stay on the
+            # simulated hosts (tests/e2e/test_real_guests.py boots real ones).
+            install.install(local_env, namespaces=[namespace], overrides=SIMULATED_VMS)
             yield namespace
             local_env.kubectl(
                 "delete", "cluster.g8s.io", "--all", "-n", namespace, "--timeout=180s", check=False

@@ -27,6 +27,8 @@ class GuestApi(Protocol):
 
     def evict(self, name: str, namespace: str) -> None: ...
 
+    def delete_node(self, node: str) -> None: ...
+
 
 class KubeGuest:
     """``GuestApi`` over the kit's Kubernetes adapter (a client of the guest cluster)."""
@@ -51,6 +53,9 @@ class KubeGuest:
 
     def evict(self, name: str, namespace: str) -> None:
         self._kube.evict(name, namespace)
+
+    def delete_node(self, node: str) -> None:
+        self._kube.delete(ObjectRef("v1", "Node", node))
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 ``delete`` runs on every attempt of the deletion handler: it records when
 draining began, makes one drain pass through the guest API, and either
-returns the final status (drained, or the timeout reached — deletion then
-proceeds and the owned Deployment, Secret and PVC are garbage-collected) or
-raises ``Retry`` to come back after the poll interval.
+returns the final status (drained, or the timeout reached — the guest's
+Node object is then deleted, so the guest does not keep a NotReady node
+forever, deletion proceeds and the owned Deployment, Secret and PVC are
+garbage-collected) or raises ``Retry`` to come back after the poll interval.
 """
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +58,7 @@ def delete(
     else:
         unreachable = ""
         result = drain.DrainPass((), (), ())
+        api: drain.GuestApi | None = None
         try:
             api = guest(run) if guest is not None else drain.KubeGuest(guest_api(run))
             result = drain.drain_pass(api, spec.name)
@@ -64,6 +67,10 @@ def delete(
         decision = policies.drain_decision(
             len(result.remaining), len(result.blocked), elapsed, spec.drain_timeout, unreachable
         )
+        if decision.done and api is not None:
+            # Best effort: an unreachable guest keeps the Node, the VM goes anyway.
+            with contextlib.suppress(Exception):
+                api.delete_node(spec.name)
     drained_ok = decision.done and not decision.timed_out
     drained = (
         Observation.true(c.DRAINED, decision.reason, decision.message)

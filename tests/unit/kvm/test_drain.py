@@ -22,9 +22,13 @@ class FakeGuest:
     pods: list[dict[str, Any]]
     protected: set[str] = field(default_factory=set)
     cordoned: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
     def cordon(self, node: str) -> None:
         self.cordoned.append(node)
+
+    def delete_node(self, node: str) -> None:
+        self.deleted.append(node)
 
     def pods_on(self, node: str) -> Sequence[Mapping[str, Any]]:
         return list(self.pods)
@@ -81,6 +85,7 @@ def test_deletion_waits_while_the_pdb_holds() -> None:
     guest = FakeGuest(pods=[_pod("db-0")], protected={"db-0"})
     deletion = lifecycle.delete(_run(drainTimeout="60s"), now=NOW, guest=lambda _: guest)
     assert not deletion.done
+    assert guest.deleted == []
     assert deletion.status["phase"] == "Draining"
     assert deletion.status["drainStartTime"] == "2026-01-01T12:00:00Z"
     drained = _conditions(deletion.status)["Drained"]
@@ -102,6 +107,8 @@ def test_deletion_done_when_drained() -> None:
     guest = FakeGuest(pods=[_pod("web-1")])
     deletion = lifecycle.delete(_run(), now=NOW, guest=lambda _: guest)
     assert deletion.done
+    # The guest forgets the node once it is drained.
+    assert guest.deleted == [guest.cordoned[0]]
     drained = _conditions(deletion.status)["Drained"]
     assert (drained["status"], drained["reason"]) == ("True", "Drained")
     assert _conditions(deletion.status)["Ready"]["status"] == "False"

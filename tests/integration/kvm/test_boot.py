@@ -54,7 +54,7 @@ def test_guest_reads_the_ignition_secret_through_fw_cfg(tmp_path: Path) -> None:
     assert match.group(1).decode() == expected
     assert proc.returncode == 0
     assert b"software emulation" in err
-    assert b"accel=tcg" in err
+    assert b"tcg,tb-size=" in err
 
 
 def _ready(port: int) -> int:

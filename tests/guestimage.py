@@ -70,6 +70,10 @@ PACKAGES = (
     "conntrack",
     "linux-image-amd64",
     "initramfs-tools",
+    # logind (which needs D-Bus) turns the ACPI power button the launcher
+    # presses into a clean power-off, and gives the kubelet the inhibitor
+    # lock its graceful node shutdown waits on.
+    "dbus",
 )
 # Bump when the image's layout changes in a way the inputs do not show.
 BUILD_FORMAT = "1"

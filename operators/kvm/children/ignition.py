@@ -211,6 +211,9 @@ def kubelet_config(spec: KVMNodeSpec) -> dict[str, Any]:
         "tlsCertFile": cert_path(KUBELET, "tls.crt"),
         "tlsPrivateKeyFile": cert_path(KUBELET, "tls.key"),
         "rotateCertificates": False,
+        # The launcher powers the VM down through ACPI: pods get to stop first.
+        "shutdownGracePeriod": "30s",
+        "shutdownGracePeriodCriticalPods": "10s",
     }
 
 

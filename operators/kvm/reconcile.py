@@ -240,9 +240,24 @@ def guest_api(run: Run) -> Kube:
     return run.guest_client(b64decode(data["value"]).decode())
 
 
+def role_label(spec: KVMNodeSpec) -> str:
+    """The role label kubectl shows; NodeRestriction forbids a kubelet to set it itself."""
+    return "node-role.kubernetes.io/" + ("control-plane" if spec.is_controlplane else "worker")
+
+
 def guest_node(run: Run) -> GuestNode:
     try:
-        node = guest_api(run).get(ObjectRef("v1", "Node", run.spec.name))
+        guest = guest_api(run)
+        node = guest.get(ObjectRef("v1", "Node", run.spec.name))
+        labels_now = ((node or {}).get("metadata") or {}).get("labels") or {}
+        if node is not None and role_label(run.spec) not in labels_now:
+            guest.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": run.spec.name, "labels": {role_label(run.spec): ""}},
+                }
+            )
     except Exception as exc:
         return GuestNode(error=f"{type(exc).__name__}: {exc}")
     if node is None:

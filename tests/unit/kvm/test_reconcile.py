@@ -145,6 +145,8 @@ def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:
     assert run.pod == {"metadata": {"name": "p-1"}}
     assert seen == ["kubeconfig text"]
     assert run.guest == reconcile.GuestNode(True, "ok")
+    # The guest Node gets its role label (kubelets may not set it themselves).
+    assert guest.applied[-1]["metadata"]["labels"] == {"node-role.kubernetes.io/worker": ""}
 
 
 def test_observe_finds_a_simulated_host_by_its_label() -> None:

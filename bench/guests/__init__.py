@@ -1,0 +1,1 @@
+"""Benchmark of real guest clusters (python -m bench.guests)."""

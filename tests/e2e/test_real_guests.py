@@ -1,0 +1,344 @@
+"""Real guest clusters: VMs boot the guest image under QEMU on the real node and serve Kubernetes.
+
+The five operators run from their charts on the real node (tests/install.py's
+local values: launcher pods there, software emulation, guest checks on). A
+Cluster with one control plane and one worker is applied; checked here:
+
+- the Cluster gets Ready only when the guest API answers and both guest Nodes
+  are Ready; the guest's Nodes are the KVMNodes, at the addresses the KVMNodes
+  report, each kubelet with its own identity; the admin kubeconfig the
+  cluster operator writes works from this machine, verified against <c>-ca;
+- a Deployment in the guest runs on the worker;
+- a client certificate of another cluster's PKI is refused by this guest API;
+- workers 1 -> 2: a new VM boots and its Node joins; 2 -> 1 with a
+  PodDisruptionBudget holding a pod on the leaving node: the drain waits
+  (KVMNode Drained=False, the budget named) until the budget goes, then the
+  VM powers off and its Node leaves the guest;
+- deleting the Cluster leaves no QEMU process, tap device, bridge, disk or
+  guest object behind.
+
+The figures (apply -> guest API, -> Nodes Ready; scale-up to Node Ready) are
+printed; benchmarks in bench/kvm time them without a test around them.
+Minutes, not seconds: every VM runs under software emulation on two cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import hostnode, install, localenv, progress
+from tests.e2e.cluster import helpers
+from tests.localenv import BIN, LocalEnv
+from tests.operators import wait_for
+from tests.volumes import running_provisioner, volumes_dir
+
+CLUSTER = "g1"
+BOOT_TIMEOUT = 1800.0
+SCALE_TIMEOUT = 1200.0
+SPEC: dict[str, Any] = {
+    "controlPlane": {"replicas": 1, "cpus": 1, "memoryMiB": 2048, "diskGiB": 10},
+    "workers": {"replicas": 1, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
+    "etcd": {"replicas": 1, "storageGiB": 1},
+    "network": {"serviceCIDR": "198.18.192.0/20", "podCIDR": "198.18.128.0/18"},
+}
+
+
+class Guest:
+    """kubectl against the guest cluster, with the admin kubeconfig from its Secret."""
+
+    def __init__(self, env: LocalEnv, namespace: str, path: Path) -> None:
+        secret = helpers.get(env, namespace, "secret", f"{CLUSTER}-kubeconfig")
+        path.write_bytes(base64.b64decode(secret["data"]["value"]))
+        path.chmod(0o600)
+        self.kubeconfig = path
+
+    def run(self, *args: str, check: bool = True, input: str | None = None) -> str:
+        out = subprocess.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            input=input,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"guest kubectl {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout if out.returncode == 0 else out.stderr
+
+    def json(self, *args: str) -> dict[str, Any]:
+        return dict(json.loads(self.run("get", *args, "-o", "json")))
+
+    def ready_nodes(self) -> set[str]:
+        found = set()
+        for node in self.json("nodes")["items"]:
+            if helpers.condition(node, "Ready").get("status") == "True":
+                found.add(node["metadata"]["name"])
+        return found
+
+
+@pytest.fixture(scope="module")
+def guest_cluster(
+    local_env: LocalEnv, crds: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Guest]]:
+    """The charts for a namespace of this module's own and a Ready 1 + 1 guest cluster."""
+    assert local_env.real_node, f"no real node: {local_env.fallback_reason}"
+    namespace = f"guests-{secrets.token_hex(3)}"
+    local_env.kubectl("create", "namespace", namespace)
+    tmp = tmp_path_factory.mktemp("real-guests")
+    try:
+        with running_provisioner(local_env, tmp):
+            install.install(local_env, namespaces=[namespace])
+            started = time.monotonic()
+            manifest = helpers.cluster(CLUSTER, namespace)
+            manifest["spec"].update(SPEC)
+            helpers.apply(local_env, manifest)
+            ready = progress.wait(
+                lambda: progress.observe(local_env, CLUSTER, namespace),
+                BOOT_TIMEOUT,
+                say=lambda line: print(line, flush=True),
+            )
+            assert ready.ready, f"Cluster {CLUSTER} not Ready: {ready.name}: {ready.message}"
+            print(
+                f"\napply -> Cluster Ready (guest API + Nodes): {time.monotonic() - started:.0f} s"
+            )
+            yield namespace, Guest(local_env, namespace, tmp / "guest.kubeconfig")
+            local_env.kubectl(
+                "delete", "clusters.g8s.io", "--all", "-n", namespace, "--timeout=900s", timeout=960
+            )
+    finally:
+        install.uninstall(local_env)
+        local_env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def kvmnodes(env: LocalEnv, namespace: str) -> list[dict[str, Any]]:
+    listed = helpers.get(env, namespace, "kvmnodes.g8s.io", "-l", f"g8s.io/cluster={CLUSTER}")
+    return list(listed["items"])
+
+
+def test_guest_nodes_are_the_kvm_nodes_and_ready(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    namespace, guest = guest_cluster
+    nodes = {n["metadata"]["name"]: n for n in kvmnodes(local_env, namespace)}
+    guest_nodes = {n["metadata"]["name"]: n for n in guest.json("nodes")["items"]}
+    assert set(guest_nodes) == set(nodes)
+    assert guest.ready_nodes() == set(nodes)
+    for name, node in guest_nodes.items():
+        addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+        assert addresses["InternalIP"] == nodes[name]["status"]["ipAddress"]
+        ready = helpers.condition(nodes[name], "NodeReady")
+        assert (ready["status"], ready["reason"]) == ("True", "GuestNodeReady"), ready
+    # The admin kubeconfig verifies the API server against the cluster's CA.
+    ca = base64.b64decode(
+        helpers.get(local_env, namespace, "secret", f"{CLUSTER}-ca")["data"]["ca.crt"]
+    )
+    config = json.loads(guest.kubeconfig.read_text())
+    assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]) == ca
+    assert "insecure-skip-tls-verify" not in config["clusters"][0]["cluster"]
+    assert guest.run("get", "--raw", "/readyz").strip() == "ok"
+
+
+def pause_deployment(name: str, replicas: int, **pod_spec: Any) -> dict[str, Any]:
+    """A Deployment of the pause image the guest image preloads (nothing is pulled)."""
+    container = {"name": "pause", "image": "g8s.local/pause:3.10", "imagePullPolicy": "Never"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container], **pod_spec},
+            },
+        },
+    }
+
+
+def apply_in_guest(guest: Guest, *objects: dict[str, Any]) -> None:
+    # No client-side validation: the emulated API server can take longer than
+    # kubectl's 32 s to render its OpenAPI document.
+    items = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    guest.run("apply", "--validate=false", "-f", "-", input=json.dumps(items))
+
+
+def test_a_deployment_runs_on_the_worker(guest_cluster: tuple[str, Guest]) -> None:
+    _, guest = guest_cluster
+    apply_in_guest(guest, pause_deployment("hello", 1))
+    guest.run("rollout", "status", "deployment/hello", "--timeout=300s")
+    pods = [
+        p
+        for p in guest.json("pods", "-l", "app=hello")["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+    assert len(pods) == 1
+    assert f"{CLUSTER}-w-" in pods[0]["spec"]["nodeName"]
+    assert pods[0]["status"]["phase"] == "Running"
+
+
+def test_another_clusters_certificate_is_refused(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    namespace, guest = guest_cluster
+    # An admin certificate from another cluster's PKI (its own Vault mount and CA).
+    helpers.apply(
+        local_env,
+        {
+            "apiVersion": "g8s.io/v1alpha1",
+            "kind": "Certificate",
+            "metadata": {"name": "other-admin", "namespace": namespace},
+            "spec": {"cluster": "other", "component": "admin"},
+        },
+    )
+
+    def issued() -> dict[str, Any] | None:
+        out = local_env.kubectl(
+            "get", "secret", "other-admin", "-n", namespace, "-o", "json", check=False
+        )
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    secret = wait_for(issued, timeout=120, what="Secret other-admin")
+    config = json.loads(guest.kubeconfig.read_text())
+    user = config["users"][0]["user"]
+    user["client-certificate-data"] = secret["data"]["tls.crt"]
+    user["client-key-data"] = secret["data"]["tls.key"]
+    foreign = tmp_path / "foreign.kubeconfig"
+    foreign.write_text(json.dumps(config))
+    foreign.chmod(0o600)
+    out = subprocess.run(
+        [str(BIN / "kubectl"), "--kubeconfig", str(foreign), "get", "nodes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "Unauthorized" in out.stderr or "unauthorized" in out.stderr.lower(), out.stderr
+    local_env.kubectl(
+        "delete", "certificate.g8s.io", "other-admin", "-n", namespace, "--timeout=120s"
+    )
+
+
+def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    namespace, guest = guest_cluster
+    started = time.monotonic()
+    helpers.patch(local_env, namespace, CLUSTER, {"spec": {"workers": {"replicas": 2}}})
+    wait_for(
+        lambda: len([n for n in guest.ready_nodes() if f"{CLUSTER}-w-" in n]) == 2,
+        timeout=SCALE_TIMEOUT,
+        what="a second guest worker Ready",
+        interval=5.0,
+    )
+    print(f"\nworkers 1 -> 2: new guest Node Ready after {time.monotonic() - started:.0f} s")
+    workers = sorted(
+        (n for n in kvmnodes(local_env, namespace) if n["spec"]["role"] == "worker"),
+        key=lambda n: n["spec"]["index"],
+    )
+    leaving = workers[-1]["metadata"]["name"]
+
+    # One pod per worker, and a budget that lets none of them go.
+    anti_affinity = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": {"app": "spread"}},
+                }
+            ]
+        }
+    }
+    spread = pause_deployment("spread", 2, affinity=anti_affinity)
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "spread", "namespace": "default"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "spread"}}},
+    }
+    apply_in_guest(guest, spread, budget)
+    guest.run("rollout", "status", "deployment/spread", "--timeout=300s")
+
+    helpers.patch(local_env, namespace, CLUSTER, {"spec": {"workers": {"replicas": 1}}})
+
+    def held() -> dict[str, Any] | None:
+        node = helpers.get(local_env, namespace, "kvmnode.g8s.io", leaving)
+        drained = helpers.condition(node, "Drained")
+        return (
+            drained
+            if drained.get("reason") == "Draining" and "Budget" in drained.get("message", "")
+            else None
+        )
+
+    drained = wait_for(held, timeout=300, what=f"{leaving} held by the budget", interval=2.0)
+    assert drained["status"] == "False"
+    assert leaving in {n["metadata"]["name"] for n in guest.json("nodes")["items"]}
+
+    guest.run("delete", "pdb", "spread")
+    wait_for(
+        lambda: leaving not in {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)},
+        timeout=600,
+        what=f"KVMNode {leaving} gone",
+        interval=2.0,
+    )
+    wait_for(
+        lambda: leaving not in {n["metadata"]["name"] for n in guest.json("nodes")["items"]},
+        timeout=120,
+        what=f"guest Node {leaving} gone",
+    )
+    wait_for(
+        lambda: not qemu_processes(f"guest={leaving}"),
+        timeout=300,
+        what=f"the VM of {leaving} powered off",
+    )
+
+
+def qemu_processes(marker: str) -> list[str]:
+    out = subprocess.run(
+        ["pgrep", "-af", "qemu-system"], capture_output=True, text=True, check=False
+    )
+    return [line for line in out.stdout.splitlines() if marker in line]
+
+
+def node_links(env: LocalEnv) -> set[str]:
+    netns = hostnode.plan(env.name).netns
+    out = subprocess.run(
+        ["ip", "-n", netns, "-o", "link", "show"], capture_output=True, text=True, check=True
+    )
+    return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
+
+
+def test_deleting_the_cluster_leaves_nothing(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    namespace, _ = guest_cluster
+    network = helpers.get(local_env, namespace, "clusternetwork.g8s.io", CLUSTER)
+    bridge = network["status"]["bridge"]
+    claims = [f"{n['metadata']['name']}-disk" for n in kvmnodes(local_env, namespace)]
+    assert qemu_processes(f"guest={CLUSTER}-")
+    assert bridge in node_links(local_env)
+
+    helpers.delete_and_wait(local_env, namespace, CLUSTER, timeout=900)
+
+    wait_for(lambda: not qemu_processes(f"guest={CLUSTER}-"), timeout=300, what="no QEMU left")
+    links = node_links(local_env)
+    assert bridge not in links
+    assert not [link for link in links if link.startswith(f"tap-{CLUSTER}-")]
+    wait_for(
+        lambda: not helpers.get(local_env, namespace, "pvc")["items"],
+        timeout=300,
+        what="the disk claims gone",
+    )
+    root = volumes_dir(localenv.Paths(local_env.name))
+    left = [p.name for p in root.iterdir()] if root.exists() else []
+    assert not [name for name in left if any(claim in name for claim in claims)], left

@@ -249,7 +249,7 @@ uninstall: $(HELM_STAMP) $(VENV_STAMP) ## Uninstall the five operator charts fro
 	done
 
 .PHONY: images
-images: $(VENV_STAMP) ## Build the pause, etcd and operators images as OCI archives in the cache folder (a no-op when nothing changed)
+images: $(VENV_STAMP) ## Build the pause, etcd, operators and VM launcher images as OCI archives in the cache folder (a no-op when nothing changed)
 	$(PY) -m tests.images build --operators
 
 # The guest OS image the VMs boot (tests/guestimage.py): Debian's kernel and a

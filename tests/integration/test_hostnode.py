@@ -187,11 +187,9 @@ def test_down_leaves_the_machine_as_it_found_it(real_env: localenv.LocalEnv) -> 
             "get", "pods", "-A", f"--field-selector=spec.nodeName={node}", "-o", "name"
         )
         containers = hostnode.ctr(paths, "containers", "ls", "-q", check=False, timeout=10)
-        return (
-            not pods.stdout.strip()
-            and not containers.stdout.strip()
-            and not hostnode.mounts_under([paths.kubelet_root])
-        )
+        # Pod volumes only: the kubelet bind-mounts its root dir itself.
+        mounts = hostnode.mounts_under([paths.kubelet_root / "pods"])
+        return not pods.stdout.strip() and not containers.stdout.strip() and not mounts
 
     localenv.wait_for(f"no pods on {node}", quiet, timeout=120)
     before = hostnode.snapshot()

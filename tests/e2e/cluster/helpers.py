@@ -116,7 +116,8 @@ def pause_marks(env: LocalEnv, namespace: str, name: str) -> list[str]:
 def expected_children(name: str, control_plane: int, workers: int) -> dict[str, int]:
     """How many child CRs of each kind a Ready cluster has."""
     return {
-        "certificates": len(catalogue.COMPONENTS),
+        # The cluster's own, and a kubelet identity per node (kvm operator).
+        "certificates": len(catalogue.COMPONENTS) + control_plane + workers,
         "etcdclusters": 1,
         "clusternetworks": 1,
         "kvmnodes": control_plane + workers,

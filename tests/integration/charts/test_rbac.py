@@ -157,9 +157,15 @@ def test_suite_reconciles_a_cluster_with_the_charts_rights(
             ).stdout
             assert len(json.loads(peering).get("status") or {}) == 1, name
         found = children(local_env, namespace, "c1")
-        assert len(found["certificates"]) == len(catalogue.COMPONENTS)
+        by_component: dict[str, int] = {}
+        for item in found["certificates"]:
+            component = item["spec"]["component"]
+            by_component[component] = by_component.get(component, 0) + 1
+        # The cluster's own certificates, and one kubelet identity per node (kvm operator).
+        assert by_component.pop(catalogue.NODE) == len(found["kvmnodes"]) == 2
+        assert sorted(by_component) == sorted(catalogue.COMPONENTS)
+        assert set(by_component.values()) == {1}
         assert len(found["etcdclusters"]) == len(found["clusternetworks"]) == 1
-        assert len(found["kvmnodes"]) == 2
         for plural, items in found.items():
             for item in items:
                 conditions = {c["type"]: c["status"] for c in item["status"]["conditions"]}

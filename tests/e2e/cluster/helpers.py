@@ -105,11 +105,16 @@ def children(env: LocalEnv, namespace: str, name: str) -> dict[str, list[dict[st
 
 
 def pause_marks(env: LocalEnv, namespace: str, name: str) -> list[str]:
-    """The ``g8s.io/paused`` annotation of every child of cluster ``name`` ("" where absent)."""
+    """The ``g8s.io/paused`` annotation of every child of cluster ``name`` ("" where absent).
+
+    A node's kubelet Certificate is its KVMNode's child, not the Cluster's: pausing
+    the KVMNode already stops what would change it.
+    """
     return [
         str((child["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION, ""))
         for items in children(env, namespace, name).values()
         for child in items
+        if (child.get("spec") or {}).get("component") != catalogue.NODE
     ]
 
 

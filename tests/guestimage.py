@@ -437,27 +437,8 @@ def base_tar(cache: Path) -> Path:
     """The Debian root with the packages installed, as mmdebstrap's tar, built once per list."""
     key = hashlib.sha256(f"{SUITE}:{','.join(sorted(PACKAGES))}".encode()).hexdigest()[:16]
     out = cache / "base" / f"debian-{SUITE}-{key}.tar"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = out.with_suffix(".partial.tar")
-    run(
-        [
-            "mmdebstrap",
-            "--mode=root",
-            "--variant=essential",
-            f"--include={','.join(PACKAGES)}",
-            '--aptopt=APT::Install-Recommends "false"',
-            "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
-            "--quiet",
-            SUITE,
-            staged,
-            images.apt_sources(),
-        ],
-        timeout=1800,
-    )
-    os.replace(staged, out)
-    return out
+    options = ['--aptopt=APT::Install-Recommends "false"']
+    return images.debian_tar(out, SUITE, PACKAGES, options=options, timeout=1800)
 
 
 def in_root(rootfs: Path, script: str, timeout: float = 600) -> str:

@@ -410,6 +410,22 @@ def base_layer(
     """The Debian root with ``packages`` as a tar, built once per package list."""
     key = hashlib.sha256(f"{BASE_SUITE}:{','.join(packages)}".encode()).hexdigest()[:16]
     out = cache_dir / "layers" / f"debian-{BASE_SUITE}-{label}-{key}.tar"
+    return debian_tar(out, BASE_SUITE, packages, timeout=900)
+
+
+def debian_tar(
+    out: Path,
+    suite: str,
+    packages: Sequence[str],
+    *,
+    options: Sequence[str] = (),
+    timeout: float = 900,
+) -> Path:
+    """``out``: mmdebstrap's tar of a Debian root with ``packages`` (no docs), unless it exists.
+
+    Written under a temporary name and renamed, so an interrupted build leaves no
+    tar that a later run would take for finished.
+    """
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -420,13 +436,14 @@ def base_layer(
             "--mode=root",
             "--variant=essential",
             f"--include={','.join(packages)}",
+            *options,
             "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
             "--quiet",
-            BASE_SUITE,
+            suite,
             staged,
             apt_sources(),
         ],
-        timeout=900,
+        timeout=timeout,
     )
     os.replace(staged, out)
     return out

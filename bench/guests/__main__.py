@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests import install, localenv
+from tests.e2e.cluster import helpers
 from tests.volumes import running_provisioner
 
 POLL = 2.0
@@ -87,18 +88,14 @@ def _ready_nodes(kubeconfig: Path) -> tuple[int, int]:
 
 
 def _cluster(name: str, namespace: str, workers: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "g8s.io/v1alpha1",
-        "kind": "Cluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "baseDomain": f"{name}.g8s.local",
-            "controlPlane": {"replicas": 1, "cpus": 1, "memoryMiB": 2048, "diskGiB": 10},
-            "workers": {"replicas": workers, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
-            "etcd": {"replicas": 1, "storageGiB": 1},
-            "network": {"serviceCIDR": "198.18.192.0/20", "podCIDR": "198.18.128.0/18"},
-        },
-    }
+    manifest = helpers.cluster(name, namespace)
+    manifest["spec"].update(
+        controlPlane={"replicas": 1, "cpus": 1, "memoryMiB": 2048, "diskGiB": 10},
+        workers={"replicas": workers, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
+        etcd={"replicas": 1, "storageGiB": 1},
+        network={"serviceCIDR": "198.18.192.0/20", "podCIDR": "198.18.128.0/18"},
+    )
+    return manifest
 
 
 def _cluster_ready(env: localenv.LocalEnv, name: str, namespace: str) -> bool:

@@ -41,6 +41,8 @@ class GuestNode:
     ready: bool | None = None
     message: str = ""
     error: str = ""
+    # Set when the Node is Ready but this control plane's API server is not.
+    api_unready: tuple[str, ...] = ()
 
 
 @dataclass
@@ -258,10 +260,21 @@ def guest_node(run: Run) -> GuestNode:
                     "metadata": {"name": run.spec.name, "labels": {role_label(run.spec): ""}},
                 }
             )
+        found = node_condition(node, run.spec.name)
+        if found.ready and run.spec.is_controlplane:
+            # The Service sends to any control plane: each must be ready, not only serving.
+            unready = guest.unready_checks()
+            if unready:
+                message = "API server not ready: " + ", ".join(unready)
+                return GuestNode(False, message, api_unready=unready)
     except Exception as exc:
         return GuestNode(error=f"{type(exc).__name__}: {exc}")
+    return found
+
+
+def node_condition(node: Mapping[str, Any] | None, name: str) -> GuestNode:
     if node is None:
-        return GuestNode(ready=False, message=f"Node {run.spec.name} not registered yet")
+        return GuestNode(ready=False, message=f"Node {name} not registered yet")
     for cond in (node.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return GuestNode(cond.get("status") == "True", str(cond.get("message") or ""))

@@ -24,6 +24,7 @@ REASON_HOST_POD_NOT_READY = "HostPodNotReady"
 REASON_GUEST_NODE_READY = "GuestNodeReady"
 REASON_GUEST_NODE_NOT_READY = "GuestNodeNotReady"
 REASON_GUEST_UNREACHABLE = "GuestUnreachable"
+REASON_GUEST_API_NOT_READY = "GuestAPINotReady"
 REASON_NOT_DRAINING = "NotDraining"
 
 
@@ -71,6 +72,8 @@ def node_ready(run: Run) -> Observation:
         return Observation.unknown(c.NODE_READY, REASON_GUEST_UNREACHABLE, run.guest.error)
     if run.guest.ready:
         return Observation.true(c.NODE_READY, REASON_GUEST_NODE_READY, run.guest.message)
+    if run.guest.api_unready:
+        return Observation.false(c.NODE_READY, REASON_GUEST_API_NOT_READY, run.guest.message)
     return Observation.false(c.NODE_READY, REASON_GUEST_NODE_NOT_READY, run.guest.message)
 
 

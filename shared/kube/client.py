@@ -22,6 +22,7 @@ from shared.errors import ApiError
 from shared.kube.applied import Applied
 
 T = TypeVar("T")
+HTTP_OK = 200
 HTTP_NOT_FOUND = 404
 
 
@@ -71,6 +72,13 @@ def _to_api_error(exc: ApiException) -> ApiError:
         except (ValueError, AttributeError):
             message = str(exc.body)[:500]
     return ApiError(status, reason, message)
+
+
+def failing_checks(readyz: str) -> tuple[str, ...]:
+    """The names of the ``[-]`` lines of a verbose health endpoint's answer."""
+    return tuple(
+        line[3:].split(" ", 1)[0] for line in readyz.splitlines() if line.startswith("[-]")
+    )
 
 
 class Kube:
@@ -209,6 +217,27 @@ class Kube:
             )
         )
         return dict(result.to_dict())
+
+    def unready_checks(self) -> tuple[str, ...]:
+        """The API server's failing readiness checks (``GET /readyz?verbose``); () when ready.
+
+        A Node can be Ready while its API server is still running its start
+        hooks, and one of them (RBAC bootstrap) stops the server when it does
+        not finish in time: "serving" is not yet "ready".
+        """
+        request = self._client.param_serialize(
+            "GET", "/readyz", query_params=[("verbose", "true")], auth_settings=["BearerToken"]
+        )
+        with _api_errors():
+            response = self._client.call_api(*request)
+            response.read()
+        body = (response.data or b"").decode(errors="replace")
+        if response.status == HTTP_OK:
+            return ()
+        failing = failing_checks(body)
+        if failing:
+            return failing
+        raise ApiError(response.status, str(response.reason or ""), body[:500])
 
     def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch ``status`` (for writes outside a kopf handler's own patch)."""

@@ -4,7 +4,8 @@ Covered: a first apply is sent; the same body again is not (the API server's
 own ``apiserver_request_total`` for APPLY on configmaps does not move, and the
 object is returned as it is); after another writer changes the object, the
 same body is sent again and restores the operator's field; after a deletion
-it is created again.
+it is created again. The readiness probe the kvm operator asks a control plane
+(``GET /readyz?verbose``) answers "no failing checks" from a running server.
 """
 
 import re
@@ -62,3 +63,12 @@ def test_unchanged_reapply_sends_no_write(
     recreated = kube.apply(body)
     assert applies_of_configmaps(local_env) == start + 3
     assert recreated["metadata"]["uid"] != first["metadata"]["uid"]
+
+
+def test_a_running_api_server_has_no_unready_checks(
+    local_env: LocalEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    kube = Kube(connect(), "g8s-test-readyz")
+    assert local_env.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+    assert kube.unready_checks() == ()

@@ -31,6 +31,7 @@ class FakeKube:
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     applied: list[dict[str, Any]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)
+    unready: list[str] = field(default_factory=list)
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return self.objects.get((ref.kind, ref.name))
@@ -41,6 +42,9 @@ class FakeKube:
 
     def list(self, api_version: str, kind: str, **_: Any) -> list[dict[str, Any]]:
         return list(self.pods)
+
+    def unready_checks(self) -> tuple[str, ...]:
+        return tuple(self.unready)
 
 
 def _ready_kube() -> FakeKube:
@@ -147,6 +151,27 @@ def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:
     assert run.guest == reconcile.GuestNode(True, "ok")
     # The guest Node gets its role label (kubelets may not set it themselves).
     assert guest.applied[-1]["metadata"]["labels"] == {"node-role.kubernetes.io/worker": ""}
+
+
+def test_a_control_plane_is_ready_only_when_its_api_server_is() -> None:
+    kube = _ready_kube()
+    kube.objects[("Secret", "demo-kubeconfig")] = {"data": {"value": _b64("kubeconfig text")}}
+    guest = FakeKube(unready=["poststarthook/rbac/bootstrap-roles"])
+    run = _run(kube)
+    run.spec = spec("controlplane")
+    guest.objects[("Node", run.spec.name)] = {
+        "status": {"conditions": [{"type": "Ready", "status": "True", "message": "ok"}]}
+    }
+    run.guest_client = lambda _: guest  # type: ignore[assignment,return-value]
+    reconcile.observe(run)
+    assert run.guest == reconcile.GuestNode(
+        False,
+        "API server not ready: poststarthook/rbac/bootstrap-roles",
+        api_unready=("poststarthook/rbac/bootstrap-roles",),
+    )
+    guest.unready = []
+    reconcile.observe(run)
+    assert run.guest == reconcile.GuestNode(True, "ok")
 
 
 def test_observe_finds_a_simulated_host_by_its_label() -> None:

@@ -80,6 +80,13 @@ def test_guest_unreachable_is_unknown() -> None:
     assert (obs["NodeReady"].status, obs["NodeReady"].reason) == ("Unknown", "GuestUnreachable")
 
 
+def test_control_plane_api_server_not_ready() -> None:
+    unready = GuestNode(False, "API server not ready: x", api_unready=("x",))
+    obs = _by_type(status.report(spec("controlplane"), _run(_pod(True), unready), Outcome()))
+    assert (obs["NodeReady"].status, obs["NodeReady"].reason) == ("False", "GuestAPINotReady")
+    assert obs["NodeReady"].message == "API server not ready: x"
+
+
 def test_guest_node_ready() -> None:
     report = status.report(
         spec(), _run(_pod(True), GuestNode(True, "kubelet is posting ready status")), Outcome()

@@ -161,6 +161,22 @@ def _upgrade(
     )
 
 
+WORKERS_WAIT = "workers wait for the control plane to be initialized (a control-plane node Ready)"
+
+
+def control_plane_initialized(nodes: Sequence[NodeState]) -> bool:
+    """Workers are first made once a control plane serves (Cluster API's ControlPlaneInitialized).
+
+    Booting them earlier only competes for the host's CPU with the control
+    plane's own start, which on emulated hosts can then miss the API server's
+    start-up deadlines; a worker could not join before anyway. Once workers
+    exist, scaling them no longer waits.
+    """
+    return any(n.role == WORKER for n in nodes) or any(
+        n.ready for n in nodes if n.role == CONTROLPLANE and not n.deleting
+    )
+
+
 def plan_nodes(
     nodes: Sequence[NodeState],
     *,
@@ -181,6 +197,8 @@ def plan_nodes(
     settled = control.idle and all(
         n.ready and n.version == version for n in nodes if n.role == CONTROLPLANE
     )
+    if not control_plane_initialized(nodes):
+        return control, NodePlan(WORKER, waiting=WORKERS_WAIT)
     workers = plan_role(
         WORKER,
         nodes,

@@ -107,6 +107,23 @@ def test_workers_upgrade_after_the_control_plane() -> None:
     assert workers.waiting is not None
 
 
+def test_workers_are_first_made_once_a_control_plane_node_is_ready() -> None:
+    desired = {"controlplane": 1, "worker": 2}
+    starting = [node("cp0", 0, role="controlplane", ready=False)]
+    control, workers = plan_nodes(
+        starting, desired=desired, version=V1, max_surge=1, max_unavailable=0
+    )
+    assert (control.create, workers.create) == ((), ())
+    assert workers.waiting == policies.WORKERS_WAIT
+    serving = [node("cp0", 0, role="controlplane")]
+    _, workers = plan_nodes(serving, desired=desired, version=V1, max_surge=1, max_unavailable=0)
+    assert workers.create == (0, 1)
+    # Once workers exist, scaling them does not wait for the control plane again.
+    later = [node("cp0", 0, role="controlplane", ready=False), node("w0", 0)]
+    _, workers = plan_nodes(later, desired=desired, version=V1, max_surge=1, max_unavailable=0)
+    assert workers.create == (1,)
+
+
 def test_deletion_order() -> None:
     assert policies.DELETION_ORDER == ("workers", "controlplane", "etcd", "network", "certificates")
     assert policies.deletion_stage({"certificates": 3, "etcd": 1}) == "etcd"

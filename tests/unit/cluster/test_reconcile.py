@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from operators.cluster import reconcile
+from operators.cluster import policies, reconcile
 from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import certificates as catalogue
@@ -33,12 +33,24 @@ def mark_ready(kube: FakeKube, kind: str) -> None:
         obj["status"] = ready(generation=obj["metadata"].get("generation", 1))
 
 
+def run_initialized(kube: FakeKube, body: dict[str, Any]) -> Run:
+    """Reconcile until the workers exist: they wait for a Ready control-plane node."""
+    run_all(kube, body)
+    mark_ready(kube, "KVMNode")
+    return run_all(kube, body)
+
+
 def test_first_reconcile_creates_every_child_owned_by_the_cluster() -> None:
     kube = FakeKube()
-    run_all(kube, cluster_body())
+    run = run_all(kube, cluster_body())
     assert len(kube.of("Certificate")) == len(catalogue.COMPONENTS)
     assert len(kube.of("EtcdCluster")) == 1
     assert len(kube.of("ClusterNetwork")) == 1
+    # Workers wait until a control-plane node is Ready.
+    assert [n["spec"]["role"] for n in kube.of("KVMNode")] == ["controlplane"]
+    assert run.observed.plans[1].waiting == policies.WORKERS_WAIT
+    mark_ready(kube, "KVMNode")
+    run_all(kube, cluster_body())
     nodes = kube.of("KVMNode")
     assert sorted(n["spec"]["role"] for n in nodes) == ["controlplane", "worker", "worker"]
     assert sorted(n["spec"]["index"] for n in nodes) == [0, 0, 1]
@@ -114,7 +126,7 @@ def test_the_api_endpoint_slice_follows_the_control_plane_vms() -> None:
 
 def test_scaling_workers_up_and_down() -> None:
     kube = FakeKube()
-    run_all(kube, cluster_body())
+    run_initialized(kube, cluster_body())
     run_all(kube, cluster_body(workers={"replicas": 4}))
     workers = [n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"]
     assert sorted(n["spec"]["index"] for n in workers) == [0, 1, 2, 3]
@@ -126,7 +138,7 @@ def test_scaling_workers_up_and_down() -> None:
 
 def test_upgrade_adds_a_node_and_keeps_old_versions() -> None:
     kube = FakeKube()
-    run_all(kube, cluster_body(kubernetesVersion="1.33.0"))
+    run_initialized(kube, cluster_body(kubernetesVersion="1.33.0"))
     mark_ready(kube, "KVMNode")
     run = run_all(kube, cluster_body(kubernetesVersion="1.34.2"))
     versions = sorted(
@@ -154,7 +166,7 @@ def test_report_after_a_failed_step_leaves_ready_to_the_kit() -> None:
 
 def test_pause_is_propagated_and_lifted() -> None:
     kube = FakeKube()
-    run_all(kube, cluster_body())
+    run_initialized(kube, cluster_body())
     spec = parse(cluster_body())
     changed = reconcile.propagate_pause(kube.as_kube(), spec.ref, True)
     assert len(changed) == len(catalogue.COMPONENTS) + 1 + 1 + 3
@@ -165,7 +177,7 @@ def test_pause_is_propagated_and_lifted() -> None:
 
 def test_deletion_goes_stage_by_stage() -> None:
     kube = FakeKube()
-    run_all(kube, cluster_body())
+    run_initialized(kube, cluster_body())
     ref = parse(cluster_body()).ref
     stages = []
     while True:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,22 @@ from tests import localenv
 TESTS_DIR = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e")
 TEST_ENV_NAME = os.environ.get("G8S_TEST_ENV_NAME") or "g8s-test"
+# Each test's reports by phase ("setup", "call", "teardown"), for fixtures that
+# add diagnostics when the test they wrap failed.
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+def failed(item: pytest.Item) -> bool:
+    return any(r.failed for r in item.stash.get(REPORTS, {}).values())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

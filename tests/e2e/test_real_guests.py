@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 
 from tests import hostnode, install, localenv, progress
+from tests.conftest import failed
 from tests.e2e.cluster import helpers
 from tests.localenv import BIN, LocalEnv
 from tests.operators import wait_for
@@ -61,12 +62,14 @@ class Guest:
         path.chmod(0o600)
         self.kubeconfig = path
 
-    def run(self, *args: str, check: bool = True, input: str | None = None) -> str:
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> str:
         out = subprocess.run(
             [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
             input=input,
         )
@@ -106,6 +109,8 @@ def guest_cluster(
                 BOOT_TIMEOUT,
                 say=lambda line: print(line, flush=True),
             )
+            if not ready.ready:
+                print(diagnostics(local_env, namespace, None))
             assert ready.ready, f"Cluster {CLUSTER} not Ready: {ready.name}: {ready.message}"
             print(
                 f"\napply -> Cluster Ready (guest API + Nodes): {time.monotonic() - started:.0f} s"
@@ -117,6 +122,36 @@ def guest_cluster(
     finally:
         install.uninstall(local_env)
         local_env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(autouse=True)
+def diagnose(
+    request: pytest.FixtureRequest, local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> Iterator[None]:
+    """After a failed test, what the guests were doing: a failure here may be minutes old."""
+    yield
+    if failed(request.node):
+        print(diagnostics(local_env, *guest_cluster))
+
+
+def diagnostics(env: LocalEnv, namespace: str, guest: Guest | None, lines: int = 25) -> str:
+    """The KVMNodes, each VM's console tail (its launcher pod's log) and the guest's pods."""
+    out = ["--- diagnostics ---"]
+    listed = env.kubectl("get", "kvmnodes.g8s.io,pods", "-n", namespace, "-o", "wide", check=False)
+    out.append(listed.stdout + listed.stderr)
+    for pod in helpers.get(env, namespace, "pods", "-l", "app.kubernetes.io/managed-by=g8s-kvm")[
+        "items"
+    ]:
+        name = pod["metadata"]["name"]
+        log = env.kubectl("logs", name, "-n", namespace, f"--tail={lines}", check=False)
+        out.append(f"--- console of {name} (last {lines} lines) ---\n{log.stdout}{log.stderr}")
+    if guest is not None:
+        out.append("--- guest pods ---")
+        try:
+            out.append(guest.run("get", "pods", "-A", "-o", "wide", check=False, timeout=60))
+        except subprocess.TimeoutExpired:
+            out.append("(the guest API did not answer within 60 s)")
+    return "\n".join(out)
 
 
 def kvmnodes(env: LocalEnv, namespace: str) -> list[dict[str, Any]]:
@@ -175,7 +210,7 @@ def apply_in_guest(guest: Guest, *objects: dict[str, Any]) -> None:
 def test_a_deployment_runs_on_the_worker(guest_cluster: tuple[str, Guest]) -> None:
     _, guest = guest_cluster
     apply_in_guest(guest, pause_deployment("hello", 1))
-    guest.run("rollout", "status", "deployment/hello", "--timeout=300s")
+    guest.run("rollout", "status", "deployment/hello", "--timeout=300s", timeout=330)
     pods = [
         p
         for p in guest.json("pods", "-l", "app=hello")["items"]
@@ -267,7 +302,7 @@ def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "spread"}}},
     }
     apply_in_guest(guest, spread, budget)
-    guest.run("rollout", "status", "deployment/spread", "--timeout=300s")
+    guest.run("rollout", "status", "deployment/spread", "--timeout=300s", timeout=330)
 
     helpers.patch(local_env, namespace, CLUSTER, {"spec": {"workers": {"replicas": 1}}})
 

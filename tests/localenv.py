@@ -1,4 +1,6 @@
-"""The local environment (DESIGN section 7): a real control plane, simulated hosts, OpenBao.
+"""The local environment: a real control plane, a real node, simulated hosts, OpenBao.
+
+See docs/design.md#the-local-environment.
 
 ``python -m tests.localenv up|down|status|env|operators|stop`` (``make up`` / ``make down``
 call it; ``make demo`` runs ``operators``, which starts the five operators and
@@ -683,7 +685,7 @@ def leftover_pids(paths: Paths) -> list[int]:
 
 OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
 
-# How the operators are configured in this environment (DESIGN section 7): no
+# How the operators are configured in this environment (docs/design.md#the-local-environment): no
 # guest VM boots and no etcd member pod really runs, so guest-side checks are
 # off and readiness comes from the (simulated) host pods; conditions say so.
 OPERATOR_SETTINGS = {

@@ -187,7 +187,7 @@ def operator_throughput(
     port = localenv.free_port()
     operator_env = {
         **env.env(),
-        # No guest boots here: readiness from the host pods (DESIGN section 7).
+        # No guest boots here: readiness from the host pods (docs/design.md#the-local-environment).
         "G8S_KVM_GUEST_CHECKS": "false",
         "G8S_LOG_LEVEL": "WARNING",
         "G8S_METRICS_PORT": str(port),

@@ -44,7 +44,7 @@ class Case:
 
 
 def cluster(name: str, namespace: str) -> dict[str, Any]:
-    """A valid Cluster: DESIGN section 4 spelled out."""
+    """A valid Cluster: docs/design.md#the-cluster-resource spelled out."""
     return {
         "apiVersion": API_VERSION,
         "kind": "Cluster",

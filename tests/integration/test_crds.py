@@ -4,7 +4,7 @@ Covers: the CRDs install (the server accepts every CEL rule within its cost
 budget) and become Established with their short names and the ``g8s``
 category; every example applies under strict field validation and reads back
 with exactly the defaults the schema declares (the minimal Cluster reads back
-as DESIGN section 4); ``kubectl get g8s`` lists objects of all five kinds;
+as docs/design.md#the-cluster-resource); ``kubectl get g8s`` lists objects of all five kinds;
 ``kubectl get clusters`` shows the printer columns; ``kubectl explain
 clusters.spec.etcd`` describes the fields; the immutable fields (a Cluster's
 baseDomain and CIDRs, a Certificate's cluster and component, a KVMNode's
@@ -171,7 +171,7 @@ def test_example_applies_and_reads_back_defaulted(
         local_env.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", str(path))
 
 
-def test_minimal_cluster_reads_back_as_design_section_4(
+def test_minimal_cluster_reads_back_with_the_documented_defaults(
     local_env: LocalEnv, namespace: str
 ) -> None:
     design = documents(EXAMPLES / "cluster.yaml")[0]["spec"]

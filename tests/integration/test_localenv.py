@@ -1,4 +1,6 @@
-"""The local environment (DESIGN section 7), as `make up` and the `local_env` fixture start it.
+"""The local environment, as `make up` and the `local_env` fixture start it.
+
+See docs/design.md#the-local-environment.
 
 Covers: the real kube-apiserver (built from the Kubernetes Go modules) answers
 /readyz and reports the pinned version; the simulated host nodes exist and are

@@ -1,4 +1,7 @@
-"""The conditions helper: transitions, Ready first, summaries (DESIGN section 3)."""
+"""The conditions helper: transitions, Ready first, summaries.
+
+See docs/design.md#status-and-conditions.
+"""
 
 from datetime import UTC, datetime, timedelta
 

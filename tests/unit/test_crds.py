@@ -7,7 +7,7 @@ structural schema whose every property, at every depth, has a description
 every string, list and map a CEL rule reads is bounded (CEL cost); every rule
 has a message; the status subresource; Ready, Phase-or-figure and Age printer
 columns; the conditions in the Kubernetes shape; phases the kit writes;
-the Cluster's defaults are DESIGN section 4 (examples/cluster.yaml); the name
+the Cluster's defaults are docs/design.md#the-cluster-resource (examples/cluster.yaml); the name
 limits match shared.api.names; the Certificate components are the catalogue's;
 every example's kind has a CRD.
 """
@@ -300,7 +300,7 @@ def test_status_fields_each_kind_reports() -> None:
     } <= fields(kinds.CLUSTER)
 
 
-def test_cluster_phases_are_design_section_4() -> None:
+def test_cluster_phases_are_the_documented_ones() -> None:
     status = schema_of(kinds.CLUSTER)["properties"]["status"]["properties"]
     assert status["phase"]["enum"] == [
         "Pending",
@@ -328,8 +328,11 @@ def test_kvm_node_phases_are_its_life_cycle() -> None:
 # --- defaults and limits ---------------------------------------------------------
 
 
-def test_cluster_defaults_are_design_section_4() -> None:
-    """An empty spec defaults to examples/cluster.yaml (DESIGN section 4) but baseDomain."""
+def test_cluster_defaults_are_the_example() -> None:
+    """An empty spec defaults to examples/cluster.yaml but baseDomain.
+
+    See docs/design.md#the-cluster-resource.
+    """
     design = yaml.safe_load((EXAMPLES / "cluster.yaml").read_text())["spec"]
     spec_schema = schema_of(kinds.CLUSTER)["properties"]["spec"]
     filled = {name: defaults(child) for name, child in spec_schema["properties"].items()}
@@ -452,7 +455,7 @@ def test_every_example_has_a_crd(path: Path) -> None:
         assert doc["metadata"]["namespace"]
 
 
-def test_cluster_example_is_design_section_4() -> None:
+def test_cluster_example_is_the_documented_defaults() -> None:
     doc = yaml.safe_load((EXAMPLES / "cluster.yaml").read_text())
     assert doc["metadata"] == {"name": "demo", "namespace": "default"}
     assert doc["spec"] == {

@@ -1,4 +1,7 @@
-"""Operator identity: every name derived once, distinct per operator (DESIGN section 2)."""
+"""Operator identity: every name derived once, distinct per operator.
+
+See docs/design.md#names-labels-and-ownership.
+"""
 
 import pytest
 

@@ -1,6 +1,6 @@
 """Deleting a Ready Cluster, with the five operators as processes: the order, and nothing left.
 
-Covered (DESIGN section 6): the children go in the order workers, control
+Covered (docs/design.md#deletion-order): the children go in the order workers, control
 plane, etcd, network, certificates — checked twice: in the Cluster's
 ``Deleting`` condition, watched through the deletion, and in the children's
 own watch events (each stage's objects are all gone before the next stage's

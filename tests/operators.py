@@ -85,6 +85,21 @@ def wait_for(
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def settled(read: Callable[[], T], *, quiet: float, timeout: float, what: str) -> T:
+    """Poll ``read`` until its value has stayed the same for ``quiet`` seconds; that value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(min(0.5, quiet))
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return value
+    raise TimeoutError(f"{what} still changing after {timeout:.0f}s (last: {value!r})")
+
+
 def is_ready(body: Mapping[str, Any]) -> bool:
     """Whether a g8s object's ``Ready`` condition is True."""
     conditions = (body.get("status") or {}).get("conditions") or []

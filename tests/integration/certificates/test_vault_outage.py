@@ -1,11 +1,12 @@
 """OpenBao stopped and restarted in the middle of a run.
 
-A real, non-dev OpenBao with file storage (initialised once, unsealed after
-each start), so its mounts, CA and roles survive the restart the way a
+A real, non-dev OpenBao with integrated (raft) storage (initialised once,
+unsealed after each start), so its mounts, CA and roles survive the restart the way a
 production Vault's do; dev mode would lose them and test nothing. The operator
 (a real process) issues a certificate; OpenBao is stopped; a re-issue is
 requested: the Certificate goes Ready=False with reason VaultUnavailable, the
-Secret stays as it was; OpenBao comes back sealed (still VaultUnavailable),
+Secret stays as it was; OpenBao comes back sealed (VaultUnavailable, the
+message now saying sealed rather than unreachable),
 is unsealed, and the operator recovers on its own: a new revision signed by the
 same CA as before.
 """
@@ -98,12 +99,14 @@ def outage_and_recovery(local_env: LocalEnv, namespace: str, bao: PersistentBao)
     assert secret_data(local_env, "o1-admin", namespace) == before, "Secret kept as it was"
 
     bao.start()  # sealed after a restart
-    sealed = wait_for(
-        lambda: unavailable(local_env, "o1-admin", namespace),
-        timeout=30,
-        what="still VaultUnavailable while sealed",
-    )
-    assert sealed
+
+    def refused_as_sealed() -> Mapping[str, Any] | None:
+        # Only an answering, sealed OpenBao gives this message: "down" says "cannot reach".
+        ready = unavailable(local_env, "o1-admin", namespace)
+        return ready if ready and "sealed" in str(ready["message"]) else None
+
+    sealed = wait_for(refused_as_sealed, timeout=60, what="VaultUnavailable because sealed")
+    assert "cannot reach" not in str(sealed["message"])
     assert secret_data(local_env, "o1-admin", namespace) == before
     bao.unseal()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.localenv import LocalEnv
-from tests.operators import is_ready, running_operator, wait_for
+from tests.operators import is_ready, running_operator, settled, wait_for
 from tests.volumes import running_provisioner
 
 # Far beyond the test's own timeout: only the StatefulSet watch can make it Ready.
@@ -70,8 +70,13 @@ def test_statefulset_readiness_wakes_the_etcdcluster(
         token = ready["metadata"]["annotations"]["g8s.io/children"]
         assert token.startswith(f"StatefulSet/{NAME}-etcd/1/")
 
-        time.sleep(2)  # the last reconcile's own writes settle
-        before = _get(local_env, namespace, "etcdcluster", NAME)["metadata"]["resourceVersion"]
+        # The last reconcile's own writes land, then nothing more may come.
+        before = settled(
+            lambda: _get(local_env, namespace, "etcdcluster", NAME)["metadata"]["resourceVersion"],
+            quiet=2.0,
+            timeout=30.0,
+            what=f"etcdcluster {NAME}",
+        )
         time.sleep(AT_REST_SECONDS)
         after = _get(local_env, namespace, "etcdcluster", NAME)["metadata"]["resourceVersion"]
         assert after == before, json.dumps(_get(local_env, namespace, "etcdcluster", NAME))[:2000]

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.integration.kvm.test_apply import NODE, _apply, _get, _network, _secrets
 from tests.localenv import LocalEnv
-from tests.operators import is_ready, running_operator, wait_for
+from tests.operators import is_ready, running_operator, settled, wait_for
 from tests.volumes import running_provisioner
 
 # Far beyond the test's own timeout: only the Deployment watch can make it Ready.
@@ -64,8 +64,13 @@ def test_deployment_readiness_wakes_the_kvmnode(
         assert token.startswith(f"Deployment/{NODE}/1/")
         assert node["status"]["podName"].startswith(f"{NODE}-")
 
-        time.sleep(2)  # the last reconcile's own writes settle
-        before = _get(local_env, namespace, "kvmnode", NODE)["metadata"]["resourceVersion"]
+        # The last reconcile's own writes land, then nothing more may come.
+        before = settled(
+            lambda: _get(local_env, namespace, "kvmnode", NODE)["metadata"]["resourceVersion"],
+            quiet=2.0,
+            timeout=30.0,
+            what=f"kvmnode {NODE}",
+        )
         time.sleep(AT_REST_SECONDS)
         after = _get(local_env, namespace, "kvmnode", NODE)["metadata"]["resourceVersion"]
         assert after == before, json.dumps(_get(local_env, namespace, "kvmnode", NODE))[:2000]

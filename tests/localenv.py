@@ -47,6 +47,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.api import labels
 from tests import hostnode, images
@@ -453,6 +454,17 @@ def ensure_system_namespace(env: LocalEnv) -> None:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}}
     )
     env.kubectl("apply", "--server-side", "--field-manager=g8s-localenv", "-f", "-", input=manifest)
+
+
+def get_json(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
+    """``kubectl get <what> -n <namespace> -o json``, parsed; CommandError if it fails."""
+    return dict(json.loads(env.kubectl("get", *what, "-n", namespace, "-o", "json").stdout))
+
+
+def find_json(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any] | None:
+    """Like ``get_json``, but None when kubectl cannot get it (not found)."""
+    result = env.kubectl("get", *what, "-n", namespace, "-o", "json", check=False)
+    return dict(json.loads(result.stdout)) if result.returncode == 0 else None
 
 
 # --- OpenBao ------------------------------------------------------------------

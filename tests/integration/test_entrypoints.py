@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.localenv import LocalEnv
+from tests.localenv import LocalEnv, get_json
 from tests.operators import running_operator, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +33,7 @@ CASES = {
 
 
 def _get(local_env: LocalEnv, kind: str, name: str, namespace: str) -> dict[str, Any]:
-    out = local_env.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
-    return dict(json.loads(out))
+    return get_json(local_env, namespace, kind, name)
 
 
 def _observed(local_env: LocalEnv, kind: str, name: str, namespace: str) -> int | None:

@@ -1,15 +1,9 @@
 """The metrics endpoint serves the operator's own registry over HTTP."""
 
-import socket
 import urllib.request
 
 from shared.metrics import OperatorMetrics
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.localenv import free_port as _free_port
 
 
 def test_endpoint_serves_reconcile_metrics() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.api import certificates as catalogue
 from shared.api.kinds import ALL_KINDS
-from tests.localenv import BIN, LocalEnv
+from tests.localenv import BIN, LocalEnv, get_json
 from tests.operators import RunningOperator, running_operator, wait_for
 from tests.volumes import running_provisioner
 
@@ -29,6 +29,9 @@ READY_TIMEOUT = 240.0
 CHILD_KINDS = ("certificates", "etcdclusters", "clusternetworks", "kvmnodes")
 CLUSTER_LABEL = "g8s.io/cluster"
 PAUSED_ANNOTATION = "g8s.io/paused"
+
+# The e2e tests read objects as helpers.get(env, namespace, *what).
+get = get_json
 
 
 def cluster(name: str, namespace: str, workers: int = 2, **spec: Any) -> dict[str, Any]:
@@ -55,11 +58,6 @@ def patch(env: LocalEnv, namespace: str, name: str, change: dict[str, Any]) -> N
     env.kubectl(
         "patch", "-n", namespace, "cluster.g8s.io", name, "--type=merge", "-p", json.dumps(change)
     )
-
-
-def get(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    out = env.kubectl("get", *what, "-n", namespace, "-o", "json").stdout
-    return dict(json.loads(out))
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

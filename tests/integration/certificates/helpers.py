@@ -11,7 +11,7 @@ import yaml
 from cryptography import x509
 
 from shared.api import conditions as c
-from tests.localenv import LocalEnv
+from tests.localenv import LocalEnv, find_json
 from tests.operators import wait_for
 
 
@@ -31,11 +31,7 @@ def apply(env: LocalEnv, *objects: Mapping[str, Any]) -> None:
 
 
 def get(env: LocalEnv, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-    result = env.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    if result.returncode != 0:
-        return None
-    found: dict[str, Any] = json.loads(result.stdout)
-    return found
+    return find_json(env, namespace, kind, name)
 
 
 def items(env: LocalEnv, kind: str, namespace: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from tests.integration.charts import serviceaccount as sa
 from tests.localenv import LocalEnv, free_port
+from tests.localenv import get_json as get
 from tests.operators import RunningOperator, running_operator, wait_for
 
 OPERATOR = "etcd"
@@ -46,10 +47,6 @@ def etcd_cluster(name: str, namespace: str) -> str:
             },
         }
     )
-
-
-def get(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    return dict(json.loads(env.kubectl("get", *what, "-n", namespace, "-o", "json").stdout))
 
 
 def peers(env: LocalEnv, namespace: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import pytest
 from shared.api import certificates as catalogue
 from tests.integration.charts import serviceaccount as sa
 from tests.localenv import LocalEnv
+from tests.localenv import get_json as get
 from tests.operators import RunningOperator, running_operator, wait_for
 from tests.volumes import running_provisioner
 
@@ -87,10 +88,6 @@ def cluster(name: str, namespace: str) -> str:
             "spec": {"baseDomain": f"{name}.g8s.local", "workers": {"replicas": 1}},
         }
     )
-
-
-def get(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    return dict(json.loads(env.kubectl("get", *what, "-n", namespace, "-o", "json").stdout))
 
 
 def ready(env: LocalEnv, namespace: str, name: str) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.localenv import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 BIN = ROOT / ".tools" / "bin"
 ETCD = BIN / "etcd"
@@ -37,12 +39,6 @@ def require_binaries() -> None:
     missing = [str(path) for path in (ETCD, ETCDUTL) if not os.access(path, os.X_OK)]
     if missing:
         raise MissingEtcdError(f"{', '.join(missing)} missing: run `make tools` to build etcd")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

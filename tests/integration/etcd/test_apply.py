@@ -29,6 +29,7 @@ from shared.kube import Kube, ObjectRef, connect
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
 from tests.localenv import ROOT, LocalEnv
+from tests.localenv import get_json as _get
 
 CRD = ROOT / "crds" / "etcdclusters.g8s.io.yaml"
 
@@ -43,11 +44,6 @@ def namespace(local_env: LocalEnv) -> Iterator[str]:
     local_env.kubectl("create", "namespace", name)
     yield name
     local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def _get(local_env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    out = local_env.kubectl("get", "-n", namespace, "-o", "json", *what).stdout
-    return dict(json.loads(out))
 
 
 def test_children_apply_and_status_is_accepted(

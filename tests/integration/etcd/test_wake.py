@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.localenv import LocalEnv
+from tests.localenv import get_json as _get
 from tests.operators import is_ready, running_operator, settled, wait_for
 from tests.volumes import running_provisioner
 
@@ -23,10 +24,6 @@ RESYNC_SECONDS = "3600"
 READY_TIMEOUT = 60.0
 AT_REST_SECONDS = 5.0
 NAME = "wake"
-
-
-def _get(env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    return dict(json.loads(env.kubectl("get", "-n", namespace, "-o", "json", *what).stdout))
 
 
 def ready_cluster(env: LocalEnv, namespace: str) -> dict[str, Any] | None:

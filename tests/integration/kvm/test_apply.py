@@ -33,14 +33,10 @@ from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
 from tests import hostnode
 from tests.localenv import LocalEnv
+from tests.localenv import get_json as _get
 
 NODE = "demo-w-abcde"
 POD_TIMEOUT = 90.0
-
-
-def _get(local_env: LocalEnv, namespace: str, *what: str) -> dict[str, Any]:
-    out = local_env.kubectl("get", "-n", namespace, "-o", "json", *what).stdout
-    return dict(json.loads(out))
 
 
 def _apply(local_env: LocalEnv, obj: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.kvm.test_apply import NODE, _apply, _get, _network, _secrets
+from tests.integration.kvm.test_apply import NODE, _apply, _network, _secrets
 from tests.localenv import LocalEnv
+from tests.localenv import get_json as _get
 from tests.operators import is_ready, running_operator, settled, wait_for
 from tests.volumes import running_provisioner
 

@@ -1,14 +1,15 @@
 """The five operator charts under charts/, read as files (no server; helm for lint and render).
 
 Covers, for each chart: Chart.yaml names it ``g8s-<operator>`` at version
-0.1.0 with the project's version as appVersion; its CRD is byte-identical to
-the one in crds/ (no drift) and its crds/ holds only that and kopf's peering
-CRDs, which are the same file in every chart. What the charts share is the
-library chart charts/g8s-common: every operator chart declares it as its
-only dependency and links it into its charts/ (a relative symlink helm
-follows), defines the hooks the library's templates call, and renders the
-library's objects (ServiceAccount, ClusterRoleBinding, Deployment, metrics
-Service, ClusterKopfPeering) under its own name. values.schema.json is
+0.1.0 with the project's version as appVersion; its crds/ holds only a
+relative symlink to its kind's CRD in crds/ (the source of truth; helm
+follows the link). What the charts share is the library chart
+charts/g8s-common: every operator chart declares it as its only dependency
+and links it into its charts/ (a relative symlink helm follows), defines the
+hooks the library's templates call, and renders the library's objects
+(ServiceAccount, ClusterRoleBinding, Deployment, metrics Service,
+ClusterKopfPeering) under its own name, with its own CRD and kopf's peering
+CRDs, which exist once, in the library's crds/. values.schema.json is
 draft-07, describes and types every value of values.yaml (and the empty key
 helm gives the library) and closes every object of its own; values.yaml
 validates against it, and a negative replica count, an unknown key, port 0
@@ -48,6 +49,7 @@ CHARTS = ROOT / "charts"
 HELM = ROOT / ".tools" / "bin" / "helm"
 OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
 PEERING_CRDS = "kopf-peering.yaml"
+PEERING_CRD_NAMES = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
 # The library chart every operator chart depends on, and how each declares it.
 LIBRARY = CHARTS / "g8s-common"
 LIBRARY_DEPENDENCY = {
@@ -111,27 +113,29 @@ def test_chart_metadata(operator: str) -> None:
 
 
 @pytest.mark.parametrize("operator", OPERATORS)
-def test_crd_is_identical_to_the_source_of_truth(operator: str) -> None:
+def test_crd_links_to_the_source_of_truth(operator: str) -> None:
+    """The chart's crds/ holds one relative link to its kind's CRD in crds/ (helm follows it)."""
     kind = kinds.by_operator(operator)
     name = f"{kind.crd_name}.yaml"
-    copied = chart(operator) / "crds" / name
-    assert copied.read_bytes() == (ROOT / "crds" / name).read_bytes(), (
-        f"{copied} drifted from crds/{name}: copy crds/{name} over it"
-    )
-    assert sorted(p.name for p in (chart(operator) / "crds").iterdir()) == sorted(
-        [name, PEERING_CRDS]
-    )
+    assert [p.name for p in (chart(operator) / "crds").iterdir()] == [name]
+    link = chart(operator) / "crds" / name
+    assert link.is_symlink(), f"{link} is not a symlink: link it to ../../../crds/{name}"
+    assert not Path(os.readlink(link)).is_absolute(), f"{link} must be relative"
+    assert link.resolve() == (ROOT / "crds" / name).resolve()
+    crd = load_yaml(link)
+    assert crd["kind"] == "CustomResourceDefinition"
+    assert crd["metadata"]["name"] == kind.crd_name
+    assert crd["spec"]["names"]["kind"] == kind.kind
 
 
-def test_peering_crds_are_the_same_in_every_chart() -> None:
-    first = (chart(OPERATORS[0]) / "crds" / PEERING_CRDS).read_bytes()
-    for operator in OPERATORS[1:]:
-        assert (chart(operator) / "crds" / PEERING_CRDS).read_bytes() == first, operator
-    docs = [d for d in yaml.safe_load_all(first) if d]
+def test_peering_crds_are_the_librarys() -> None:
+    """kopf's peering CRDs exist once, in the library's crds/ (helm installs it with each chart)."""
+    assert [p.name for p in (LIBRARY / "crds").iterdir()] == [PEERING_CRDS]
+    docs = [d for d in yaml.safe_load_all((LIBRARY / "crds" / PEERING_CRDS).read_text()) if d]
     found = {(d["metadata"]["name"], d["spec"]["scope"], d["spec"]["names"]["kind"]) for d in docs}
     assert found == {
-        ("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
-        ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering"),
+        (PEERING_CRD_NAMES[0], "Cluster", "ClusterKopfPeering"),
+        (PEERING_CRD_NAMES[1], "Namespaced", "KopfPeering"),
     }
     for doc in docs:
         (version,) = doc["spec"]["versions"]
@@ -285,9 +289,17 @@ def test_library_lints_clean() -> None:
 def test_renders_the_library_objects(operator: str) -> None:
     """Through the link, the library's templates render under the operator chart's name."""
     name = f"g8s-{operator}"
-    found = {(o["kind"], o["metadata"]["name"]) for o in render(operator)}
+    manifest = render(operator)
+    found = {(o["kind"], o["metadata"]["name"]) for o in manifest}
     assert {(kind, name) for kind in LIBRARY_OBJECTS} <= found
     assert ("Service", f"{name}-metrics") in found
+    # The CRDs helm installs with the chart: its kind's and kopf's peering
+    # kinds (the library's crds/), each once.
+    crds = sorted(
+        o["metadata"]["name"] for o in manifest if o["kind"] == "CustomResourceDefinition"
+    )
+    expected = [kinds.by_operator(operator).crd_name, *PEERING_CRD_NAMES]
+    assert crds == sorted(expected)
 
 
 @pytest.mark.parametrize(

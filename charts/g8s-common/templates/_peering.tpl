@@ -2,8 +2,8 @@
 The kopf peering object (DESIGN section 2: peering name g8s-<operator>). kopf
 does not create it: without it a peering operator does not start handling.
 Cluster-wide operators use a ClusterKopfPeering, namespaced ones a
-KopfPeering in each namespace they watch. The CRDs are in each operator
-chart's crds/kopf-peering.yaml.
+KopfPeering in each namespace they watch. The CRDs are in this library's
+crds/kopf-peering.yaml, which helm installs with every operator chart.
 */}}
 {{- define "g8s-common.peering" -}}
 {{- if .Values.peering.enabled }}

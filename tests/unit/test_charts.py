@@ -1,17 +1,24 @@
-"""The five operator charts under charts/, read as files (no server; `helm lint` for the schema).
+"""The five operator charts under charts/, read as files (no server; helm for lint and render).
 
 Covers, for each chart: Chart.yaml names it ``g8s-<operator>`` at version
-0.1.0 with the project's version as appVersion; its CRD is byte-identical to
-the one in crds/ (no drift) and its crds/ holds only that and kopf's peering
-CRDs, which are the same file in every chart; the templates the charts share
-are identical copies; values.schema.json is draft-07, describes and types
-every value of values.yaml and closes every object of its own; values.yaml
+0.1.0 with the project's version as appVersion; its crds/ holds only a
+relative symlink to its kind's CRD in crds/ (the source of truth; helm
+follows the link). What the charts share is the library chart
+charts/g8s-common: every operator chart declares it as its only dependency
+and links it into its charts/ (a relative symlink helm follows), defines the
+hooks the library's templates call, and renders the library's objects
+(ServiceAccount, ClusterRoleBinding, Deployment, metrics Service,
+ClusterKopfPeering) under its own name, with its own CRD and kopf's peering
+CRDs, which exist once, in the library's crds/. values.schema.json is
+draft-07, describes and types every value of values.yaml (and the empty key
+helm gives the library) and closes every object of its own; values.yaml
 validates against it, and a negative replica count, an unknown key, port 0
 or an unknown log format do not (checked by ``helm lint``, which validates
 values against the schema; no jsonschema in the environment); every key of
 values.yaml has a comment right above it; every ``G8S_*`` variable the
-templates name is a real setting of the operator (its settings dataclasses),
-and every setting is exposed except the few named here with the reason.
+templates (the chart's and the library's) name is a real setting of the
+operator (its settings dataclasses), and every setting is exposed except the
+few named here with the reason.
 """
 
 from __future__ import annotations
@@ -42,15 +49,18 @@ CHARTS = ROOT / "charts"
 HELM = ROOT / ".tools" / "bin" / "helm"
 OPERATORS = ("cluster", "certificates", "etcd", "network", "kvm")
 PEERING_CRDS = "kopf-peering.yaml"
-# Templates every chart carries unchanged; what differs lives in _operator.tpl.
-SHARED_TEMPLATES = (
-    "_helpers.tpl",
-    "clusterrolebinding.yaml",
-    "deployment.yaml",
-    "peering.yaml",
-    "service.yaml",
-    "serviceaccount.yaml",
-)
+PEERING_CRD_NAMES = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
+# The library chart every operator chart depends on, and how each declares it.
+LIBRARY = CHARTS / "g8s-common"
+LIBRARY_DEPENDENCY = {
+    "name": "g8s-common",
+    "version": "0.1.0",
+    "repository": "file://../g8s-common",
+}
+# The objects the library's templates render for every operator chart.
+LIBRARY_OBJECTS = ("ServiceAccount", "ClusterRoleBinding", "Deployment", "ClusterKopfPeering")
+DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"')
+INCLUDE = re.compile(r'\b(?:include|template)\s+"([^"]+)"')
 
 # The settings each chart configures: (dataclass, environment prefix).
 SETTINGS: dict[str, tuple[tuple[type[Any], str], ...]] = {
@@ -103,27 +113,29 @@ def test_chart_metadata(operator: str) -> None:
 
 
 @pytest.mark.parametrize("operator", OPERATORS)
-def test_crd_is_identical_to_the_source_of_truth(operator: str) -> None:
+def test_crd_links_to_the_source_of_truth(operator: str) -> None:
+    """The chart's crds/ holds one relative link to its kind's CRD in crds/ (helm follows it)."""
     kind = kinds.by_operator(operator)
     name = f"{kind.crd_name}.yaml"
-    copied = chart(operator) / "crds" / name
-    assert copied.read_bytes() == (ROOT / "crds" / name).read_bytes(), (
-        f"{copied} drifted from crds/{name}: copy crds/{name} over it"
-    )
-    assert sorted(p.name for p in (chart(operator) / "crds").iterdir()) == sorted(
-        [name, PEERING_CRDS]
-    )
+    assert [p.name for p in (chart(operator) / "crds").iterdir()] == [name]
+    link = chart(operator) / "crds" / name
+    assert link.is_symlink(), f"{link} is not a symlink: link it to ../../../crds/{name}"
+    assert not Path(os.readlink(link)).is_absolute(), f"{link} must be relative"
+    assert link.resolve() == (ROOT / "crds" / name).resolve()
+    crd = load_yaml(link)
+    assert crd["kind"] == "CustomResourceDefinition"
+    assert crd["metadata"]["name"] == kind.crd_name
+    assert crd["spec"]["names"]["kind"] == kind.kind
 
 
-def test_peering_crds_are_the_same_in_every_chart() -> None:
-    first = (chart(OPERATORS[0]) / "crds" / PEERING_CRDS).read_bytes()
-    for operator in OPERATORS[1:]:
-        assert (chart(operator) / "crds" / PEERING_CRDS).read_bytes() == first, operator
-    docs = [d for d in yaml.safe_load_all(first) if d]
+def test_peering_crds_are_the_librarys() -> None:
+    """kopf's peering CRDs exist once, in the library's crds/ (helm installs it with each chart)."""
+    assert [p.name for p in (LIBRARY / "crds").iterdir()] == [PEERING_CRDS]
+    docs = [d for d in yaml.safe_load_all((LIBRARY / "crds" / PEERING_CRDS).read_text()) if d]
     found = {(d["metadata"]["name"], d["spec"]["scope"], d["spec"]["names"]["kind"]) for d in docs}
     assert found == {
-        ("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
-        ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering"),
+        (PEERING_CRD_NAMES[0], "Cluster", "ClusterKopfPeering"),
+        (PEERING_CRD_NAMES[1], "Namespaced", "KopfPeering"),
     }
     for doc in docs:
         (version,) = doc["spec"]["versions"]
@@ -134,13 +146,61 @@ def test_peering_crds_are_the_same_in_every_chart() -> None:
         assert status["x-kubernetes-preserve-unknown-fields"] is True
 
 
-@pytest.mark.parametrize("name", SHARED_TEMPLATES)
-def test_shared_templates_are_identical(name: str) -> None:
-    first = (chart(OPERATORS[0]) / "templates" / name).read_text()
-    for operator in OPERATORS[1:]:
-        assert (chart(operator) / "templates" / name).read_text() == first, (
-            f"charts/{operator}/templates/{name} differs from charts/{OPERATORS[0]}'s"
-        )
+def test_library_chart_metadata() -> None:
+    meta = load_yaml(LIBRARY / "Chart.yaml")
+    assert meta["apiVersion"] == "v2"
+    assert meta["name"] == LIBRARY_DEPENDENCY["name"]
+    assert meta["version"] == LIBRARY_DEPENDENCY["version"]
+    assert meta["type"] == "library"
+    # A library renders nothing itself: only named templates (partials).
+    templates = sorted(p.name for p in (LIBRARY / "templates").iterdir())
+    assert templates
+    assert all(name.startswith("_") and name.endswith(".tpl") for name in templates), templates
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_chart_depends_on_the_library(operator: str) -> None:
+    meta = load_yaml(chart(operator) / "Chart.yaml")
+    assert meta["dependencies"] == [LIBRARY_DEPENDENCY]
+    # helm reads the dependency from charts/: a relative link to the library
+    # (the same files for all five charts, no `helm dependency build`).
+    assert [p.name for p in (chart(operator) / "charts").iterdir()] == [LIBRARY.name]
+    link = chart(operator) / "charts" / LIBRARY.name
+    assert link.is_symlink(), f"{link} is not a symlink: link it to ../../{LIBRARY.name}"
+    assert not Path(os.readlink(link)).is_absolute(), f"{link} must be relative"
+    assert link.resolve() == LIBRARY.resolve()
+
+
+def templates_text(path: Path) -> str:
+    return "".join(p.read_text() for p in sorted((path / "templates").iterdir()))
+
+
+def defined(path: Path) -> set[str]:
+    """The names a chart's templates define."""
+    return set(DEFINE.findall(templates_text(path)))
+
+
+def included(path: Path) -> set[str]:
+    """The names a chart's templates include."""
+    return set(INCLUDE.findall(templates_text(path)))
+
+
+def test_library_names_its_templates_after_itself() -> None:
+    """g8s-common.* is the library's, g8s.* the operator chart's own: no clash, easy to find."""
+    assert defined(LIBRARY)
+    assert {name for name in defined(LIBRARY) if not name.startswith("g8s-common.")} == set()
+    for operator in OPERATORS:
+        own = defined(chart(operator))
+        assert {name for name in own if name.startswith("g8s-common.")} == set(), operator
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_chart_defines_the_hooks_the_library_calls(operator: str) -> None:
+    hooks = included(LIBRARY) - defined(LIBRARY)
+    assert hooks == {"g8s.operatorEnv", "g8s.volumeMounts", "g8s.volumes"}
+    assert hooks - defined(chart(operator)) == set()
+    # And the chart calls only templates that exist, its own or the library's.
+    assert included(chart(operator)) - defined(chart(operator)) - defined(LIBRARY) == set()
 
 
 def schema_of(operator: str) -> dict[str, Any]:
@@ -164,8 +224,13 @@ def test_schema_covers_every_value(operator: str) -> None:
     schema = schema_of(operator)
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     values = load_yaml(chart(operator) / "values.yaml")
-    assert set(schema["properties"]) == set(values)
+    # helm gives every dependency a key of the values (holding `global`):
+    # the schema allows the library's, empty, and nothing else.
+    assert set(schema["properties"]) == set(values) | {LIBRARY.name}
     assert schema["additionalProperties"] is False
+    library = schema["properties"][LIBRARY.name]
+    assert (library["type"], library["additionalProperties"]) == ("object", False)
+    assert set(library["properties"]) == {"global"}
     for path in key_paths(values):
         node = schema_at(schema, path)
         if node is None:
@@ -177,8 +242,8 @@ def test_schema_covers_every_value(operator: str) -> None:
             assert node["additionalProperties"] is False, f"{where} is open"
 
 
-def helm_lint(operator: str, *flags: str) -> subprocess.CompletedProcess[str]:
-    """``helm lint --strict`` of one chart, which validates the values against its schema."""
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run helm with its caches and settings under .tools/helm."""
     if not os.access(HELM, os.X_OK):
         pytest.fail(f"{HELM} is missing: run `make tools`", pytrace=False)
     home = {
@@ -186,7 +251,7 @@ def helm_lint(operator: str, *flags: str) -> subprocess.CompletedProcess[str]:
         for part in ("CACHE", "CONFIG", "DATA")
     }
     return subprocess.run(
-        [str(HELM), "lint", "--strict", str(chart(operator)), *flags],
+        [str(HELM), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -195,11 +260,46 @@ def helm_lint(operator: str, *flags: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def helm_lint(operator: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``helm lint --strict`` of one chart, which validates the values against its schema."""
+    return helm("lint", "--strict", str(chart(operator)), *flags)
+
+
+def render(operator: str, *flags: str) -> list[dict[str, Any]]:
+    """``helm template <op> charts/<op> --include-crds``, parsed."""
+    result = helm("template", operator, str(chart(operator)), "--include-crds", *flags)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 @pytest.mark.parametrize("operator", OPERATORS)
 def test_values_validate_against_the_schema(operator: str) -> None:
     result = helm_lint(operator)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
+
+
+def test_library_lints_clean() -> None:
+    result = helm("lint", "--strict", str(LIBRARY))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_renders_the_library_objects(operator: str) -> None:
+    """Through the link, the library's templates render under the operator chart's name."""
+    name = f"g8s-{operator}"
+    manifest = render(operator)
+    found = {(o["kind"], o["metadata"]["name"]) for o in manifest}
+    assert {(kind, name) for kind in LIBRARY_OBJECTS} <= found
+    assert ("Service", f"{name}-metrics") in found
+    # The CRDs helm installs with the chart: its kind's and kopf's peering
+    # kinds (the library's crds/), each once.
+    crds = sorted(
+        o["metadata"]["name"] for o in manifest if o["kind"] == "CustomResourceDefinition"
+    )
+    expected = [kinds.by_operator(operator).crd_name, *PEERING_CRD_NAMES]
+    assert crds == sorted(expected)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +370,10 @@ def settings_variables(operator: str) -> set[str]:
 
 
 def template_variables(operator: str) -> set[str]:
-    text = "".join(p.read_text() for p in sorted((chart(operator) / "templates").iterdir()))
+    """The G8S_* variables of the chart's templates and of the library's (through its link)."""
+    text = templates_text(chart(operator)) + templates_text(
+        chart(operator) / "charts" / LIBRARY.name
+    )
     return set(VARIABLE.findall(text))
 
 

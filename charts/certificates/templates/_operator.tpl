@@ -1,14 +1,17 @@
 {{/*
-What the certificates operator adds to the shared templates: its Vault and
-PKI settings (operators/certificates/config.py CertificatesSettings) and,
-with token auth, the token file; with a private CA, Vault's CA bundle.
+What the certificates operator adds to the templates of the g8s-common
+library chart (charts/g8s-common), which call the three hooks below: its
+Vault and PKI settings (operators/certificates/config.py
+CertificatesSettings) and, with token auth, the token file; with a private
+CA, Vault's CA bundle. Names g8s.* are this chart's own, g8s-common.* the
+library's.
 */}}
 
 {{- define "g8s.vaultTokenSecret" -}}
 {{- if .Values.vault.token.secretName -}}
 {{- .Values.vault.token.secretName -}}
 {{- else if .Values.vault.token.value -}}
-{{- include "g8s.fullname" . }}-vault-token
+{{- include "g8s-common.fullname" . }}-vault-token
 {{- else -}}
 {{- fail "vault.auth=token needs vault.token.secretName (a Secret with key token) or vault.token.value" -}}
 {{- end -}}

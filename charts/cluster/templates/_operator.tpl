@@ -1,6 +1,8 @@
 {{/*
-What the cluster operator adds to the shared templates: nothing beyond the
-kit's runtime settings (operators/cluster reads no settings of its own).
+What the cluster operator adds to the templates of the g8s-common library
+chart (charts/g8s-common), which call the three hooks below: nothing beyond
+the kit's runtime settings (operators/cluster reads no settings of its own).
+Names g8s.* are this chart's own, g8s-common.* the library's.
 */}}
 
 {{/* Operator settings (environment variable: value). */}}

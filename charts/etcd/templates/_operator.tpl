@@ -1,6 +1,8 @@
 {{/*
-What the etcd operator adds to the shared templates: its settings
+What the etcd operator adds to the templates of the g8s-common library chart
+(charts/g8s-common), which call the three hooks below: its settings
 (operators/etcd/context.py EtcdSettings) and the backup store's volume.
+Names g8s.* are this chart's own, g8s-common.* the library's.
 */}}
 
 {{- define "g8s.backupRoot" -}}

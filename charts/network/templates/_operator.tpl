@@ -1,7 +1,9 @@
 {{/*
-What the network operator adds to the shared templates: its settings
+What the network operator adds to the templates of the g8s-common library
+chart (charts/g8s-common), which call the three hooks below: its settings
 (operators/network/config.py NetworkSettings). The host agent's DaemonSet
-is in agent-daemonset.yaml.
+is in agent-daemonset.yaml. Names g8s.* are this chart's own, g8s-common.*
+the library's.
 */}}
 
 {{/* Where the allocation records live: the release namespace unless set. */}}

@@ -35,6 +35,8 @@ OPERATORS = localenv.OPERATORS
 IDENTITY_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 PEERING_KINDS = ("ClusterKopfPeering", "KopfPeering")
 PEERING_CRDS = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
+# kopf's peering CRDs: in the library chart every operator chart depends on.
+PEERING_CRDS_FILE = CHARTS / "g8s-common" / "crds" / "kopf-peering.yaml"
 # What the RBAC and peering tests apply, so that the objects can be told
 # apart from a `helm install` of the same charts.
 FIELD_MANAGER = "g8s-rbac-test"
@@ -89,10 +91,9 @@ def find(manifest: Iterable[Mapping[str, Any]], kind: str, name: str) -> dict[st
     return matches[0]
 
 
-def peering_crds(env: LocalEnv, operator: str = "cluster") -> None:
-    """kopf's peering CRDs from a chart's crds/, installed and Established."""
-    path = CHARTS / operator / "crds" / "kopf-peering.yaml"
-    env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+def peering_crds(env: LocalEnv) -> None:
+    """kopf's peering CRDs, as the charts install them, installed and Established."""
+    env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS_FILE))
     names = [f"crd/{name}" for name in PEERING_CRDS]
     env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
 

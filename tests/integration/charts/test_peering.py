@@ -1,14 +1,14 @@
 """Two replicas of one operator never both act: kopf peering, as the charts set it up.
 
-With kopf's peering CRDs from the chart (``crds/kopf-peering.yaml``) and the
-peering object the chart renders for a namespaced operator (``KopfPeering``
-``g8s-etcd`` in the watched namespace), two processes of the etcd operator
-run together with ``G8S_PEERING=true``, each with a metrics endpoint of its
-own. Covered: both join the peering object; of several EtcdClusters applied
-then, every one is reconciled, all by the same process (the other's
-reconciliation counter stays at zero); when the active process is stopped
-(SIGTERM) it leaves the peering object, the other takes over and reconciles
-a new EtcdCluster.
+With kopf's peering CRDs the charts install (``crds/kopf-peering.yaml`` of
+the g8s-common library chart) and the peering object the chart renders for a
+namespaced operator (``KopfPeering`` ``g8s-etcd`` in the watched namespace),
+two processes of the etcd operator run together with ``G8S_PEERING=true``,
+each with a metrics endpoint of its own. Covered: both join the peering
+object; of several EtcdClusters applied then, every one is reconciled, all
+by the same process (the other's reconciliation counter stays at zero); when
+the active process is stopped (SIGTERM) it leaves the peering object, the
+other takes over and reconciles a new EtcdCluster.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def replica(env: LocalEnv, namespace: str, log_dir: Path, port: int) -> Iterator
 def test_one_replica_acts_and_the_other_takes_over(
     local_env: LocalEnv, namespace: str, tmp_path: Path
 ) -> None:
-    sa.peering_crds(local_env, OPERATOR)
+    sa.peering_crds(local_env)
     manifest = sa.render(OPERATOR, f"--set=namespaces={{{namespace}}}")
     objects = sa.peering(manifest)
     assert [(o["kind"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects] == [

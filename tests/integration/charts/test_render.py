@@ -45,6 +45,8 @@ STANDARD_LABELS = {
     "app.kubernetes.io/managed-by": "Helm",
 }
 PEERING_CRDS = ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
+# kopf's peering CRDs: in the library chart every operator chart depends on.
+PEERING_CRDS_FILE = CHARTS / "g8s-common" / "crds" / "kopf-peering.yaml"
 
 Manifest = list[dict[str, Any]]
 
@@ -89,9 +91,7 @@ def env_of(container: Mapping[str, Any]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def peering_crds(local_env: LocalEnv) -> None:
     """kopf's peering CRDs from the charts, installed for real (the peering objects need them)."""
-    local_env.kubectl(
-        "apply", "--server-side", "-f", str(CHARTS / "cluster" / "crds" / "kopf-peering.yaml")
-    )
+    local_env.kubectl("apply", "--server-side", "-f", str(PEERING_CRDS_FILE))
     names = [f"crd/{name}" for name in PEERING_CRDS]
     local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
 

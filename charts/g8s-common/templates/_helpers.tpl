@@ -1,7 +1,13 @@
 {{/*
-Helpers shared by the five g8s charts. This file is the same in every chart
-(tests/unit/test_charts.py keeps the copies identical); what differs per
-operator lives in _operator.tpl.
+Helpers of the g8s library chart, used by its object templates (the other
+files here) and by each operator chart's own templates. Every template is
+called with the operator chart's context, so .Chart is the operator's chart
+(g8s-<operator>) and .Values its values.
+
+What differs per operator the operator chart defines in its _operator.tpl,
+and the templates here call it: g8s.operatorEnv (its settings as a map of
+environment variable: value), g8s.volumeMounts and g8s.volumes (extra mounts
+and volumes of the operator pod; may be empty).
 
 Names are fixed (g8s-<operator>), never derived from the release name: one
 operator of each kind runs per host cluster, and the other operators, the
@@ -9,17 +15,17 @@ docs and the tests refer to these names.
 */}}
 
 {{/* The operator's name: the chart name without "g8s-" (cluster, certificates, ...). */}}
-{{- define "g8s.operator" -}}
+{{- define "g8s-common.operator" -}}
 {{- trimPrefix "g8s-" .Chart.Name -}}
 {{- end -}}
 
 {{/* The fixed name of the operator's objects: g8s-<operator>. */}}
-{{- define "g8s.fullname" -}}
+{{- define "g8s-common.fullname" -}}
 {{- .Chart.Name -}}
 {{- end -}}
 
 {{/* Labels on every object the chart renders. */}}
-{{- define "g8s.labels" -}}
+{{- define "g8s-common.labels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -29,23 +35,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{/* What the operator's Deployment selects (immutable: no version in it). */}}
-{{- define "g8s.selectorLabels" -}}
+{{- define "g8s-common.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
 {{/* The operator image; the tag defaults to the chart's appVersion. */}}
-{{- define "g8s.image" -}}
+{{- define "g8s-common.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
 {{/*
 The operator container's environment: the kit's runtime settings
 (shared/settings.py RuntimeSettings), then the operator's own (g8s.operatorEnv
-in _operator.tpl), then .Values.env, which overrides both. Sorted by name, so
-a re-render never reorders the pod template (no needless rollout).
+in the operator chart's _operator.tpl), then .Values.env, which overrides
+both. Sorted by name, so a re-render never reorders the pod template (no
+needless rollout).
 */}}
-{{- define "g8s.env" -}}
+{{- define "g8s-common.env" -}}
 {{- $env := dict "G8S_NAMESPACES" (join "," .Values.namespaces) -}}
 {{- $_ := set $env "G8S_METRICS_PORT" (toString (int .Values.metrics.port)) -}}
 {{- $_ = set $env "G8S_METRICS_ADDRESS" .Values.metrics.address -}}
@@ -73,7 +80,7 @@ documented needs): Events for its per-object messages, the CRD list to notice
 its resource appear, and, when peering, its peering object; a namespaced
 operator also lists the namespaces it watches.
 */}}
-{{- define "g8s.kopfRules" -}}
+{{- define "g8s-common.kopfRules" -}}
 # kopf posts Kubernetes Events for handler warnings and errors.
 - apiGroups: [""]
   resources: [events]
@@ -103,8 +110,9 @@ finalizer and progress annotations on it (patch) and writes its status
 (patch on the status subresource). update on <plural>/finalizers lets the
 operator set blockOwnerDeletion on the owner references of what it writes,
 which the OwnerReferencesPermissionEnforcement admission plugin demands.
+Called with the plural, not the context: include "g8s-common.ownKindRules" "clusters".
 */}}
-{{- define "g8s.ownKindRules" -}}
+{{- define "g8s-common.ownKindRules" -}}
 - apiGroups: [g8s.io]
   resources: [{{ . }}]
   verbs: [list, watch, patch]

@@ -29,7 +29,8 @@ class OperatorContext:
     """What every handler of one operator may use; operators extend it."""
 
     identity: OperatorIdentity
-    settings: RuntimeSettings
+    # The kit's settings; ``settings`` is left to each operator's own.
+    runtime: RuntimeSettings
     metrics: OperatorMetrics
     clock: Clock = field(default=utc_now)
 

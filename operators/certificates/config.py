@@ -145,7 +145,7 @@ def vault_auth(config: CertificatesSettings, kube: Kube) -> Auth:
 
 def build_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
     environ: Mapping[str, str] | None = None,
 ) -> CertificatesContext:
@@ -159,7 +159,7 @@ def build_context(
     )
     return CertificatesContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         config=config,
         vault=vault,

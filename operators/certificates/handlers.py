@@ -81,7 +81,7 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
         ctx,
         node=node if isinstance(node, str) else "",
     )
-    policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
+    policy = RetryPolicy(retry, ctx.runtime.retry_delay, ctx.runtime.max_retry_delay)
     outcome = await run_steps(
         steps.RELEASE_STEPS, job, kind=CERTIFICATE.kind, metrics=ctx.metrics, log=log, policy=policy
     )

@@ -37,12 +37,12 @@ class ClusterContext(OperatorContext):
 
 
 def build_context(
-    identity: OperatorIdentity, settings: RuntimeSettings, metrics: OperatorMetrics
+    identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics
 ) -> ClusterContext:
     api = connect()
     return ClusterContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         kube=Kube(api, identity.field_manager),
         pause_kube=Kube(api, identity.field_manager + PAUSE_MANAGER_SUFFIX),

@@ -66,7 +66,7 @@ class EtcdContext(OperatorContext):
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
     etcd: EtcdSettings | None = None,
 ) -> EtcdContext:
@@ -74,7 +74,7 @@ def make_context(
     store = FilesystemStore(Path(etcd.backup_root)) if etcd.backup_root else None
     return EtcdContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         etcd=etcd,
         kube=Kube(connect(), identity.field_manager),

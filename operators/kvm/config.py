@@ -96,7 +96,7 @@ class KVMContext(OperatorContext):
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
     kvm: KVMSettings | None = None,
 ) -> KVMContext:
@@ -104,7 +104,7 @@ def make_context(
     field_manager = identity.field_manager
     return KVMContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         kvm=kvm,
         kube=Kube(connect(), field_manager),

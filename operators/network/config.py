@@ -61,13 +61,13 @@ def load_settings() -> NetworkSettings:
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
     network: NetworkSettings | None = None,
 ) -> NetworkContext:
     return NetworkContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         network=network or load_settings(),
         kube=Kube(connect(), identity.field_manager),

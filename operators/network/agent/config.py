@@ -58,13 +58,13 @@ def field_manager(identity: OperatorIdentity, node: str) -> str:
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
     agent: AgentSettings,
 ) -> AgentContext:
     return AgentContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         agent=agent,
         kube=Kube(connect(), field_manager(identity, agent.node_name)),

@@ -69,7 +69,7 @@ def test_children_apply_and_status_is_accepted(
     kube = Kube(connect(), "g8s-etcd")
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: datetime.now(UTC),
         etcd=EtcdSettings(probe_members=False, image="registry.k8s.io/etcd:{version}-0"),

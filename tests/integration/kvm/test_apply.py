@@ -106,7 +106,7 @@ def _context(local_env: LocalEnv, monkeypatch: pytest.MonkeyPatch) -> KVMContext
     monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
     return KVMContext(
         identity=OperatorIdentity("kvm"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("kvm"),
         clock=lambda: datetime.now(UTC),
         kvm=KVMSettings(guest_checks=False, launcher_image="launcher:test"),

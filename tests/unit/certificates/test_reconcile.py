@@ -39,7 +39,7 @@ class World:
         metrics = OperatorMetrics("certificates")
         self.ctx = CertificatesContext(
             identity=OperatorIdentity("certificates"),
-            settings=RuntimeSettings(),
+            runtime=RuntimeSettings(),
             metrics=metrics,
             clock=lambda: self.now,
             config=CertificatesSettings(vault_addr="fake", pki_max_ttl="8760h"),

@@ -271,7 +271,7 @@ def test_whole_reconcile_writes_status_through_the_kit() -> None:
     kube = FakeKube(sts(3, 3))
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: NOW,
         etcd=OFF,
@@ -294,7 +294,7 @@ def test_whole_reconcile_writes_status_through_the_kit() -> None:
 def test_a_requeue_is_a_temporary_error_for_kopf(tmp_path: Path) -> None:
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: NOW,
         etcd=OFF,

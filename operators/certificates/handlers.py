@@ -16,7 +16,7 @@ import kopf
 from operators.certificates import reconcile as steps
 from operators.certificates import renewal
 from operators.certificates import status as certificate_status
-from operators.certificates.config import CertificatesContext
+from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs
 from shared.api.kinds import CERTIFICATE
@@ -50,7 +50,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.startup(registry=registry, id="worker-threads")
     async def _threads(memo: Any, **_: Any) -> None:
-        size = memo.config.worker_threads
+        size = memo.settings.worker_threads
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=size))
 
     register_bound(registry, kind, reconciler)

@@ -26,7 +26,7 @@ from operators.certificates.children import (
     key_pair_secret,
     tls_secret,
 )
-from operators.certificates.config import CertificatesContext
+from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec
 from shared import logs
 from shared.api import certificates as catalogue
@@ -67,7 +67,7 @@ class Run:
 
 
 def mount_of(ctx: CertificatesContext, namespace: str, cluster: str) -> str:
-    return catalogue.mount_path(namespace, cluster, ctx.config.pki_mount_prefix)
+    return catalogue.mount_path(namespace, cluster, ctx.settings.pki_mount_prefix)
 
 
 def secret_ref(spec: CertificateSpec) -> ObjectRef:
@@ -116,7 +116,7 @@ def _vault_call_observed(run: Run, ok: bool) -> None:
 
 # Pure steps are coroutines: a thread hop would only queue them behind Vault calls.
 async def validate(run: Run) -> None:
-    policies.validate(run.spec, max_ttl_seconds=run.ctx.config.max_ttl_seconds)
+    policies.validate(run.spec, max_ttl_seconds=run.ctx.settings.max_ttl_seconds)
 
 
 def read_secret(run: Run) -> None:
@@ -132,12 +132,12 @@ def read_secret(run: Run) -> None:
 def ensure_pki(run: Run) -> None:
     if run.spec.profile.key_pair_only:
         return
-    config = run.ctx.config
+    settings = run.ctx.settings
     ca = CA(
         common_name=f"{run.spec.cluster} CA ({run.spec.namespace})",
-        ttl=config.pki_ca_ttl,
-        key_type=config.pki_ca_key_type,
-        key_bits=256 if config.pki_ca_key_type == "ec" else 2048,
+        ttl=settings.pki_ca_ttl,
+        key_type=settings.pki_ca_key_type,
+        key_bits=256 if settings.pki_ca_key_type == "ec" else 2048,
     )
     profile = run.spec.profile
     role = Role(
@@ -147,11 +147,11 @@ def ensure_pki(run: Run) -> None:
         key_usages=profile.key_usages,
         server=profile.server,
         client=profile.client,
-        max_ttl=config.pki_max_ttl,
+        max_ttl=settings.pki_max_ttl,
         allow_ip_sans=bool(profile.ip_addresses),
     )
     try:
-        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=config.pki_ca_ttl)
+        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
         run.ctx.vault.ensure_role(run.mount, role)
     except VaultUnavailable:
         _vault_call_observed(run, ok=False)

@@ -36,7 +36,7 @@ class ClusterContext(OperatorContext):
         return self.pause_kube
 
 
-def build_context(
+def make_context(
     identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics
 ) -> ClusterContext:
     api = connect()

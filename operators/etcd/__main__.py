@@ -14,7 +14,7 @@ IDENTITY = OperatorIdentity("etcd")
 
 def main() -> None:
     settings = load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
-    run(IDENTITY, partial(register, settings=settings), partial(make_context, etcd=settings))
+    run(IDENTITY, partial(register, settings=settings), partial(make_context, settings=settings))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class EtcdSettings:
 
 @dataclass
 class EtcdContext(OperatorContext):
-    etcd: EtcdSettings = field(default_factory=EtcdSettings)
+    settings: EtcdSettings = field(default_factory=EtcdSettings)
     kube: Kube | None = None
     store: BackupStore | None = None
     # The last StatefulSet state sent to each EtcdCluster (shared.owners), so
@@ -68,15 +68,15 @@ def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    etcd: EtcdSettings | None = None,
+    settings: EtcdSettings | None = None,
 ) -> EtcdContext:
-    etcd = etcd or load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
-    store = FilesystemStore(Path(etcd.backup_root)) if etcd.backup_root else None
+    settings = settings or load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
+    store = FilesystemStore(Path(settings.backup_root)) if settings.backup_root else None
     return EtcdContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        etcd=etcd,
+        settings=settings,
         kube=Kube(connect(), identity.field_manager),
         store=store,
     )

@@ -27,7 +27,7 @@ KIND = ETCD_CLUSTER
 STATEFULSET_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
-def bound(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
+def reconciler(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
     return Reconciler(
         kind=KIND,
         parse=parse,
@@ -42,7 +42,7 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
     register_bound(
         registry,
         KIND,
-        bound,
+        reconciler,
         resync=settings.interval,
         resync_id="watch",
         resync_idle=settings.interval,

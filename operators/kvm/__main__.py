@@ -3,7 +3,7 @@
 import os
 from functools import partial
 
-from operators.kvm.config import KVMSettings, make_context
+from operators.kvm.context import KVMSettings, make_context
 from operators.kvm.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
@@ -14,7 +14,7 @@ IDENTITY = OperatorIdentity("kvm")
 
 def main() -> None:
     settings = load(KVMSettings, os.environ, prefix="G8S_KVM_")
-    run(IDENTITY, partial(register, settings=settings), partial(make_context, kvm=settings))
+    run(IDENTITY, partial(register, settings=settings), partial(make_context, settings=settings))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import kopf
 
 from operators.kvm import lifecycle
 from operators.kvm import reconcile as steps
-from operators.kvm.config import KVMContext, KVMSettings
+from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.reconcile import OPERATOR
 from operators.kvm.status import PROVISIONING, report
@@ -37,11 +37,11 @@ DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_tok
 def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
     assert ctx.kube is not None
     return steps.Run(
-        spec=spec, body=body, kube=ctx.kube, settings=ctx.kvm, guest_client=ctx.guest_client
+        spec=spec, body=body, kube=ctx.kube, settings=ctx.settings, guest_client=ctx.guest_client
     )
 
 
-def bound(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
+def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
     return Reconciler(
         kind=KIND,
         parse=parse,
@@ -56,7 +56,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
     register_bound(
         registry,
         KIND,
-        bound,
+        reconciler,
         resync=settings.interval,
         resync_id="refresh",
         resync_idle=settings.interval,
@@ -82,4 +82,4 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
         deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
         patch.setdefault("status", {}).update(deletion.status)
         if not deletion.done:
-            raise kopf.TemporaryError(deletion.decision.message, delay=memo.kvm.poll_interval)
+            raise kopf.TemporaryError(deletion.decision.message, delay=memo.settings.poll_interval)

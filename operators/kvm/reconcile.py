@@ -14,7 +14,7 @@ from typing import Any
 
 from operators.kvm import policies
 from operators.kvm.children import certificate, deployment, ignition, pvc, secret
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from operators.kvm.model import KVMNodeSpec
 from shared.api import API_VERSION, labels, names
 from shared.api.kinds import CLUSTER_NETWORK

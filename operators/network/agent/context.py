@@ -32,7 +32,7 @@ class AgentSettings:
 
 @dataclass
 class AgentContext(OperatorContext):
-    agent: AgentSettings = field(default_factory=AgentSettings)
+    settings: AgentSettings = field(default_factory=AgentSettings)
     # Writes this host's status entries under a field manager of its own.
     kube: Kube | None = None
     # What the watches saw: every ClusterNetwork by "namespace/name" (see
@@ -60,12 +60,12 @@ def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    agent: AgentSettings,
+    settings: AgentSettings,
 ) -> AgentContext:
     return AgentContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        agent=agent,
-        kube=Kube(connect(), field_manager(identity, agent.node_name)),
+        settings=settings,
+        kube=Kube(connect(), field_manager(identity, settings.node_name)),
     )

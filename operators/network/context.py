@@ -48,7 +48,7 @@ class NetworkSettings:
 
 @dataclass
 class NetworkContext(OperatorContext):
-    network: NetworkSettings = field(default_factory=NetworkSettings)
+    settings: NetworkSettings = field(default_factory=NetworkSettings)
     kube: Kube | None = None
     rng: random.Random = field(default_factory=random.Random)
     # Which values this process knows to be taken (a hint; see allocation.Taken).
@@ -63,12 +63,12 @@ def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    network: NetworkSettings | None = None,
+    settings: NetworkSettings | None = None,
 ) -> NetworkContext:
     return NetworkContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        network=network or load_settings(),
+        settings=settings or load_settings(),
         kube=Kube(connect(), identity.field_manager),
     )

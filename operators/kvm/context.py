@@ -80,7 +80,7 @@ class KVMSettings:
 
 @dataclass
 class KVMContext(OperatorContext):
-    kvm: KVMSettings = field(default_factory=KVMSettings)
+    settings: KVMSettings = field(default_factory=KVMSettings)
     kube: Kube | None = None
     # Builds a client for a guest cluster from its kubeconfig document.
     guest_client: Callable[[str], Kube] | None = None
@@ -98,15 +98,15 @@ def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    kvm: KVMSettings | None = None,
+    settings: KVMSettings | None = None,
 ) -> KVMContext:
-    kvm = kvm or load(KVMSettings, os.environ, prefix="G8S_KVM_")
+    settings = settings or load(KVMSettings, os.environ, prefix="G8S_KVM_")
     field_manager = identity.field_manager
     return KVMContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        kvm=kvm,
+        settings=settings,
         kube=Kube(connect(), field_manager),
         guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
     )

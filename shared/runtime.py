@@ -18,6 +18,7 @@ import kopf
 from shared import logs
 from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
+from shared.kube import Kube
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
 
@@ -33,6 +34,18 @@ class OperatorContext:
     runtime: RuntimeSettings
     metrics: OperatorMetrics
     clock: Clock = field(default=utc_now)
+    # None only where nothing talks to the API server (tests of the kit).
+    kube: Kube | None = None
+    # The last child state sent to each owner (shared.owners), so that
+    # repeated events of an unchanged child cost no API request.
+    sent: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> Kube:
+        if self.kube is None:
+            raise RuntimeError(
+                f"the {self.identity.name} operator runs without a Kubernetes client"
+            )
+        return self.kube
 
 
 # kopf pauses every peer while the highest priority is shared ("possibly

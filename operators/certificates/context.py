@@ -87,11 +87,10 @@ def load_settings(environ: Mapping[str, str]) -> CertificatesSettings:
 
 @dataclass
 class CertificatesContext(OperatorContext):
-    """The operator's context (kopf memo): the kit's plus Vault, Kubernetes and metrics."""
+    """The operator's context (kopf memo): the kit's plus Vault and metrics."""
 
     settings: CertificatesSettings = field(kw_only=True)
     vault: Vault = field(kw_only=True)
-    kube: Kube = field(kw_only=True)
     certificate_metrics: CertificateMetrics = field(kw_only=True)
 
 

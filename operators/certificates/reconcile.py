@@ -120,7 +120,7 @@ async def validate(run: Run) -> None:
 
 
 def read_secret(run: Run) -> None:
-    run.current = read_current(run.ctx.kube.get(secret_ref(run.spec)))
+    run.current = read_current(run.ctx.client().get(secret_ref(run.spec)))
     # Known before Vault is asked anything, so that a failure there still says
     # why an issuance was wanted; the issue step decides again with the CA.
     own_ca = run.current.ca_fingerprint if run.current else None
@@ -165,7 +165,7 @@ def write_ca_secret(run: Run) -> None:
     secret = ca_secret.build(
         run.spec.cluster, run.spec.namespace, ca_pem=run.ca_pem, operator=CERTIFICATE.operator
     )
-    run.ctx.kube.apply(secret)
+    run.ctx.client().apply(secret)
 
 
 def issue(run: Run) -> None:
@@ -180,7 +180,7 @@ def issue(run: Run) -> None:
     started = time.perf_counter()
     try:
         secret, run.issued = _issue(run)
-        run.ctx.kube.apply(
+        run.ctx.client().apply(
             owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
         )
     except Exception as exc:
@@ -304,7 +304,7 @@ class Release:
 
 
 def revoke(release: Release) -> None:
-    secret = release.ctx.kube.get(
+    secret = release.ctx.client().get(
         ObjectRef(
             "v1",
             "Secret",
@@ -322,7 +322,7 @@ def revoke(release: Release) -> None:
 
 def others_of_cluster(release: Release) -> list[str]:
     """Names of the cluster's Certificates that are not being deleted."""
-    items = release.ctx.kube.list(
+    items = release.ctx.client().list(
         CERTIFICATE_API_VERSION, CERTIFICATE.kind, namespace=release.namespace
     )
     return [
@@ -363,7 +363,7 @@ def teardown_if_last(release: Release) -> None:
                 vault.tidy(release.mount)
             raise Retry("Tidying", f"tidying {release.mount} before removing it", delay=1.0)
         vault.unmount(release.mount)
-    release.ctx.kube.delete(
+    release.ctx.client().delete(
         ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)
     )
     release.torn_down = True

@@ -73,9 +73,9 @@ async def schedule(body: Mapping[str, Any], ctx: CertificatesContext, stopped: S
 def _stamp(body: Mapping[str, Any], ctx: CertificatesContext) -> None:
     meta = body["metadata"]
     ref = ObjectRef(body["apiVersion"], body["kind"], meta["name"], meta["namespace"])
-    if ctx.kube.get(ref) is None:
+    if ctx.client().get(ref) is None:
         return
-    ctx.kube.apply(
+    ctx.client().apply(
         {
             "apiVersion": body["apiVersion"],
             "kind": body["kind"],

@@ -52,16 +52,7 @@ class EtcdSettings:
 @dataclass
 class EtcdContext(OperatorContext):
     settings: EtcdSettings = field(default_factory=EtcdSettings)
-    kube: Kube | None = None
     store: BackupStore | None = None
-    # The last StatefulSet state sent to each EtcdCluster (shared.owners), so
-    # that repeated events of an unchanged StatefulSet cost no API request.
-    sent: dict[str, str] = field(default_factory=dict)
-
-    def client(self) -> Kube:
-        if self.kube is None:
-            raise RuntimeError("the etcd operator runs without a Kubernetes client")
-        return self.kube
 
 
 def make_context(

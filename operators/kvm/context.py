@@ -81,17 +81,8 @@ class KVMSettings:
 @dataclass
 class KVMContext(OperatorContext):
     settings: KVMSettings = field(default_factory=KVMSettings)
-    kube: Kube | None = None
     # Builds a client for a guest cluster from its kubeconfig document.
     guest_client: Callable[[str], Kube] | None = None
-    # The last Deployment state sent to each KVMNode (shared.owners), so that
-    # repeated events of an unchanged Deployment cost no API request.
-    sent: dict[str, str] = field(default_factory=dict)
-
-    def client(self) -> Kube:
-        if self.kube is None:
-            raise RuntimeError("the kvm operator runs without a Kubernetes client")
-        return self.kube
 
 
 def make_context(

@@ -35,9 +35,12 @@ DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_tok
 
 
 def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
-    assert ctx.kube is not None
     return steps.Run(
-        spec=spec, body=body, kube=ctx.kube, settings=ctx.settings, guest_client=ctx.guest_client
+        spec=spec,
+        body=body,
+        kube=ctx.client(),
+        settings=ctx.settings,
+        guest_client=ctx.guest_client,
     )
 
 

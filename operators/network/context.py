@@ -49,7 +49,6 @@ class NetworkSettings:
 @dataclass
 class NetworkContext(OperatorContext):
     settings: NetworkSettings = field(default_factory=NetworkSettings)
-    kube: Kube | None = None
     rng: random.Random = field(default_factory=random.Random)
     # Which values this process knows to be taken (a hint; see allocation.Taken).
     taken: Taken = field(default_factory=Taken)

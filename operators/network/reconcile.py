@@ -47,16 +47,14 @@ def pools(settings: NetworkSettings) -> Pools:
 
 
 def allocator(ctx: NetworkContext) -> Allocator:
-    assert ctx.kube is not None
-    store = KubeRecordStore(ctx.kube, ctx.settings.allocation_namespace)
+    store = KubeRecordStore(ctx.client(), ctx.settings.allocation_namespace)
     return Allocator(
         store, pools(ctx.settings), ctx.rng, ctx.settings.allocation_attempts, ctx.taken
     )
 
 
 def make_run(spec: ClusterNetworkSpec, body: Mapping[str, Any], ctx: NetworkContext) -> Run:
-    assert ctx.kube is not None
-    return Run(spec, body, ctx.kube, ctx.settings, allocator(ctx))
+    return Run(spec, body, ctx.client(), ctx.settings, allocator(ctx))
 
 
 def owner(spec: ClusterNetworkSpec) -> Owner:

@@ -33,8 +33,6 @@ class AgentSettings:
 @dataclass
 class AgentContext(OperatorContext):
     settings: AgentSettings = field(default_factory=AgentSettings)
-    # Writes this host's status entries under a field manager of its own.
-    kube: Kube | None = None
     # What the watches saw: every ClusterNetwork by "namespace/name" (see
     # desired.NetworkView) and every host node's tunnel endpoint by name.
     networks: dict[str, Any] = field(default_factory=dict)
@@ -53,6 +51,7 @@ def load_settings() -> AgentSettings:
 
 
 def field_manager(identity: OperatorIdentity, node: str) -> str:
+    """One field manager per host, so that each agent owns only its host's status entries."""
     return f"{identity.field_manager}-{node}"[:128]
 
 

@@ -116,7 +116,7 @@ def _converge_host(settings: AgentSettings, vtep: str, wanted: list[DesiredNetwo
 
 
 def _report(ctx: AgentContext, views: list[d.NetworkView], vtep: str, result: Result) -> None:
-    assert ctx.kube is not None
+    kube = ctx.client()
     for view in views:
         outcome = result.networks.get(view.key)
         if outcome is None:
@@ -125,4 +125,4 @@ def _report(ctx: AgentContext, views: list[d.NetworkView], vtep: str, result: Re
             ctx.settings.node_name, vtep, view.generation, outcome.ready, outcome.message
         )
         if d.changed(view.reported, entry):
-            ctx.kube.apply(d.status_body(view.namespace, view.name, entry), subresource="status")
+            kube.apply(d.status_body(view.namespace, view.name, entry), subresource="status")

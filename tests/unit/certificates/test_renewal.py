@@ -45,7 +45,7 @@ def test_due_certificate_is_stamped_once_per_interval() -> None:
             "Ctx",
             (),
             {
-                "kube": kube,
+                "client": lambda _: kube,
                 "clock": staticmethod(lambda: at(0)),
                 "settings": CertificatesSettings(vault_addr="x", renewal_check_interval=7.0),
             },
@@ -68,7 +68,7 @@ def test_not_due_certificate_sleeps_until_renewal() -> None:
             "Ctx",
             (),
             {
-                "kube": kube,
+                "client": lambda _: kube,
                 "clock": staticmethod(lambda: at(0)),
                 "settings": CertificatesSettings(vault_addr="x"),
             },

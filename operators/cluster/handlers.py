@@ -96,19 +96,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
             raise kopf.TemporaryError(f"removing {stage}", delay=DELETE_RECHECK_SECONDS)
 
     for kind in steps.CHILD_KINDS:
-        _watch_child(registry, kind.plural)
-
-
-def _watch_child(registry: kopf.OperatorRegistry, plural: str) -> None:
-    owners.watch_children(
-        registry,
-        (GROUP, VERSION, plural),
-        CHILD_LINK,
-        labels={CLUSTER_LABEL: kopf.PRESENT},
-        kube=lambda memo: memo.client(),
-        sent=lambda memo: memo.sent,
-        id=f"watch-{plural}",
-    )
+        owners.watch_children(
+            registry,
+            (GROUP, VERSION, kind.plural),
+            CHILD_LINK,
+            labels={CLUSTER_LABEL: kopf.PRESENT},
+            id=f"watch-{kind.plural}",
+        )
 
 
 async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:

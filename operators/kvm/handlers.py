@@ -21,17 +21,13 @@ from operators.kvm import lifecycle
 from operators.kvm import reconcile as steps
 from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
-from operators.kvm.reconcile import OPERATOR
 from operators.kvm.status import PROVISIONING, report
-from shared.api import API_VERSION
 from shared.api.kinds import KVM_NODE
-from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
-from shared.owners import Link, watch_children, workload_token
+from shared.owners import watch_workloads
 
 KIND = KVM_NODE
-DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
 def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
@@ -65,15 +61,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
         resync_idle=settings.interval,
     )
 
-    watch_children(
-        registry,
-        ("apps", "v1", "deployments"),
-        DEPLOYMENT_LINK,
-        labels={MANAGED_BY: managed_by(OPERATOR)},
-        kube=lambda memo: memo.client(),
-        sent=lambda memo: memo.sent,
-        id="watch-deployments",
-    )
+    watch_workloads(registry, KIND, ("apps", "v1", "deployments"))
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

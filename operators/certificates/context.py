@@ -16,7 +16,6 @@ mount prefix::
 
 import base64
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -148,9 +147,8 @@ def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    environ: Mapping[str, str] | None = None,
+    settings: CertificatesSettings,
 ) -> CertificatesContext:
-    settings = load_settings(os.environ if environ is None else environ)
     kube = Kube(connect(), identity.field_manager)
     vault = Vault(
         settings.vault_addr,

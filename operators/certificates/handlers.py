@@ -16,7 +16,7 @@ import kopf
 from operators.certificates import reconcile as steps
 from operators.certificates import renewal
 from operators.certificates import status as certificate_status
-from operators.certificates.context import CertificatesContext
+from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs
 from shared.api.kinds import CERTIFICATE
@@ -44,14 +44,14 @@ def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Ru
     )
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) -> None:
     kind = CERTIFICATE
     resource = (kind.group, kind.version, kind.plural)
 
     @kopf.on.startup(registry=registry, id="worker-threads")
-    async def _threads(memo: Any, **_: Any) -> None:
-        size = memo.settings.worker_threads
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=size))
+    async def _threads(**_: Any) -> None:
+        pool = ThreadPoolExecutor(max_workers=settings.worker_threads)
+        asyncio.get_running_loop().set_default_executor(pool)
 
     register_bound(registry, kind, reconciler)
 

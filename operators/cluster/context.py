@@ -6,6 +6,7 @@ re-applying a child never removes a pause and lifting a pause never touches
 the child's spec.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.identity import OperatorIdentity
@@ -27,8 +28,12 @@ class ClusterContext(OperatorContext):
         return self.pause_kube
 
 
+def load_settings(environ: Mapping[str, str]) -> None:
+    """Nothing: the kit's RuntimeSettings are all the cluster operator reads."""
+
+
 def make_context(
-    identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics
+    identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics, settings: None
 ) -> ClusterContext:
     api = connect()
     return ClusterContext(

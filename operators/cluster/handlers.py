@@ -55,7 +55,7 @@ def announce(body: kopf.Body, before: Sequence[Mapping[str, Any]], patch: Any) -
             kopf.warn(body, reason=flip.reason or flip.type, message=message)
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+def register(registry: kopf.OperatorRegistry, settings: None) -> None:
     group, version, plural = CLUSTER.group, CLUSTER.version, CLUSTER.plural
 
     @kopf.on.resume(group, version, plural, registry=registry, id="pause")

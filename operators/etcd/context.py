@@ -1,6 +1,6 @@
 """The etcd operator's settings and context (kopf memo): its dependencies, no globals."""
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +11,8 @@ from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings, load
+
+PREFIX = "G8S_ETCD_"
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,16 @@ class EtcdContext(OperatorContext):
     store: BackupStore | None = None
 
 
+def load_settings(environ: Mapping[str, str]) -> EtcdSettings:
+    return load(EtcdSettings, environ, prefix=PREFIX)
+
+
 def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    settings: EtcdSettings | None = None,
+    settings: EtcdSettings,
 ) -> EtcdContext:
-    settings = settings or load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
     store = FilesystemStore(Path(settings.backup_root)) if settings.backup_root else None
     return EtcdContext(
         identity=identity,

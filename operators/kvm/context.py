@@ -1,7 +1,6 @@
 """The kvm operator's settings (prefix ``G8S_KVM_``) and context (kopf memo)."""
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG
@@ -12,6 +11,7 @@ from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings, SettingsError, load
 
+PREFIX = "G8S_KVM_"
 ACCELS = (AUTO, KVM, TCG)
 
 
@@ -85,13 +85,16 @@ class KVMContext(OperatorContext):
     guest_client: Callable[[str], Kube] | None = None
 
 
+def load_settings(environ: Mapping[str, str]) -> KVMSettings:
+    return load(KVMSettings, environ, prefix=PREFIX)
+
+
 def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    settings: KVMSettings | None = None,
+    settings: KVMSettings,
 ) -> KVMContext:
-    settings = settings or load(KVMSettings, os.environ, prefix="G8S_KVM_")
     field_manager = identity.field_manager
     return KVMContext(
         identity=identity,

@@ -1,7 +1,7 @@
 """The network operator's settings and context (kopf memo): its dependencies, no globals."""
 
-import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from operators.network.allocation import Taken
@@ -54,20 +54,20 @@ class NetworkContext(OperatorContext):
     taken: Taken = field(default_factory=Taken)
 
 
-def load_settings() -> NetworkSettings:
-    return load(NetworkSettings, os.environ, prefix=PREFIX)
+def load_settings(environ: Mapping[str, str]) -> NetworkSettings:
+    return load(NetworkSettings, environ, prefix=PREFIX)
 
 
 def make_context(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    settings: NetworkSettings | None = None,
+    settings: NetworkSettings,
 ) -> NetworkContext:
     return NetworkContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        settings=settings or load_settings(),
+        settings=settings,
         kube=Kube(connect(), identity.field_manager),
     )

@@ -1,7 +1,7 @@
 """The host agent's settings and context (kopf memo)."""
 
 import asyncio
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +43,8 @@ class AgentContext(OperatorContext):
     loop_task: "asyncio.Task[None] | None" = None
 
 
-def load_settings() -> AgentSettings:
-    settings = load(AgentSettings, os.environ, prefix=PREFIX)
+def load_settings(environ: Mapping[str, str]) -> AgentSettings:
+    settings = load(AgentSettings, environ, prefix=PREFIX)
     if not settings.node_name:
         raise SystemExit(f"{PREFIX}NODE_NAME must name this host's Node")
     return settings

@@ -26,9 +26,6 @@ from shared.steps import Outcome, RetryPolicy, run_steps
 
 
 def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Run]:
-    def context(spec: CertificateSpec, body: Mapping[str, Any]) -> steps.Run:
-        return steps.Run(spec=spec, body=body, ctx=ctx, now=ctx.clock())
-
     def report(spec: CertificateSpec, run: steps.Run, outcome: Outcome) -> Report:
         return certificate_status.report(
             spec,
@@ -40,7 +37,11 @@ def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Ru
         )
 
     return Reconciler(
-        kind=CERTIFICATE, parse=parse, context=context, steps=steps.STEPS, report=report
+        kind=CERTIFICATE,
+        parse=parse,
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
+        steps=steps.STEPS,
+        report=report,
     )
 
 

@@ -66,6 +66,10 @@ class Run:
         return (self.spec.namespace, self.spec.name, self.spec.cluster, self.spec.component)
 
 
+def make_run(spec: CertificateSpec, body: Mapping[str, Any], ctx: CertificatesContext) -> Run:
+    return Run(spec=spec, body=body, ctx=ctx, now=ctx.clock())
+
+
 def mount_of(ctx: CertificatesContext, namespace: str, cluster: str) -> str:
     return catalogue.mount_path(namespace, cluster, ctx.settings.pki_mount_prefix)
 

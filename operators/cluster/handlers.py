@@ -36,7 +36,7 @@ def reconciler(ctx: ClusterContext) -> Reconciler[ClusterSpec, steps.Run]:
     return Reconciler(
         kind=CLUSTER,
         parse=parse,
-        context=lambda spec, body: steps.Run(spec, body, ctx.client()),
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
         steps=steps.STEPS,
         report=steps.report,
         spec_pause=True,

@@ -30,21 +30,11 @@ from shared.owners import watch_workloads
 KIND = KVM_NODE
 
 
-def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
-    return steps.Run(
-        spec=spec,
-        body=body,
-        kube=ctx.client(),
-        settings=ctx.settings,
-        guest_client=ctx.guest_client,
-    )
-
-
 def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
     return Reconciler(
         kind=KIND,
         parse=parse,
-        context=lambda spec, body: make_run(spec, body, ctx),
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
         steps=steps.STEPS,
         report=report,
         pending_phase=PROVISIONING,
@@ -69,7 +59,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
             spec = parse(body)
         except InvalidSpec:
             return  # nothing was built from an invalid spec: nothing to drain
-        run = make_run(spec, body, memo)
+        run = steps.make_run(spec, body, memo)
         deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
         patch.setdefault("status", {}).update(deletion.status)
         if not deletion.done:

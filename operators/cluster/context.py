@@ -18,6 +18,10 @@ from shared.settings import RuntimeSettings
 PAUSE_MANAGER_SUFFIX = "-pause"
 
 
+def load_settings(environ: Mapping[str, str]) -> None:
+    """Nothing: the kit's RuntimeSettings are all the cluster operator reads."""
+
+
 @dataclass
 class ClusterContext(OperatorContext):
     pause_kube: Kube | None = None
@@ -26,10 +30,6 @@ class ClusterContext(OperatorContext):
         if self.pause_kube is None:
             raise RuntimeError("the cluster operator runs without a Kubernetes client")
         return self.pause_kube
-
-
-def load_settings(environ: Mapping[str, str]) -> None:
-    """Nothing: the kit's RuntimeSettings are all the cluster operator reads."""
 
 
 def make_context(

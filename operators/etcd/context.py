@@ -51,14 +51,14 @@ class EtcdSettings:
         return timedelta(seconds=self.unhealthy_timeout)
 
 
+def load_settings(environ: Mapping[str, str]) -> EtcdSettings:
+    return load(EtcdSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class EtcdContext(OperatorContext):
     settings: EtcdSettings = field(default_factory=EtcdSettings)
     store: BackupStore | None = None
-
-
-def load_settings(environ: Mapping[str, str]) -> EtcdSettings:
-    return load(EtcdSettings, environ, prefix=PREFIX)
 
 
 def make_context(

@@ -78,15 +78,15 @@ class KVMSettings:
             raise SettingsError(f"G8S_KVM_NODE_SELECTOR / G8S_KVM_TOLERATIONS: {exc}") from None
 
 
+def load_settings(environ: Mapping[str, str]) -> KVMSettings:
+    return load(KVMSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class KVMContext(OperatorContext):
     settings: KVMSettings = field(default_factory=KVMSettings)
     # Builds a client for a guest cluster from its kubeconfig document.
     guest_client: Callable[[str], Kube] | None = None
-
-
-def load_settings(environ: Mapping[str, str]) -> KVMSettings:
-    return load(KVMSettings, environ, prefix=PREFIX)
 
 
 def make_context(

@@ -46,16 +46,16 @@ class NetworkSettings:
     operator_selector: str = "app.kubernetes.io/part-of=g8s"
 
 
+def load_settings(environ: Mapping[str, str]) -> NetworkSettings:
+    return load(NetworkSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class NetworkContext(OperatorContext):
     settings: NetworkSettings = field(default_factory=NetworkSettings)
     rng: random.Random = field(default_factory=random.Random)
     # Which values this process knows to be taken (a hint; see allocation.Taken).
     taken: Taken = field(default_factory=Taken)
-
-
-def load_settings(environ: Mapping[str, str]) -> NetworkSettings:
-    return load(NetworkSettings, environ, prefix=PREFIX)
 
 
 def make_context(

@@ -30,6 +30,13 @@ class AgentSettings:
     netns: str = ""
 
 
+def load_settings(environ: Mapping[str, str]) -> AgentSettings:
+    settings = load(AgentSettings, environ, prefix=PREFIX)
+    if not settings.node_name:
+        raise SystemExit(f"{PREFIX}NODE_NAME must name this host's Node")
+    return settings
+
+
 @dataclass
 class AgentContext(OperatorContext):
     settings: AgentSettings = field(default_factory=AgentSettings)
@@ -41,13 +48,6 @@ class AgentContext(OperatorContext):
     # convergence loop waits on it (or on the interval).
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     loop_task: "asyncio.Task[None] | None" = None
-
-
-def load_settings(environ: Mapping[str, str]) -> AgentSettings:
-    settings = load(AgentSettings, environ, prefix=PREFIX)
-    if not settings.node_name:
-        raise SystemExit(f"{PREFIX}NODE_NAME must name this host's Node")
-    return settings
 
 
 def field_manager(identity: OperatorIdentity, node: str) -> str:

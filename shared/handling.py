@@ -76,7 +76,7 @@ async def reconcile(
         _write(patch, status_patch(current, report, generation=generation, now=now, observed=False))
         return
 
-    policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
+    policy = RetryPolicy(retry, ctx.runtime.retry_delay, ctx.runtime.max_retry_delay)
     try:
         parsed = reconciler.parse(body)
     except InvalidSpec as exc:

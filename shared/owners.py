@@ -9,6 +9,8 @@ differs from the token last sent for the child, the owner's annotation
 ``Link.annotation`` is set to it. kopf sees an annotation change as an
 update of the owner and reconciles it, which re-reads the child. Repeated
 events of an unchanged child cost nothing; at rest nothing is written.
+``watch_workloads`` is the common case: an operator's Deployments or
+StatefulSets waking the object they were built for.
 
 Covered by tests/unit/test_owners.py (the pure decision and the notifier
 with an in-memory client).
@@ -21,8 +23,12 @@ from typing import Any, Protocol
 
 import kopf
 
+from shared.api import API_VERSION
+from shared.api.kinds import Kind
+from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.errors import ApiError
 from shared.kube import ObjectRef
+from shared.runtime import OperatorContext
 
 HTTP_NOT_FOUND = 404
 # Annotation values are free text, but a token is for change detection only.
@@ -142,18 +148,32 @@ def watch_children(
     link: Link,
     *,
     labels: Mapping[str, Any],
-    kube: Callable[[Any], Patcher],
-    sent: Callable[[Any], MutableMapping[str, str]],
     id: str,
 ) -> None:
     """Register the event handler that wakes ``link``'s owner on changes of ``resource``.
 
     ``resource`` is (group, version, plural) of the child; ``labels`` select
-    the children (use ``kopf.PRESENT`` as a value to require only the key);
-    ``kube`` and ``sent`` get the client and the sent-token memory from the
-    operator's context (kopf memo).
+    the children (use ``kopf.PRESENT`` as a value to require only the key).
+    The client and the sent-token memory are the operator's context's (kopf memo).
     """
 
     @kopf.on.event(*resource, registry=registry, id=id, labels=dict(labels))
-    async def _child(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-        await notify_owner(kube(memo), link, sent(memo), body, deleted=type == "DELETED")
+    async def _child(body: kopf.Body, type: str | None, memo: OperatorContext, **_: Any) -> None:
+        await notify_owner(memo.client(), link, memo.sent, body, deleted=type == "DELETED")
+
+
+def watch_workloads(
+    registry: kopf.OperatorRegistry, owner: Kind, resource: tuple[str, str, str]
+) -> None:
+    """Wake the ``owner`` object when the pods of a workload built for it change readiness.
+
+    ``resource`` is the workload kind (Deployments, StatefulSets); only those
+    the owner's operator labelled as its own are watched.
+    """
+    watch_children(
+        registry,
+        resource,
+        Link(API_VERSION, owner.kind, CHILDREN_ANNOTATION, workload_token),
+        labels={MANAGED_BY: managed_by(owner.operator)},
+        id=f"watch-{resource[2]}",
+    )

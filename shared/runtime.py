@@ -1,15 +1,17 @@
-"""Running one operator: logging, metrics, kopf settings, then kopf itself.
+"""Running one operator: settings, logging, metrics, kopf settings, then kopf itself.
 
-``run(identity, register, make_context)`` is what every ``__main__`` calls.
-It reads ``RuntimeSettings`` from the environment, configures structlog once,
-starts the metrics endpoint, builds kopf settings from the operator's
+``run(identity, load_settings, register, make_context)`` is what every
+``__main__`` calls, with the three functions of the operator's ``context`` and
+``handlers`` modules. It reads ``RuntimeSettings`` and the operator's own
+settings from the environment once, configures structlog, starts the metrics
+endpoint, registers the handlers, builds kopf settings from the operator's
 identity (so no two operators share a finalizer, annotations or peering) and
 runs kopf with the operator's context as memo (no globals).
 """
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,10 +20,11 @@ import kopf
 from shared import logs
 from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
+from shared.kube import Kube
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
 
-Ctx = TypeVar("Ctx", bound="OperatorContext")
+S = TypeVar("S")
 
 
 @dataclass
@@ -29,9 +32,22 @@ class OperatorContext:
     """What every handler of one operator may use; operators extend it."""
 
     identity: OperatorIdentity
-    settings: RuntimeSettings
+    # The kit's settings; ``settings`` is left to each operator's own.
+    runtime: RuntimeSettings
     metrics: OperatorMetrics
     clock: Clock = field(default=utc_now)
+    # None only where nothing talks to the API server (tests of the kit).
+    kube: Kube | None = None
+    # The last child state sent to each owner (shared.owners), so that
+    # repeated events of an unchanged child cost no API request.
+    sent: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> Kube:
+        if self.kube is None:
+            raise RuntimeError(
+                f"the {self.identity.name} operator runs without a Kubernetes client"
+            )
+        return self.kube
 
 
 # kopf pauses every peer while the highest priority is shared ("possibly
@@ -43,7 +59,7 @@ PEERING_PRIORITIES = 2**31
 
 def kopf_settings(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     draw: Callable[[int], int] = secrets.randbelow,
 ) -> kopf.OperatorSettings:
     result = kopf.OperatorSettings()
@@ -55,8 +71,8 @@ def kopf_settings(
         prefix=identity.annotation_prefix, key="last-handled-configuration"
     )
     result.peering.name = identity.peering_name
-    result.peering.standalone = not settings.peering
-    result.peering.clusterwide = not settings.namespaces
+    result.peering.standalone = not runtime.peering
+    result.peering.clusterwide = not runtime.namespaces
     result.peering.priority = draw(PEERING_PRIORITIES)
     # kopf posts k8s events for its per-object log lines; warnings and up only,
     # so a busy operator does not flood the events of every object.
@@ -82,37 +98,43 @@ def add_login(registry: kopf.OperatorRegistry) -> None:
 
 def run(
     identity: OperatorIdentity,
-    register: Callable[[kopf.OperatorRegistry], None],
-    make_context: Callable[[OperatorIdentity, RuntimeSettings, OperatorMetrics], Any],
-    environ: dict[str, str] | None = None,
+    load_settings: Callable[[Mapping[str, str]], S],
+    register: Callable[[kopf.OperatorRegistry, S], None],
+    make_context: Callable[
+        [OperatorIdentity, RuntimeSettings, OperatorMetrics, S], OperatorContext
+    ],
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     env = dict(os.environ if environ is None else environ)
-    settings = load(RuntimeSettings, env)
-    logs.configure(operator=identity.name, log_format=settings.log_format, level=settings.log_level)
+    runtime = load(RuntimeSettings, env)
+    # Read once, before anything starts: a malformed value stops the process
+    # here, and the handlers (timer intervals) and the context see one value.
+    settings = load_settings(env)
+    logs.configure(operator=identity.name, log_format=runtime.log_format, level=runtime.log_level)
     log = logs.get_logger("g8s.runtime")
     metrics = OperatorMetrics(identity.name)
-    if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.metrics_address)
+    if runtime.metrics_port:
+        metrics.serve(runtime.metrics_port, runtime.metrics_address)
     registry = kopf.OperatorRegistry()
-    register(registry)
+    register(registry, settings)
     add_login(registry)
-    context = make_context(identity, settings, metrics)
+    context = make_context(identity, runtime, metrics, settings)
     log.info(
         "starting operator",
-        namespaces=list(settings.namespaces) or "all",
-        metrics_port=settings.metrics_port or None,
-        peering=settings.peering,
+        namespaces=list(runtime.namespaces) or "all",
+        metrics_port=runtime.metrics_port or None,
+        peering=runtime.peering,
     )
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    liveness = f"http://0.0.0.0:{runtime.health_port}/healthz" if runtime.health_port else None
     kopf.run(
         registry=registry,
-        settings=kopf_settings(identity, settings),
+        settings=kopf_settings(identity, runtime),
         memo=context,
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
-        standalone=not settings.peering,
+        clusterwide=not runtime.namespaces,
+        namespaces=runtime.namespaces,
+        standalone=not runtime.peering,
         # kopf makes peering mandatory whenever a name is passed here (its
         # watches then wait for the peering CRD); the settings carry the name.
-        peering_name=identity.peering_name if settings.peering else None,
+        peering_name=identity.peering_name if runtime.peering else None,
         liveness_endpoint=liveness,
     )

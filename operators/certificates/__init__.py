@@ -10,6 +10,6 @@ removes the cluster's mount with its last Certificate.
 
 Modules: ``model`` (parse), ``policies`` (issue or not, when to renew),
 ``reconcile`` (the steps), ``status``, ``children`` (the Secrets), ``keys``
-(keys, CSRs), ``renewal`` (the per-certificate timer), ``config`` (settings
+(keys, CSRs), ``renewal`` (the per-certificate timer), ``context`` (settings
 and context), ``metrics``, ``handlers`` (kopf only).
 """

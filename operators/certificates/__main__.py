@@ -1,6 +1,6 @@
 """Run the certificates operator: `python -m operators.certificates`."""
 
-from operators.certificates.config import build_context
+from operators.certificates.context import load_settings, make_context
 from operators.certificates.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
@@ -9,7 +9,7 @@ IDENTITY = OperatorIdentity("certificates")
 
 
 def main() -> None:
-    run(IDENTITY, register, build_context)
+    run(IDENTITY, load_settings, register, make_context)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import kopf
 from operators.certificates import reconcile as steps
 from operators.certificates import renewal
 from operators.certificates import status as certificate_status
-from operators.certificates.config import CertificatesContext
+from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs
 from shared.api.kinds import CERTIFICATE
@@ -26,9 +26,6 @@ from shared.steps import Outcome, RetryPolicy, run_steps
 
 
 def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Run]:
-    def context(spec: CertificateSpec, body: Mapping[str, Any]) -> steps.Run:
-        return steps.Run(spec=spec, body=body, ctx=ctx, now=ctx.clock())
-
     def report(spec: CertificateSpec, run: steps.Run, outcome: Outcome) -> Report:
         return certificate_status.report(
             spec,
@@ -40,18 +37,22 @@ def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Ru
         )
 
     return Reconciler(
-        kind=CERTIFICATE, parse=parse, context=context, steps=steps.STEPS, report=report
+        kind=CERTIFICATE,
+        parse=parse,
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
+        steps=steps.STEPS,
+        report=report,
     )
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) -> None:
     kind = CERTIFICATE
     resource = (kind.group, kind.version, kind.plural)
 
     @kopf.on.startup(registry=registry, id="worker-threads")
-    async def _threads(memo: Any, **_: Any) -> None:
-        size = memo.config.worker_threads
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=size))
+    async def _threads(**_: Any) -> None:
+        pool = ThreadPoolExecutor(max_workers=settings.worker_threads)
+        asyncio.get_running_loop().set_default_executor(pool)
 
     register_bound(registry, kind, reconciler)
 
@@ -81,7 +82,7 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
         ctx,
         node=node if isinstance(node, str) else "",
     )
-    policy = RetryPolicy(retry, ctx.settings.retry_delay, ctx.settings.max_retry_delay)
+    policy = RetryPolicy(retry, ctx.runtime.retry_delay, ctx.runtime.max_retry_delay)
     outcome = await run_steps(
         steps.RELEASE_STEPS, job, kind=CERTIFICATE.kind, metrics=ctx.metrics, log=log, policy=policy
     )

@@ -26,7 +26,7 @@ from operators.certificates.children import (
     key_pair_secret,
     tls_secret,
 )
-from operators.certificates.config import CertificatesContext
+from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec
 from shared import logs
 from shared.api import certificates as catalogue
@@ -66,8 +66,12 @@ class Run:
         return (self.spec.namespace, self.spec.name, self.spec.cluster, self.spec.component)
 
 
+def make_run(spec: CertificateSpec, body: Mapping[str, Any], ctx: CertificatesContext) -> Run:
+    return Run(spec=spec, body=body, ctx=ctx, now=ctx.clock())
+
+
 def mount_of(ctx: CertificatesContext, namespace: str, cluster: str) -> str:
-    return catalogue.mount_path(namespace, cluster, ctx.config.pki_mount_prefix)
+    return catalogue.mount_path(namespace, cluster, ctx.settings.pki_mount_prefix)
 
 
 def secret_ref(spec: CertificateSpec) -> ObjectRef:
@@ -116,11 +120,11 @@ def _vault_call_observed(run: Run, ok: bool) -> None:
 
 # Pure steps are coroutines: a thread hop would only queue them behind Vault calls.
 async def validate(run: Run) -> None:
-    policies.validate(run.spec, max_ttl_seconds=run.ctx.config.max_ttl_seconds)
+    policies.validate(run.spec, max_ttl_seconds=run.ctx.settings.max_ttl_seconds)
 
 
 def read_secret(run: Run) -> None:
-    run.current = read_current(run.ctx.kube.get(secret_ref(run.spec)))
+    run.current = read_current(run.ctx.client().get(secret_ref(run.spec)))
     # Known before Vault is asked anything, so that a failure there still says
     # why an issuance was wanted; the issue step decides again with the CA.
     own_ca = run.current.ca_fingerprint if run.current else None
@@ -132,12 +136,12 @@ def read_secret(run: Run) -> None:
 def ensure_pki(run: Run) -> None:
     if run.spec.profile.key_pair_only:
         return
-    config = run.ctx.config
+    settings = run.ctx.settings
     ca = CA(
         common_name=f"{run.spec.cluster} CA ({run.spec.namespace})",
-        ttl=config.pki_ca_ttl,
-        key_type=config.pki_ca_key_type,
-        key_bits=256 if config.pki_ca_key_type == "ec" else 2048,
+        ttl=settings.pki_ca_ttl,
+        key_type=settings.pki_ca_key_type,
+        key_bits=256 if settings.pki_ca_key_type == "ec" else 2048,
     )
     profile = run.spec.profile
     role = Role(
@@ -147,11 +151,11 @@ def ensure_pki(run: Run) -> None:
         key_usages=profile.key_usages,
         server=profile.server,
         client=profile.client,
-        max_ttl=config.pki_max_ttl,
+        max_ttl=settings.pki_max_ttl,
         allow_ip_sans=bool(profile.ip_addresses),
     )
     try:
-        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=config.pki_ca_ttl)
+        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
         run.ctx.vault.ensure_role(run.mount, role)
     except VaultUnavailable:
         _vault_call_observed(run, ok=False)
@@ -165,7 +169,7 @@ def write_ca_secret(run: Run) -> None:
     secret = ca_secret.build(
         run.spec.cluster, run.spec.namespace, ca_pem=run.ca_pem, operator=CERTIFICATE.operator
     )
-    run.ctx.kube.apply(secret)
+    run.ctx.client().apply(secret)
 
 
 def issue(run: Run) -> None:
@@ -180,7 +184,7 @@ def issue(run: Run) -> None:
     started = time.perf_counter()
     try:
         secret, run.issued = _issue(run)
-        run.ctx.kube.apply(
+        run.ctx.client().apply(
             owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
         )
     except Exception as exc:
@@ -304,7 +308,7 @@ class Release:
 
 
 def revoke(release: Release) -> None:
-    secret = release.ctx.kube.get(
+    secret = release.ctx.client().get(
         ObjectRef(
             "v1",
             "Secret",
@@ -322,7 +326,7 @@ def revoke(release: Release) -> None:
 
 def others_of_cluster(release: Release) -> list[str]:
     """Names of the cluster's Certificates that are not being deleted."""
-    items = release.ctx.kube.list(
+    items = release.ctx.client().list(
         CERTIFICATE_API_VERSION, CERTIFICATE.kind, namespace=release.namespace
     )
     return [
@@ -363,7 +367,7 @@ def teardown_if_last(release: Release) -> None:
                 vault.tidy(release.mount)
             raise Retry("Tidying", f"tidying {release.mount} before removing it", delay=1.0)
         vault.unmount(release.mount)
-    release.ctx.kube.delete(
+    release.ctx.client().delete(
         ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)
     )
     release.torn_down = True

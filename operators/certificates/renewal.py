@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from operators.certificates import policies
-from operators.certificates.config import CertificatesContext
+from operators.certificates.context import CertificatesContext
 from shared import logs
 from shared.api import certificates as catalogue
 from shared.conditions import timestamp
@@ -54,7 +54,7 @@ def next_wake(status: Mapping[str, Any], now: datetime, check_interval: float) -
 async def schedule(body: Mapping[str, Any], ctx: CertificatesContext, stopped: Stopper) -> None:
     meta = body["metadata"]
     log = logs.get_logger("g8s.certificates", namespace=meta["namespace"], name=meta["name"])
-    interval = ctx.config.renewal_check_interval
+    interval = ctx.settings.renewal_check_interval
     while not stopped:
         delay = next_wake(body.get("status") or {}, ctx.clock(), interval)
         if delay is not None:
@@ -73,9 +73,9 @@ async def schedule(body: Mapping[str, Any], ctx: CertificatesContext, stopped: S
 def _stamp(body: Mapping[str, Any], ctx: CertificatesContext) -> None:
     meta = body["metadata"]
     ref = ObjectRef(body["apiVersion"], body["kind"], meta["name"], meta["namespace"])
-    if ctx.kube.get(ref) is None:
+    if ctx.client().get(ref) is None:
         return
-    ctx.kube.apply(
+    ctx.client().apply(
         {
             "apiVersion": body["apiVersion"],
             "kind": body["kind"],

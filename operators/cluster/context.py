@@ -1,4 +1,4 @@
-"""The cluster operator's context: the kit's, plus the Kubernetes adapter.
+"""The cluster operator's context: the kit's, plus a second client for pausing children.
 
 Two field managers: ``g8s-cluster`` owns the children it builds, and
 ``g8s-cluster-pause`` owns only the pause annotation it puts on them, so that
@@ -6,7 +6,8 @@ re-applying a child never removes a pause and lifting a pause never touches
 the child's spec.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
@@ -17,18 +18,13 @@ from shared.settings import RuntimeSettings
 PAUSE_MANAGER_SUFFIX = "-pause"
 
 
+def load_settings(environ: Mapping[str, str]) -> None:
+    """Nothing: the kit's RuntimeSettings are all the cluster operator reads."""
+
+
 @dataclass
 class ClusterContext(OperatorContext):
-    kube: Kube | None = None
     pause_kube: Kube | None = None
-    # The last child state sent to each Cluster ("<ns>/<name>" -> token), so
-    # that repeated watch events of an unchanged child cost no API request.
-    sent: dict[str, str] = field(default_factory=dict)
-
-    def client(self) -> Kube:
-        if self.kube is None:
-            raise RuntimeError("the cluster operator runs without a Kubernetes client")
-        return self.kube
 
     def pauser(self) -> Kube:
         if self.pause_kube is None:
@@ -36,13 +32,13 @@ class ClusterContext(OperatorContext):
         return self.pause_kube
 
 
-def build_context(
-    identity: OperatorIdentity, settings: RuntimeSettings, metrics: OperatorMetrics
+def make_context(
+    identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics, settings: None
 ) -> ClusterContext:
     api = connect()
     return ClusterContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
         kube=Kube(api, identity.field_manager),
         pause_kube=Kube(api, identity.field_manager + PAUSE_MANAGER_SUFFIX),

@@ -36,7 +36,7 @@ def reconciler(ctx: ClusterContext) -> Reconciler[ClusterSpec, steps.Run]:
     return Reconciler(
         kind=CLUSTER,
         parse=parse,
-        context=lambda spec, body: steps.Run(spec, body, ctx.client()),
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
         steps=steps.STEPS,
         report=steps.report,
         spec_pause=True,
@@ -55,7 +55,7 @@ def announce(body: kopf.Body, before: Sequence[Mapping[str, Any]], patch: Any) -
             kopf.warn(body, reason=flip.reason or flip.type, message=message)
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+def register(registry: kopf.OperatorRegistry, settings: None) -> None:
     group, version, plural = CLUSTER.group, CLUSTER.version, CLUSTER.plural
 
     @kopf.on.resume(group, version, plural, registry=registry, id="pause")
@@ -96,19 +96,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
             raise kopf.TemporaryError(f"removing {stage}", delay=DELETE_RECHECK_SECONDS)
 
     for kind in steps.CHILD_KINDS:
-        _watch_child(registry, kind.plural)
-
-
-def _watch_child(registry: kopf.OperatorRegistry, plural: str) -> None:
-    owners.watch_children(
-        registry,
-        (GROUP, VERSION, plural),
-        CHILD_LINK,
-        labels={CLUSTER_LABEL: kopf.PRESENT},
-        kube=lambda memo: memo.client(),
-        sent=lambda memo: memo.sent,
-        id=f"watch-{plural}",
-    )
+        owners.watch_children(
+            registry,
+            (GROUP, VERSION, kind.plural),
+            CHILD_LINK,
+            labels={CLUSTER_LABEL: kopf.PRESENT},
+            id=f"watch-{kind.plural}",
+        )
 
 
 async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:

@@ -21,6 +21,7 @@ from operators.cluster.children import (
     kvmnode,
     service,
 )
+from operators.cluster.context import ClusterContext
 from operators.cluster.model import CONTROLPLANE, WORKER, ClusterRef, ClusterSpec
 from operators.cluster.policies import NodePlan, NodeState
 from operators.cluster.status import Observed, child_ready
@@ -62,6 +63,10 @@ class Run:
         return self.kube.apply(
             owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name)
         )
+
+
+def make_run(spec: ClusterSpec, body: Mapping[str, Any], ctx: ClusterContext) -> Run:
+    return Run(spec, body, ctx.client())
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:

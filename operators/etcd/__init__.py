@@ -13,5 +13,5 @@ defragments members one at a time, the leader last.
 Where to look: ``model`` (the spec), ``children/`` (one builder per object),
 ``scripts`` (what the pods run), ``policies`` (the decisions), ``membership``
 (probe and act over the adapter), ``reconcile`` (the steps), ``status``
-(conditions and phase), ``handlers`` (kopf), ``context`` (settings).
+(conditions and phase), ``handlers`` (kopf), ``context`` (settings and context).
 """

@@ -1,6 +1,6 @@
 """The etcd operator's settings and context (kopf memo): its dependencies, no globals."""
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +11,8 @@ from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings, load
+
+PREFIX = "G8S_ETCD_"
 
 
 @dataclass(frozen=True)
@@ -49,34 +51,28 @@ class EtcdSettings:
         return timedelta(seconds=self.unhealthy_timeout)
 
 
+def load_settings(environ: Mapping[str, str]) -> EtcdSettings:
+    return load(EtcdSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class EtcdContext(OperatorContext):
-    etcd: EtcdSettings = field(default_factory=EtcdSettings)
-    kube: Kube | None = None
+    settings: EtcdSettings = field(default_factory=EtcdSettings)
     store: BackupStore | None = None
-    # The last StatefulSet state sent to each EtcdCluster (shared.owners), so
-    # that repeated events of an unchanged StatefulSet cost no API request.
-    sent: dict[str, str] = field(default_factory=dict)
-
-    def client(self) -> Kube:
-        if self.kube is None:
-            raise RuntimeError("the etcd operator runs without a Kubernetes client")
-        return self.kube
 
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    etcd: EtcdSettings | None = None,
+    settings: EtcdSettings,
 ) -> EtcdContext:
-    etcd = etcd or load(EtcdSettings, os.environ, prefix="G8S_ETCD_")
-    store = FilesystemStore(Path(etcd.backup_root)) if etcd.backup_root else None
+    store = FilesystemStore(Path(settings.backup_root)) if settings.backup_root else None
     return EtcdContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
-        etcd=etcd,
+        settings=settings,
         kube=Kube(connect(), identity.field_manager),
         store=store,
     )

@@ -17,17 +17,14 @@ from operators.etcd import reconcile as steps
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
-from shared.api import API_VERSION
 from shared.api.kinds import ETCD_CLUSTER
-from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.handling import Reconciler, register_bound
-from shared.owners import Link, watch_children, workload_token
+from shared.owners import watch_workloads
 
 KIND = ETCD_CLUSTER
-STATEFULSET_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
-def bound(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
+def reconciler(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
     return Reconciler(
         kind=KIND,
         parse=parse,
@@ -42,17 +39,9 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
     register_bound(
         registry,
         KIND,
-        bound,
+        reconciler,
         resync=settings.interval,
         resync_id="watch",
         resync_idle=settings.interval,
     )
-    watch_children(
-        registry,
-        ("apps", "v1", "statefulsets"),
-        STATEFULSET_LINK,
-        labels={MANAGED_BY: managed_by(KIND.operator)},
-        kube=lambda memo: memo.client(),
-        sent=lambda memo: memo.sent,
-        id="watch-statefulsets",
-    )
+    watch_workloads(registry, KIND, ("apps", "v1", "statefulsets"))

@@ -5,7 +5,9 @@ Membership changes one member at a time and never when the change could
 cost the quorum: a member is added only when every voter is healthy (adding
 raises the quorum), added as a learner and promoted once it answers, and a
 member is removed (shrinking, or replacing a dead one) only when the healthy
-voters left still form a quorum.
+voters left still form a quorum. The membership decision is a chain of small
+named rules (``MEMBERSHIP_RULES``), as cert-manager keeps its issuance
+policies: the first rule that demands something decides.
 """
 
 from collections.abc import Callable, Sequence
@@ -52,7 +54,171 @@ def unhealthy_too_long(member: MemberView, now: datetime, timeout: timedelta) ->
     )
 
 
-def next_action(  # noqa: PLR0911 - one return per decision, in order of priority
+@dataclass(frozen=True)
+class Membership:
+    """What the membership rules look at: the members, split once, and the goal."""
+
+    desired: int
+    members: Sequence[MemberView]
+    ordinal: Callable[[str], int | None]
+    name_for: Callable[[int], str]
+    now: datetime
+    unhealthy_timeout: timedelta
+
+    @property
+    def voters(self) -> list[MemberView]:
+        return [m for m in self.members if not m.learner]
+
+    @property
+    def learner(self) -> MemberView | None:
+        return next((m for m in self.members if m.learner), None)
+
+    @property
+    def healthy(self) -> list[MemberView]:
+        return [m for m in self.voters if m.healthy]
+
+    def stuck(self, member: MemberView) -> bool:
+        return unhealthy_too_long(member, self.now, self.unhealthy_timeout)
+
+
+# A membership rule: the action it demands, or None to let the next rule decide.
+Rule = Callable[[Membership], Action | None]
+
+
+def no_quorum(m: Membership) -> Action | None:
+    """Without a healthy quorum no membership change is safe: wait."""
+    voters, healthy = m.voters, m.healthy
+    if not voters or len(healthy) >= quorum(len(voters)):
+        return None
+    return Action(
+        "wait",
+        "",
+        None,
+        "NoQuorum",
+        f"{len(healthy)} of {len(voters)} voting members healthy, "
+        f"{quorum(len(voters))} needed: no membership change is safe",
+    )
+
+
+def promote_learner(m: Membership) -> Action | None:
+    """A learner that answers has caught up: make it a voter."""
+    learner = m.learner
+    if learner is None or not learner.healthy:
+        return None
+    return Action(
+        "promote",
+        learner.name,
+        learner.id,
+        "PromotingLearner",
+        f"promoting learner {learner.name} to a voting member",
+    )
+
+
+def remove_stuck_learner(m: Membership) -> Action | None:
+    """A learner that never started within the timeout goes (a learner is no voter)."""
+    learner = m.learner
+    if learner is None or not m.stuck(learner):
+        return None
+    return Action(
+        "remove",
+        learner.name,
+        learner.id,
+        "RemovingStuckLearner",
+        f"learner {learner.name} did not start within {m.unhealthy_timeout}",
+    )
+
+
+def wait_for_learner(m: Membership) -> Action | None:
+    """One learner at a time: nothing else happens while one is catching up."""
+    learner = m.learner
+    if learner is None:
+        return None
+    return Action(
+        "wait",
+        learner.name,
+        learner.id,
+        "LearnerStarting",
+        f"learner {learner.name} is starting and catching up",
+    )
+
+
+def replace_dead_member(m: Membership) -> Action | None:
+    """A voter unhealthy past the timeout is replaced, if the others keep a quorum without it."""
+    voters = m.voters
+    if len(m.healthy) < quorum(len(voters) - 1):
+        return None
+    for member in sorted(voters, key=lambda v: v.name):
+        if m.stuck(member):
+            return Action(
+                "replace",
+                member.name,
+                member.id,
+                "ReplacingMember",
+                f"member {member.name} unhealthy since {member.unhealthy_since}: replacing it",
+            )
+    return None
+
+
+def wait_for_unhealthy(m: Membership) -> Action | None:
+    """Any other unhealthy voter holds every change (it may be restarting)."""
+    sick = [v.name for v in m.voters if not v.healthy]
+    if not sick:
+        return None
+    return Action(
+        "wait",
+        sick[0],
+        None,
+        "MemberUnhealthy",
+        f"waiting for {', '.join(sick)} before any membership change",
+    )
+
+
+def add_member(m: Membership) -> Action | None:
+    """Too few voters: add one, as a learner, at the lowest free ordinal."""
+    voters = len(m.voters)
+    if voters >= m.desired:
+        return None
+    used = {m.ordinal(member.name) for member in m.members}
+    free = next(i for i in range(len(m.members) + 1) if i not in used)
+    name = m.name_for(free)
+    return Action(
+        "add",
+        name,
+        None,
+        "AddingMember",
+        f"adding {name} as a learner ({voters} -> {voters + 1} of {m.desired})",
+    )
+
+
+def remove_member(m: Membership) -> Action | None:
+    """Too many voters: remove the highest ordinal (the StatefulSet shrinks from the top)."""
+    voters = m.voters
+    if len(voters) <= m.desired:
+        return None
+    victim = max(voters, key=lambda v: (m.ordinal(v.name) or 0, v.name))
+    return Action(
+        "remove",
+        victim.name,
+        victim.id,
+        "RemovingMember",
+        f"removing {victim.name} ({len(voters)} -> {len(voters) - 1} of {m.desired})",
+    )
+
+
+# In priority order: the first rule that demands something decides.
+MEMBERSHIP_RULES: tuple[Rule, ...] = (
+    no_quorum,
+    promote_learner,
+    remove_stuck_learner,
+    wait_for_learner,
+    replace_dead_member,
+    wait_for_unhealthy,
+    add_member,
+    remove_member,
+)
+
+
+def next_action(
     desired: int,
     members: Sequence[MemberView],
     *,
@@ -62,83 +228,11 @@ def next_action(  # noqa: PLR0911 - one return per decision, in order of priorit
     unhealthy_timeout: timedelta,
 ) -> Action | None:
     """The one membership change to make now, a reason to wait, or None when converged."""
-    voters = [m for m in members if not m.learner]
-    learners = [m for m in members if m.learner]
-    healthy = [m for m in voters if m.healthy]
-    if voters and len(healthy) < quorum(len(voters)):
-        return Action(
-            "wait",
-            "",
-            None,
-            "NoQuorum",
-            f"{len(healthy)} of {len(voters)} voting members healthy, "
-            f"{quorum(len(voters))} needed: no membership change is safe",
-        )
-    if learners:
-        learner = learners[0]
-        if learner.healthy:
-            return Action(
-                "promote",
-                learner.name,
-                learner.id,
-                "PromotingLearner",
-                f"promoting learner {learner.name} to a voting member",
-            )
-        if unhealthy_too_long(learner, now, unhealthy_timeout):
-            return Action(
-                "remove",
-                learner.name,
-                learner.id,
-                "RemovingStuckLearner",
-                f"learner {learner.name} did not start within {unhealthy_timeout}",
-            )
-        return Action(
-            "wait",
-            learner.name,
-            learner.id,
-            "LearnerStarting",
-            f"learner {learner.name} is starting and catching up",
-        )
-    for member in sorted(voters, key=lambda m: m.name):
-        if unhealthy_too_long(member, now, unhealthy_timeout) and len(healthy) >= quorum(
-            len(voters) - 1
-        ):
-            return Action(
-                "replace",
-                member.name,
-                member.id,
-                "ReplacingMember",
-                f"member {member.name} unhealthy since {member.unhealthy_since}: replacing it",
-            )
-    sick = [m.name for m in voters if not m.healthy]
-    if sick:
-        return Action(
-            "wait",
-            sick[0],
-            None,
-            "MemberUnhealthy",
-            f"waiting for {', '.join(sick)} before any membership change",
-        )
-    if len(voters) < desired:
-        used = {ordinal(m.name) for m in members}
-        free = next(i for i in range(len(members) + 1) if i not in used)
-        name = name_for(free)
-        return Action(
-            "add",
-            name,
-            None,
-            "AddingMember",
-            f"adding {name} as a learner ({len(voters)} -> {len(voters) + 1} of {desired})",
-        )
-    if len(voters) > desired:
-        victim = max(voters, key=lambda m: (ordinal(m.name) or 0, m.name))
-        return Action(
-            "remove",
-            victim.name,
-            victim.id,
-            "RemovingMember",
-            f"removing {victim.name} ({len(voters)} -> {len(voters) - 1} of {desired})",
-        )
+    view = Membership(desired, members, ordinal, name_for, now, unhealthy_timeout)
+    for rule in MEMBERSHIP_RULES:
+        action = rule(view)
+        if action is not None:
+            return action
     return None
 
 

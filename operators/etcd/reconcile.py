@@ -108,9 +108,7 @@ def _parse_time(text: Any) -> datetime | None:
 
 
 def make_run(spec: EtcdClusterSpec, body: Mapping[str, Any], ctx: EtcdContext) -> Run:
-    if ctx.kube is None:
-        raise RuntimeError("the etcd operator's context has no Kubernetes client")
-    return Run(spec, body, ctx.kube, ctx.store, ctx.etcd, ctx.clock())
+    return Run(spec, body, ctx.client(), ctx.store, ctx.settings, ctx.clock())
 
 
 def image(spec: EtcdClusterSpec, settings: EtcdSettings) -> str:

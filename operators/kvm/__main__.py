@@ -1,20 +1,15 @@
 """Run the kvm operator: `python -m operators.kvm`."""
 
-import os
-from functools import partial
-
-from operators.kvm.config import KVMSettings, make_context
+from operators.kvm.context import load_settings, make_context
 from operators.kvm.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
-from shared.settings import load
 
 IDENTITY = OperatorIdentity("kvm")
 
 
 def main() -> None:
-    settings = load(KVMSettings, os.environ, prefix="G8S_KVM_")
-    run(IDENTITY, partial(register, settings=settings), partial(make_context, kvm=settings))
+    run(IDENTITY, load_settings, register, make_context)
 
 
 if __name__ == "__main__":

@@ -19,33 +19,22 @@ import kopf
 
 from operators.kvm import lifecycle
 from operators.kvm import reconcile as steps
-from operators.kvm.config import KVMContext, KVMSettings
+from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
-from operators.kvm.reconcile import OPERATOR
 from operators.kvm.status import PROVISIONING, report
-from shared.api import API_VERSION
 from shared.api.kinds import KVM_NODE
-from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
-from shared.owners import Link, watch_children, workload_token
+from shared.owners import watch_workloads
 
 KIND = KVM_NODE
-DEPLOYMENT_LINK = Link(API_VERSION, KIND.kind, CHILDREN_ANNOTATION, workload_token)
 
 
-def make_run(spec: KVMNodeSpec, body: Any, ctx: KVMContext) -> steps.Run:
-    assert ctx.kube is not None
-    return steps.Run(
-        spec=spec, body=body, kube=ctx.kube, settings=ctx.kvm, guest_client=ctx.guest_client
-    )
-
-
-def bound(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
+def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
     return Reconciler(
         kind=KIND,
         parse=parse,
-        context=lambda spec, body: make_run(spec, body, ctx),
+        context=lambda spec, body: steps.make_run(spec, body, ctx),
         steps=steps.STEPS,
         report=report,
         pending_phase=PROVISIONING,
@@ -56,21 +45,13 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
     register_bound(
         registry,
         KIND,
-        bound,
+        reconciler,
         resync=settings.interval,
         resync_id="refresh",
         resync_idle=settings.interval,
     )
 
-    watch_children(
-        registry,
-        ("apps", "v1", "deployments"),
-        DEPLOYMENT_LINK,
-        labels={MANAGED_BY: managed_by(OPERATOR)},
-        kube=lambda memo: memo.client(),
-        sent=lambda memo: memo.sent,
-        id="watch-deployments",
-    )
+    watch_workloads(registry, KIND, ("apps", "v1", "deployments"))
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
@@ -78,8 +59,8 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
             spec = parse(body)
         except InvalidSpec:
             return  # nothing was built from an invalid spec: nothing to drain
-        run = make_run(spec, body, memo)
+        run = steps.make_run(spec, body, memo)
         deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
         patch.setdefault("status", {}).update(deletion.status)
         if not deletion.done:
-            raise kopf.TemporaryError(deletion.decision.message, delay=memo.kvm.poll_interval)
+            raise kopf.TemporaryError(deletion.decision.message, delay=memo.settings.poll_interval)

@@ -14,7 +14,7 @@ from typing import Any
 
 from operators.kvm import policies
 from operators.kvm.children import certificate, deployment, ignition, pvc, secret
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec
 from shared.api import API_VERSION, labels, names
 from shared.api.kinds import CLUSTER_NETWORK
@@ -64,6 +64,16 @@ class Run:
     # The launcher pod's host says its pods are simulated (no VM really runs).
     simulated_host: str = ""
     guest: GuestNode | None = None
+
+
+def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run:
+    return Run(
+        spec=spec,
+        body=body,
+        kube=ctx.client(),
+        settings=ctx.settings,
+        guest_client=ctx.guest_client,
+    )
 
 
 def _owned(run: Run, child: Mapping[str, Any]) -> dict[str, Any]:

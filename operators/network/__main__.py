@@ -1,8 +1,6 @@
 """Run the network operator: `python -m operators.network`."""
 
-from functools import partial
-
-from operators.network.config import load_settings, make_context
+from operators.network.context import load_settings, make_context
 from operators.network.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
@@ -11,8 +9,7 @@ IDENTITY = OperatorIdentity("network")
 
 
 def main() -> None:
-    settings = load_settings()
-    run(IDENTITY, partial(register, settings=settings), partial(make_context, network=settings))
+    run(IDENTITY, load_settings, register, make_context)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import kopf
 
 from operators.network import reconcile as steps
 from operators.network.allocation import Owner
-from operators.network.config import NetworkContext, NetworkSettings
+from operators.network.context import NetworkContext, NetworkSettings
 from operators.network.model import ClusterNetworkSpec, parse
 from operators.network.status import report
 from shared import logs
@@ -23,7 +23,7 @@ from shared.handling import Reconciler, register_bound
 KIND = CLUSTER_NETWORK
 
 
-def bound(
+def reconciler(
     ctx: NetworkContext, *, refresh: bool = False
 ) -> Reconciler[ClusterNetworkSpec, steps.Run]:
     return Reconciler(
@@ -40,10 +40,10 @@ def register(registry: kopf.OperatorRegistry, settings: NetworkSettings) -> None
     register_bound(
         registry,
         KIND,
-        bound,
+        reconciler,
         resync=settings.hosts_interval,
         # The refresh keeps the policies alone: they change only with the spec.
-        resync_bind=lambda ctx: bound(ctx, refresh=True),
+        resync_bind=lambda ctx: reconciler(ctx, refresh=True),
         resync_id="hosts",
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 from operators.network import names
 from operators.network.allocation import Allocation, Allocator, Owner, Pools
 from operators.network.children import networkpolicy
-from operators.network.config import NetworkContext, NetworkSettings
+from operators.network.context import NetworkContext, NetworkSettings
 from operators.network.hosts import HostCount, count
 from operators.network.model import ClusterNetworkSpec
 from operators.network.records import KubeRecordStore
@@ -47,14 +47,14 @@ def pools(settings: NetworkSettings) -> Pools:
 
 
 def allocator(ctx: NetworkContext) -> Allocator:
-    assert ctx.kube is not None
-    store = KubeRecordStore(ctx.kube, ctx.network.allocation_namespace)
-    return Allocator(store, pools(ctx.network), ctx.rng, ctx.network.allocation_attempts, ctx.taken)
+    store = KubeRecordStore(ctx.client(), ctx.settings.allocation_namespace)
+    return Allocator(
+        store, pools(ctx.settings), ctx.rng, ctx.settings.allocation_attempts, ctx.taken
+    )
 
 
 def make_run(spec: ClusterNetworkSpec, body: Mapping[str, Any], ctx: NetworkContext) -> Run:
-    assert ctx.kube is not None
-    return Run(spec, body, ctx.kube, ctx.network, allocator(ctx))
+    return Run(spec, body, ctx.client(), ctx.settings, allocator(ctx))
 
 
 def owner(spec: ClusterNetworkSpec) -> Owner:

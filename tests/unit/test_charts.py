@@ -36,11 +36,11 @@ from typing import Any
 import pytest
 import yaml
 
-from operators.certificates.config import CertificatesSettings
+from operators.certificates.context import CertificatesSettings
 from operators.etcd.context import EtcdSettings
-from operators.kvm.config import KVMSettings
-from operators.network.agent.config import AgentSettings
-from operators.network.config import NetworkSettings
+from operators.kvm.context import KVMSettings
+from operators.network.agent.context import AgentSettings
+from operators.network.context import NetworkSettings
 from shared.api import kinds
 from shared.settings import RuntimeSettings
 

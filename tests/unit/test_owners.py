@@ -4,19 +4,26 @@ Covered: a child with no owner of the linked kind writes nothing; the first
 event of a child writes its token on the owner; a repeated event with the
 same token writes nothing; a changed token writes again; a deletion always
 writes (a ``deleted/`` token) and forgets the child; an owner that is gone
-(404) is ignored and not remembered; other API errors propagate. The
-notifier runs with an in-memory patcher; no API server, no kopf loop.
+(404) is ignored and not remembered; other API errors propagate; an
+operator's own workloads wake their owner through the operator's context.
+The notifier runs with an in-memory patcher; no API server, no kopf loop.
 """
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import kopf
 import pytest
 
+from shared.api.kinds import KVM_NODE
 from shared.errors import ApiError
-from shared.kube import ObjectRef
-from shared.owners import DELETED, Link, notice, notify_owner, workload_token
+from shared.identity import OperatorIdentity
+from shared.kube import Kube, ObjectRef
+from shared.metrics import OperatorMetrics
+from shared.owners import DELETED, Link, notice, notify_owner, watch_workloads, workload_token
+from shared.runtime import OperatorContext
+from shared.settings import RuntimeSettings
 
 LINK = Link("g8s.io/v1alpha1", "KVMNode", "g8s.io/children", lambda b: str(b["status"]["ready"]))
 
@@ -109,3 +116,24 @@ def test_workload_token_changes_with_readiness_and_deletion_only() -> None:
     available = workload_token(_deployment(1, 1))
     deleting = workload_token(_deployment(1, 1, deletionTimestamp="2026-01-01T00:00:00Z"))
     assert len({base, ready, available, deleting}) == 4
+
+
+def test_own_workloads_wake_their_owner_through_the_context() -> None:
+    registry = kopf.OperatorRegistry()
+    watch_workloads(registry, KVM_NODE, ("apps", "v1", "deployments"))
+    (handler,) = registry._watching.get_all_handlers()
+    assert handler.id == "watch-deployments"
+    assert handler.labels == {"app.kubernetes.io/managed-by": "g8s-kvm"}
+    patches = Patches()
+    ctx = OperatorContext(
+        OperatorIdentity("kvm"), RuntimeSettings(), OperatorMetrics("kvm"), kube=cast(Kube, patches)
+    )
+    owner = {"apiVersion": "g8s.io/v1alpha1", "kind": "KVMNode", "name": "n1"}
+    body = _deployment(1, 1, namespace="ns", ownerReferences=[owner])
+    # kopf's own call passes a dozen more keyword arguments the handler ignores.
+    event: Any = handler.fn
+    asyncio.run(event(body=body, type="MODIFIED", memo=ctx))
+    assert [ref for ref, _ in patches.calls] == [
+        ObjectRef("g8s.io/v1alpha1", "KVMNode", "n1", "ns")
+    ]
+    assert ctx.sent == {"ns/Deployment/n1": workload_token(body)}

@@ -1,11 +1,19 @@
 """kopf settings derive from the operator's identity, so operators never collide;
-each process draws its own peering priority, so replicas never freeze each other."""
+each process draws its own peering priority, so replicas never freeze each other;
+``run`` reads an operator's own settings once and hands them to its handlers and
+its context."""
+
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
+import pytest
 
+from shared import logs
 from shared.api.kinds import ALL_KINDS
 from shared.identity import OperatorIdentity
-from shared.runtime import PEERING_PRIORITIES, add_login, kopf_settings
+from shared.metrics import OperatorMetrics
+from shared.runtime import PEERING_PRIORITIES, OperatorContext, add_login, kopf_settings, run
 from shared.settings import RuntimeSettings
 
 
@@ -65,3 +73,37 @@ def test_each_process_draws_its_own_peering_priority() -> None:
     }
     assert len(priorities) == 3
     assert all(0 <= p < PEERING_PRIORITIES for p in priorities)
+
+
+def test_run_reads_the_operator_settings_once_for_handlers_and_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[Mapping[str, str]] = []
+    seen: dict[str, Any] = {}
+
+    def load_settings(environ: Mapping[str, str]) -> str:
+        read.append(environ)
+        return environ["G8S_TEST_VALUE"]
+
+    def register(registry: kopf.OperatorRegistry, settings: str) -> None:
+        seen["register"] = settings
+
+    def make_context(
+        identity: OperatorIdentity,
+        runtime: RuntimeSettings,
+        metrics: OperatorMetrics,
+        settings: str,
+    ) -> OperatorContext:
+        seen["context"] = settings
+        return OperatorContext(identity, runtime, metrics)
+
+    # No global logging setup in a test; kopf.run's arguments are kept instead of run.
+    monkeypatch.setattr(logs, "configure", lambda **_: None)
+    monkeypatch.setattr(kopf, "run", seen.update)
+    environ = {"G8S_TEST_VALUE": "v1", "G8S_NAMESPACES": "a"}
+    run(OperatorIdentity("etcd"), load_settings, register, make_context, environ)
+    assert read == [environ]
+    assert seen["register"] == seen["context"] == "v1"
+    memo = seen["memo"]
+    assert isinstance(memo, OperatorContext)
+    assert memo.runtime.namespaces == ("a",)

@@ -1,8 +1,6 @@
 """Run the network host agent: `python -m operators.network.agent`."""
 
-from functools import partial
-
-from operators.network.agent.config import load_settings, make_context
+from operators.network.agent.context import load_settings, make_context
 from operators.network.agent.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
@@ -11,8 +9,7 @@ IDENTITY = OperatorIdentity("network-agent")
 
 
 def main() -> None:
-    settings = load_settings()
-    run(IDENTITY, partial(register, settings=settings), partial(make_context, agent=settings))
+    run(IDENTITY, load_settings, register, make_context)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from operators.network.agent import desired as d
-from operators.network.agent.config import AgentContext, AgentSettings
+from operators.network.agent.context import AgentContext, AgentSettings
 from operators.network.agent.converge import Result, converge
 from operators.network.agent.plan import DesiredNetwork, Host
 from shared import logs
@@ -79,10 +79,10 @@ def register(registry: kopf.OperatorRegistry, settings: AgentSettings) -> None:
 
 
 async def convergence_loop(ctx: AgentContext) -> None:
-    log = logs.get_logger("g8s.network.agent", node=ctx.agent.node_name)
+    log = logs.get_logger("g8s.network.agent", node=ctx.settings.node_name)
     while True:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.wake.wait(), ctx.agent.interval)
+            await asyncio.wait_for(ctx.wake.wait(), ctx.settings.interval)
         ctx.wake.clear()
         try:
             await converge_once(ctx, dict(ctx.networks), dict(ctx.vteps))
@@ -94,7 +94,7 @@ async def convergence_loop(ctx: AgentContext) -> None:
 async def converge_once(
     ctx: AgentContext, networks: dict[str, d.NetworkView], vteps: dict[str, str]
 ) -> None:
-    settings = ctx.agent
+    settings = ctx.settings
     log = logs.get_logger("g8s.network.agent", node=settings.node_name)
     vtep = vteps.get(settings.node_name)
     if vtep is None:
@@ -116,11 +116,13 @@ def _converge_host(settings: AgentSettings, vtep: str, wanted: list[DesiredNetwo
 
 
 def _report(ctx: AgentContext, views: list[d.NetworkView], vtep: str, result: Result) -> None:
-    assert ctx.kube is not None
+    kube = ctx.client()
     for view in views:
         outcome = result.networks.get(view.key)
         if outcome is None:
             continue
-        entry = d.entry(ctx.agent.node_name, vtep, view.generation, outcome.ready, outcome.message)
+        entry = d.entry(
+            ctx.settings.node_name, vtep, view.generation, outcome.ready, outcome.message
+        )
         if d.changed(view.reported, entry):
-            ctx.kube.apply(d.status_body(view.namespace, view.name, entry), subresource="status")
+            kube.apply(d.status_body(view.namespace, view.name, entry), subresource="status")

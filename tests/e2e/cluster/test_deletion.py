@@ -23,7 +23,7 @@ from typing import Any
 
 from operators.cluster import policies
 from operators.network.children import record
-from operators.network.config import NetworkSettings
+from operators.network.context import NetworkSettings
 from shared.api import certificates as catalogue
 from shared.vault import TokenAuth, Vault
 from tests.e2e.cluster.helpers import (

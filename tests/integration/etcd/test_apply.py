@@ -69,14 +69,14 @@ def test_children_apply_and_status_is_accepted(
     kube = Kube(connect(), "g8s-etcd")
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: datetime.now(UTC),
-        etcd=EtcdSettings(probe_members=False, image="registry.k8s.io/etcd:{version}-0"),
+        settings=EtcdSettings(probe_members=False, image="registry.k8s.io/etcd:{version}-0"),
         kube=kube,
     )
     patch: dict[str, Any] = {}
-    asyncio.run(reconcile(handlers.bound(ctx), body=body, patch=patch, ctx=ctx, retry=0))
+    asyncio.run(reconcile(handlers.reconciler(ctx), body=body, patch=patch, ctx=ctx, retry=0))
 
     uid = body["metadata"]["uid"]
     sts = _get(local_env, namespace, "statefulset", "demo-etcd")
@@ -139,6 +139,6 @@ def test_children_apply_and_status_is_accepted(
     # Reconciling again is a no-op for the StatefulSet.
     generation = sts["metadata"]["generation"]
     body = _get(local_env, namespace, "etcdcluster", "demo")
-    asyncio.run(reconcile(handlers.bound(ctx), body=body, patch={}, ctx=ctx, retry=0))
+    asyncio.run(reconcile(handlers.reconciler(ctx), body=body, patch={}, ctx=ctx, retry=0))
     again = _get(local_env, namespace, "statefulset", "demo-etcd")
     assert again["metadata"]["generation"] == generation

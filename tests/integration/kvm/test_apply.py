@@ -25,7 +25,7 @@ import pytest
 
 from operators.kvm import handlers
 from operators.kvm.children import ignition
-from operators.kvm.config import KVMContext, KVMSettings
+from operators.kvm.context import KVMContext, KVMSettings
 from shared.handling import reconcile
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
@@ -106,10 +106,10 @@ def _context(local_env: LocalEnv, monkeypatch: pytest.MonkeyPatch) -> KVMContext
     monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
     return KVMContext(
         identity=OperatorIdentity("kvm"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("kvm"),
         clock=lambda: datetime.now(UTC),
-        kvm=KVMSettings(guest_checks=False, launcher_image="launcher:test"),
+        settings=KVMSettings(guest_checks=False, launcher_image="launcher:test"),
         kube=Kube(connect(), "g8s-kvm"),
     )
 
@@ -119,7 +119,7 @@ def _reconcile(local_env: LocalEnv, namespace: str, ctx: KVMContext) -> dict[str
     patch: dict[str, Any] = {}
     # A TemporaryError only asks for a retry; the status says why, and the test reads it.
     with contextlib.suppress(kopf.TemporaryError):
-        asyncio.run(reconcile(handlers.bound(ctx), body=body, patch=patch, ctx=ctx, retry=0))
+        asyncio.run(reconcile(handlers.reconciler(ctx), body=body, patch=patch, ctx=ctx, retry=0))
     local_env.kubectl(
         "patch",
         "-n",

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from operators.kvm import lifecycle
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from operators.kvm.model import parse
 from operators.kvm.reconcile import Run
 from shared.kube import Kube, connect, connect_kubeconfig

@@ -16,7 +16,7 @@ from cryptography import x509
 
 from operators.certificates import reconcile as steps
 from operators.certificates import status
-from operators.certificates.config import CertificatesContext, CertificatesSettings
+from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import parse
 from shared import logs
@@ -39,10 +39,10 @@ class World:
         metrics = OperatorMetrics("certificates")
         self.ctx = CertificatesContext(
             identity=OperatorIdentity("certificates"),
-            settings=RuntimeSettings(),
+            runtime=RuntimeSettings(),
             metrics=metrics,
             clock=lambda: self.now,
-            config=CertificatesSettings(vault_addr="fake", pki_max_ttl="8760h"),
+            settings=CertificatesSettings(vault_addr="fake", pki_max_ttl="8760h"),
             vault=cast(Any, self.vault),
             kube=cast(Any, self.kube),
             certificate_metrics=CertificateMetrics(metrics.registry),

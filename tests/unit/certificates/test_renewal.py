@@ -5,7 +5,7 @@ from collections.abc import Awaitable
 from typing import Any, cast
 
 from operators.certificates import renewal
-from operators.certificates.config import CertificatesContext, CertificatesSettings
+from operators.certificates.context import CertificatesContext, CertificatesSettings
 from shared.api import certificates as catalogue
 from tests.unit.certificates.fakes import FakeKube, at, certificate_body
 
@@ -45,9 +45,9 @@ def test_due_certificate_is_stamped_once_per_interval() -> None:
             "Ctx",
             (),
             {
-                "kube": kube,
+                "client": lambda _: kube,
                 "clock": staticmethod(lambda: at(0)),
-                "config": CertificatesSettings(vault_addr="x", renewal_check_interval=7.0),
+                "settings": CertificatesSettings(vault_addr="x", renewal_check_interval=7.0),
             },
         )(),
     )
@@ -68,9 +68,9 @@ def test_not_due_certificate_sleeps_until_renewal() -> None:
             "Ctx",
             (),
             {
-                "kube": kube,
+                "client": lambda _: kube,
                 "clock": staticmethod(lambda: at(0)),
-                "config": CertificatesSettings(vault_addr="x"),
+                "settings": CertificatesSettings(vault_addr="x"),
             },
         )(),
     )

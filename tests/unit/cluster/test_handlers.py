@@ -18,7 +18,7 @@ from tests.unit.cluster.helpers import FakeKube, cluster_body, ready
 def context(kube: FakeKube) -> ClusterContext:
     return ClusterContext(
         identity=OperatorIdentity("cluster"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("cluster-test"),
         kube=kube.as_kube(),
         pause_kube=kube.as_kube(),

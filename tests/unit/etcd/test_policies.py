@@ -42,6 +42,83 @@ def kind(action: Action | None) -> tuple[str, str] | None:
     return None if action is None else (action.kind, action.member)
 
 
+def view(desired: int, *members: MemberView) -> policies.Membership:
+    return policies.Membership(
+        desired,
+        members,
+        ordinal=lambda name: int(name[1:]) if name[1:].isdigit() else None,
+        name_for=lambda i: f"m{i}",
+        now=NOW,
+        unhealthy_timeout=TIMEOUT,
+    )
+
+
+# Each membership rule alone: what it demands, and when it lets the next rule decide.
+
+
+def test_rule_no_quorum() -> None:
+    assert kind(
+        policies.no_quorum(view(3, m("m0"), m("m1", healthy=False), m("m2", healthy=False)))
+    ) == ("wait", "")
+    assert policies.no_quorum(view(3, m("m0"), m("m1"), m("m2", healthy=False))) is None
+    assert policies.no_quorum(view(1)) is None
+
+
+def test_rule_promote_learner() -> None:
+    assert kind(policies.promote_learner(view(2, m("m0"), m("m1", learner=True)))) == (
+        "promote",
+        "m1",
+    )
+    assert policies.promote_learner(view(2, m("m0"), m("m1", learner=True, healthy=False))) is None
+    assert policies.promote_learner(view(2, m("m0"))) is None
+
+
+def test_rule_remove_stuck_learner() -> None:
+    stuck = m("m1", learner=True, healthy=False, since=TIMEOUT)
+    starting = m("m1", learner=True, healthy=False, since=TIMEOUT / 2)
+    assert kind(policies.remove_stuck_learner(view(2, m("m0"), stuck))) == ("remove", "m1")
+    assert policies.remove_stuck_learner(view(2, m("m0"), starting)) is None
+
+
+def test_rule_wait_for_learner() -> None:
+    starting = m("m1", learner=True, healthy=False)
+    assert kind(policies.wait_for_learner(view(2, m("m0"), starting))) == ("wait", "m1")
+    assert policies.wait_for_learner(view(2, m("m0"))) is None
+
+
+def test_rule_replace_dead_member() -> None:
+    dead = m("m2", healthy=False, since=TIMEOUT)
+    assert kind(policies.replace_dead_member(view(3, m("m0"), m("m1"), dead))) == ("replace", "m2")
+    recent = m("m2", healthy=False, since=TIMEOUT / 2)
+    assert policies.replace_dead_member(view(3, m("m0"), m("m1"), recent)) is None
+    # Replacing m2 would leave one healthy voter of two: not a quorum.
+    other = m("m1", healthy=False)
+    assert policies.replace_dead_member(view(3, m("m0"), other, dead)) is None
+
+
+def test_rule_wait_for_unhealthy() -> None:
+    assert kind(policies.wait_for_unhealthy(view(3, m("m0"), m("m1", healthy=False)))) == (
+        "wait",
+        "m1",
+    )
+    assert policies.wait_for_unhealthy(view(3, m("m0"), m("m1"))) is None
+
+
+def test_rule_add_member() -> None:
+    assert kind(policies.add_member(view(3, m("m0"), m("m2")))) == ("add", "m1")
+    assert policies.add_member(view(2, m("m0"), m("m1"))) is None
+
+
+def test_rule_remove_member() -> None:
+    assert kind(policies.remove_member(view(1, m("m0"), m("m1"), m("m2")))) == ("remove", "m2")
+    assert policies.remove_member(view(3, m("m0"), m("m1"), m("m2"))) is None
+
+
+def test_rules_run_in_priority_order() -> None:
+    assert policies.MEMBERSHIP_RULES[0] is policies.no_quorum
+    assert policies.MEMBERSHIP_RULES[-2:] == (policies.add_member, policies.remove_member)
+
+
 def test_quorum() -> None:
     assert [policies.quorum(n) for n in range(1, 6)] == [1, 2, 2, 3, 3]
 

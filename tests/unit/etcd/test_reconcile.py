@@ -271,15 +271,17 @@ def test_whole_reconcile_writes_status_through_the_kit() -> None:
     kube = FakeKube(sts(3, 3))
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: NOW,
-        etcd=OFF,
+        settings=OFF,
         kube=cast(Kube, kube),
     )
     patch: dict[str, Any] = {}
     asyncio.run(
-        kit_reconcile(handlers.bound(ctx), body=copy.deepcopy(BODY), patch=patch, ctx=ctx, retry=0)
+        kit_reconcile(
+            handlers.reconciler(ctx), body=copy.deepcopy(BODY), patch=patch, ctx=ctx, retry=0
+        )
     )
     conditions = patch["status"]["conditions"]
     assert conditions[0]["type"] == "Ready"
@@ -294,16 +296,18 @@ def test_whole_reconcile_writes_status_through_the_kit() -> None:
 def test_a_requeue_is_a_temporary_error_for_kopf(tmp_path: Path) -> None:
     ctx = EtcdContext(
         identity=OperatorIdentity("etcd"),
-        settings=RuntimeSettings(),
+        runtime=RuntimeSettings(),
         metrics=OperatorMetrics("etcd"),
         clock=lambda: NOW,
-        etcd=OFF,
+        settings=OFF,
         kube=cast(Kube, FakeKube()),
         store=FilesystemStore(tmp_path),
     )
     patch: dict[str, Any] = {}
     raw = body(restore={"location": "ns/old/20260501T000000Z.db"})
     with pytest.raises(kopf.TemporaryError):
-        asyncio.run(kit_reconcile(handlers.bound(ctx), body=raw, patch=patch, ctx=ctx, retry=0))
+        asyncio.run(
+            kit_reconcile(handlers.reconciler(ctx), body=raw, patch=patch, ctx=ctx, retry=0)
+        )
     ready = patch["status"]["conditions"][0]
     assert (ready["type"], ready["reason"]) == ("Ready", "RestoreSourceMissing")

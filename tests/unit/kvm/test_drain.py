@@ -7,7 +7,7 @@ from typing import Any
 from unittest.mock import MagicMock
 
 from operators.kvm import drain, lifecycle
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from operators.kvm.reconcile import Run
 from shared.errors import ApiError
 from tests.unit.kvm.helpers import body, spec

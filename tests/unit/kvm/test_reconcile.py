@@ -16,7 +16,7 @@ import pytest
 
 from operators.kvm import reconcile
 from operators.kvm.children.secret import HASH_ANNOTATION
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from shared.errors import Retry
 from shared.kube import ObjectRef
 from tests.unit.kvm.helpers import body, spec

@@ -5,7 +5,7 @@ from typing import Any
 from unittest.mock import MagicMock
 
 from operators.kvm import status
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from operators.kvm.reconcile import GuestNetwork, GuestNode, Run
 from shared.errors import Verdict
 from shared.status import Report

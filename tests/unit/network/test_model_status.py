@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from operators.network.allocation import Allocation, Allocator, Pools
-from operators.network.config import NetworkSettings
+from operators.network.context import NetworkSettings
 from operators.network.hosts import count
 from operators.network.model import parse
 from operators.network.reconcile import Run

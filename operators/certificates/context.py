@@ -2,7 +2,7 @@
 
 ``CertificatesSettings`` comes from the environment (prefix ``G8S_``), with
 ``VAULT_ADDR``/``VAULT_TOKEN`` as fallbacks so that the usual Vault variables
-work too. ``build_context`` turns them into the operator's context: the Vault
+work too. ``make_context`` turns them into the operator's context: the Vault
 adapter (token from the environment, a file or a Secret; or Kubernetes auth),
 the Kubernetes adapter and the metrics.
 
@@ -16,7 +16,6 @@ mount prefix::
 
 import base64
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -87,11 +86,10 @@ def load_settings(environ: Mapping[str, str]) -> CertificatesSettings:
 
 @dataclass
 class CertificatesContext(OperatorContext):
-    """The operator's context (kopf memo): the kit's plus Vault, Kubernetes and metrics."""
+    """The operator's context (kopf memo): the kit's plus Vault and metrics."""
 
-    config: CertificatesSettings = field(kw_only=True)
+    settings: CertificatesSettings = field(kw_only=True)
     vault: Vault = field(kw_only=True)
-    kube: Kube = field(kw_only=True)
     certificate_metrics: CertificateMetrics = field(kw_only=True)
 
 
@@ -125,43 +123,44 @@ def secret_token(kube: Kube, reference: str) -> Callable[[], str]:
     return cached(read, 60.0)
 
 
-def vault_auth(config: CertificatesSettings, kube: Kube) -> Auth:
-    if config.vault_auth == "kubernetes":
+def vault_auth(settings: CertificatesSettings, kube: Kube) -> Auth:
+    if settings.vault_auth == "kubernetes":
         return KubernetesAuth(
-            config.vault_kubernetes_role, Path(config.vault_jwt_file), config.vault_kubernetes_mount
+            settings.vault_kubernetes_role,
+            Path(settings.vault_jwt_file),
+            settings.vault_kubernetes_mount,
         )
-    if config.vault_token:
-        token = config.vault_token
+    if settings.vault_token:
+        token = settings.vault_token
         return TokenAuth(lambda: token)
-    if config.vault_token_file:
-        return TokenAuth(token_from_file(Path(config.vault_token_file)))
-    if config.vault_token_secret:
-        return TokenAuth(secret_token(kube, config.vault_token_secret))
+    if settings.vault_token_file:
+        return TokenAuth(token_from_file(Path(settings.vault_token_file)))
+    if settings.vault_token_secret:
+        return TokenAuth(secret_token(kube, settings.vault_token_secret))
     raise SettingsError(
         "no Vault token: set G8S_VAULT_TOKEN, G8S_VAULT_TOKEN_FILE or G8S_VAULT_TOKEN_SECRET, "
         "or G8S_VAULT_AUTH=kubernetes"
     )
 
 
-def build_context(
+def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    environ: Mapping[str, str] | None = None,
+    settings: CertificatesSettings,
 ) -> CertificatesContext:
-    config = load_settings(os.environ if environ is None else environ)
     kube = Kube(connect(), identity.field_manager)
     vault = Vault(
-        config.vault_addr,
-        vault_auth(config, kube),
-        timeout=config.vault_timeout,
-        verify=config.vault_ca_file or True,
+        settings.vault_addr,
+        vault_auth(settings, kube),
+        timeout=settings.vault_timeout,
+        verify=settings.vault_ca_file or True,
     )
     return CertificatesContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
-        config=config,
+        settings=settings,
         vault=vault,
         kube=kube,
         certificate_metrics=CertificateMetrics(metrics.registry),

@@ -1,7 +1,7 @@
 """The host agent's settings and context (kopf memo)."""
 
 import asyncio
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,16 @@ class AgentSettings:
     netns: str = ""
 
 
+def load_settings(environ: Mapping[str, str]) -> AgentSettings:
+    settings = load(AgentSettings, environ, prefix=PREFIX)
+    if not settings.node_name:
+        raise SystemExit(f"{PREFIX}NODE_NAME must name this host's Node")
+    return settings
+
+
 @dataclass
 class AgentContext(OperatorContext):
-    agent: AgentSettings = field(default_factory=AgentSettings)
-    # Writes this host's status entries under a field manager of its own.
-    kube: Kube | None = None
+    settings: AgentSettings = field(default_factory=AgentSettings)
     # What the watches saw: every ClusterNetwork by "namespace/name" (see
     # desired.NetworkView) and every host node's tunnel endpoint by name.
     networks: dict[str, Any] = field(default_factory=dict)
@@ -45,27 +50,21 @@ class AgentContext(OperatorContext):
     loop_task: "asyncio.Task[None] | None" = None
 
 
-def load_settings() -> AgentSettings:
-    settings = load(AgentSettings, os.environ, prefix=PREFIX)
-    if not settings.node_name:
-        raise SystemExit(f"{PREFIX}NODE_NAME must name this host's Node")
-    return settings
-
-
 def field_manager(identity: OperatorIdentity, node: str) -> str:
+    """One field manager per host, so that each agent owns only its host's status entries."""
     return f"{identity.field_manager}-{node}"[:128]
 
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    agent: AgentSettings,
+    settings: AgentSettings,
 ) -> AgentContext:
     return AgentContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
-        agent=agent,
-        kube=Kube(connect(), field_manager(identity, agent.node_name)),
+        settings=settings,
+        kube=Kube(connect(), field_manager(identity, settings.node_name)),
     )

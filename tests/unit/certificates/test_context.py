@@ -5,7 +5,7 @@ from typing import Any, cast
 
 import pytest
 
-from operators.certificates.config import load_settings, secret_token, vault_auth
+from operators.certificates.context import load_settings, secret_token, vault_auth
 from shared.settings import SettingsError
 from shared.vault import KubernetesAuth, TokenAuth
 from tests.unit.certificates.fakes import FakeKube
@@ -14,9 +14,9 @@ NO_KUBE = cast(Any, None)
 
 
 def test_vault_variables_are_fallbacks() -> None:
-    config = load_settings({"VAULT_ADDR": "http://v:8200", "VAULT_TOKEN": "t"})
-    assert config.vault_addr == "http://v:8200"
-    assert config.vault_token == "t"
+    settings = load_settings({"VAULT_ADDR": "http://v:8200", "VAULT_TOKEN": "t"})
+    assert settings.vault_addr == "http://v:8200"
+    assert settings.vault_token == "t"
     own = load_settings({"VAULT_ADDR": "http://v:8200", "G8S_VAULT_ADDR": "http://mine:8200"})
     assert own.vault_addr == "http://mine:8200"
 

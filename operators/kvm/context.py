@@ -1,7 +1,6 @@
 """The kvm operator's settings (prefix ``G8S_KVM_``) and context (kopf memo)."""
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG
@@ -12,6 +11,7 @@ from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings, SettingsError, load
 
+PREFIX = "G8S_KVM_"
 ACCELS = (AUTO, KVM, TCG)
 
 
@@ -78,35 +78,29 @@ class KVMSettings:
             raise SettingsError(f"G8S_KVM_NODE_SELECTOR / G8S_KVM_TOLERATIONS: {exc}") from None
 
 
+def load_settings(environ: Mapping[str, str]) -> KVMSettings:
+    return load(KVMSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class KVMContext(OperatorContext):
-    kvm: KVMSettings = field(default_factory=KVMSettings)
-    kube: Kube | None = None
+    settings: KVMSettings = field(default_factory=KVMSettings)
     # Builds a client for a guest cluster from its kubeconfig document.
     guest_client: Callable[[str], Kube] | None = None
-    # The last Deployment state sent to each KVMNode (shared.owners), so that
-    # repeated events of an unchanged Deployment cost no API request.
-    sent: dict[str, str] = field(default_factory=dict)
-
-    def client(self) -> Kube:
-        if self.kube is None:
-            raise RuntimeError("the kvm operator runs without a Kubernetes client")
-        return self.kube
 
 
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    kvm: KVMSettings | None = None,
+    settings: KVMSettings,
 ) -> KVMContext:
-    kvm = kvm or load(KVMSettings, os.environ, prefix="G8S_KVM_")
     field_manager = identity.field_manager
     return KVMContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
-        kvm=kvm,
+        settings=settings,
         kube=Kube(connect(), field_manager),
         guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
     )

@@ -1,7 +1,7 @@
 """The network operator's settings and context (kopf memo): its dependencies, no globals."""
 
-import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from operators.network.allocation import Taken
@@ -46,29 +46,28 @@ class NetworkSettings:
     operator_selector: str = "app.kubernetes.io/part-of=g8s"
 
 
+def load_settings(environ: Mapping[str, str]) -> NetworkSettings:
+    return load(NetworkSettings, environ, prefix=PREFIX)
+
+
 @dataclass
 class NetworkContext(OperatorContext):
-    network: NetworkSettings = field(default_factory=NetworkSettings)
-    kube: Kube | None = None
+    settings: NetworkSettings = field(default_factory=NetworkSettings)
     rng: random.Random = field(default_factory=random.Random)
     # Which values this process knows to be taken (a hint; see allocation.Taken).
     taken: Taken = field(default_factory=Taken)
 
 
-def load_settings() -> NetworkSettings:
-    return load(NetworkSettings, os.environ, prefix=PREFIX)
-
-
 def make_context(
     identity: OperatorIdentity,
-    settings: RuntimeSettings,
+    runtime: RuntimeSettings,
     metrics: OperatorMetrics,
-    network: NetworkSettings | None = None,
+    settings: NetworkSettings,
 ) -> NetworkContext:
     return NetworkContext(
         identity=identity,
-        settings=settings,
+        runtime=runtime,
         metrics=metrics,
-        network=network or load_settings(),
+        settings=settings,
         kube=Kube(connect(), identity.field_manager),
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from operators.kvm.config import KVMSettings
+from operators.kvm.context import KVMSettings
 from shared.settings import SettingsError, load
 
 

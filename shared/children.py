@@ -1,7 +1,7 @@
 """Child objects: the labels and owner reference every object g8s writes carries.
 
 Pure: builders return plain dicts, and ``owned`` stamps them before they are
-applied, so no builder can forget the contract of DESIGN section 2.
+applied, so no builder can forget the contract of docs/design.md#names-labels-and-ownership.
 """
 
 import copy

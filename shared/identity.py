@@ -1,7 +1,7 @@
 """Operator identity: the names one g8s operator uses to mark what it owns.
 
 Two operators must never share a finalizer, kopf's annotation prefix, a
-server-side-apply field manager or a peering object (DESIGN section 2), or
+server-side-apply field manager or a peering object (docs/design.md#names-labels-and-ownership), or
 they would fight over the same objects; everything here derives from the
 operator's name alone so they cannot drift apart.
 """

@@ -1,4 +1,7 @@
-"""Pausing (DESIGN section 3): a paused object is observed but not reconciled."""
+"""Pausing: a paused object is observed but not reconciled.
+
+See docs/design.md#status-and-conditions.
+"""
 
 from collections.abc import Mapping
 from typing import Any

@@ -1,8 +1,8 @@
 """``g8s describe cluster <name> [-n namespace]``: the tree of a Cluster and its children.
 
 In the spirit of ``clusterctl describe``: one line per object with its Ready
-status, reason and age, children grouped in the deletion order of DESIGN
-section 6 reversed (what a cluster is built from first).
+status, reason and age, children grouped in the deletion order
+(docs/design.md#deletion-order) reversed: what a cluster is built from first.
 """
 
 import argparse

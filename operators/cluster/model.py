@@ -1,4 +1,4 @@
-"""Typed view of a ``Cluster`` (DESIGN section 4).
+"""Typed view of a ``Cluster`` (docs/design.md#the-cluster-resource).
 
 The CRD defaults and validates every field; ``parse`` still checks types and
 ranges so that an object written before a CRD change is reported, not crashed on.

@@ -219,7 +219,7 @@ def node_version(nodes: Sequence[NodeState], name: str, default: str) -> str:
     return default
 
 
-# DESIGN section 6: the order children are removed when a Cluster is deleted.
+# docs/design.md#deletion-order: the order children are removed when a Cluster is deleted.
 WORKERS = "workers"
 CONTROL_PLANE = "controlplane"
 ETCD = "etcd"

@@ -282,7 +282,7 @@ def propagate_pause(pauser: Kube, spec: ClusterRef, paused: bool) -> list[str]:
     return changed
 
 
-# Deletion (DESIGN section 6) ---------------------------------------------------
+# Deletion (docs/design.md#deletion-order) ---------------------------------------------------
 
 
 def stage_of(kind: str, child: Mapping[str, Any]) -> str:

@@ -204,7 +204,7 @@ def report(spec: ClusterSpec, observed: Observed, endpoint: str) -> Report:
 
 
 def deleting(stage: str | None, remaining: int) -> Observation:
-    """The ``Deleting`` condition: which stage of DESIGN section 6 is in progress."""
+    """The ``Deleting`` condition: which stage of docs/design.md#deletion-order is in progress."""
     if stage is None:
         return Observation.true(c.DELETING, REASON_DELETING, "all children removed")
     return Observation.true(

@@ -1,4 +1,6 @@
-"""The certificate component catalogue of a guest cluster (DESIGN section 5).
+"""The certificate component catalogue of a guest cluster.
+
+See docs/design.md#what-each-operator-promises.
 
 Pure data and pure functions: which certificates a guest cluster needs, and for
 each its common name, organisations, DNS names, IP SANs and key usages, derived

@@ -1,4 +1,4 @@
-"""Condition types, statuses and reasons (DESIGN section 3).
+"""Condition types, statuses and reasons (docs/design.md#status-and-conditions).
 
 Reasons are CamelCase words that say *why*; messages carry the detail.
 """

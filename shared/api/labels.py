@@ -1,4 +1,7 @@
-"""Label and annotation keys shared by every g8s operator (DESIGN section 2 and 3)."""
+"""Label and annotation keys shared by every g8s operator.
+
+See docs/design.md#names-labels-and-ownership and #status-and-conditions.
+"""
 
 from shared.api import GROUP
 

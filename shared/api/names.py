@@ -1,4 +1,6 @@
-"""Names of the objects derived from a guest cluster's name (DESIGN section 2).
+"""Names of the objects derived from a guest cluster's name.
+
+See docs/design.md#names-labels-and-ownership.
 
 ``MAX_CLUSTER_NAME`` is the longest cluster name for which every derived name
 stays within Kubernetes limits; the Cluster CRD enforces it with CEL.

@@ -4,7 +4,7 @@ It covers what operators do with child objects: server-side apply under the
 operator's field manager, get, list by label, delete and status patches.
 Every API failure surfaces as ``shared.errors.ApiError`` so that the error
 policy never sees client-library types. The client is synchronous: call it
-from sync handlers or through ``asyncio.to_thread`` (STYLE practice 13).
+from sync handlers or through ``asyncio.to_thread`` (docs/design.md#how-the-code-reads).
 """
 
 import json

@@ -1,7 +1,7 @@
 {{/*
 What the certificates operator adds to the templates of the g8s-common
 library chart (charts/g8s-common), which call the three hooks below: its
-Vault and PKI settings (operators/certificates/config.py
+Vault and PKI settings (operators/certificates/context.py
 CertificatesSettings) and, with token auth, the token file; with a private
 CA, Vault's CA bundle. Names g8s.* are this chart's own, g8s-common.* the
 library's.

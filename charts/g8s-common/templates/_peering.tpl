@@ -1,5 +1,5 @@
 {{/*
-The kopf peering object (DESIGN section 2: peering name g8s-<operator>). kopf
+The kopf peering object (docs/design.md#names-labels-and-ownership: peering name g8s-<operator>). kopf
 does not create it: without it a peering operator does not start handling.
 Cluster-wide operators use a ClusterKopfPeering, namespaced ones a
 KopfPeering in each namespace they watch. The CRDs are in this library's

@@ -1,7 +1,7 @@
 {{/*
 What the kvm operator adds to the templates of the g8s-common library chart
 (charts/g8s-common), which call the three hooks below: its settings
-(operators/kvm/config.py KVMSettings), among them the VM launcher image.
+(operators/kvm/context.py KVMSettings), among them the VM launcher image.
 Names g8s.* are this chart's own, g8s-common.* the library's.
 */}}
 

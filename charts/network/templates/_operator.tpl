@@ -1,7 +1,7 @@
 {{/*
 What the network operator adds to the templates of the g8s-common library
 chart (charts/g8s-common), which call the three hooks below: its settings
-(operators/network/config.py NetworkSettings). The host agent's DaemonSet
+(operators/network/context.py NetworkSettings). The host agent's DaemonSet
 is in agent-daemonset.yaml. Names g8s.* are this chart's own, g8s-common.*
 the library's.
 */}}
@@ -44,7 +44,7 @@ app.kubernetes.io/component: agent
 {{/*
 The agent's environment: the kit's runtime settings (never peering: every
 host runs its own agent, and all of them act) and AgentSettings
-(operators/network/agent/config.py), then .Values.env.
+(operators/network/agent/context.py), then .Values.env.
 */}}
 {{- define "g8s.agentEnv" -}}
 {{- $agent := .Values.agent -}}

@@ -100,7 +100,13 @@ def _aggregate(type_: str, children: Sequence[ChildReady], what: str) -> Observa
 
 
 def _nodes(
-    type_: str, role: str, desired: int, nodes: Sequence[NodeState], ready: Sequence[ChildReady]
+    type_: str,
+    role: str,
+    desired: int,
+    nodes: Sequence[NodeState],
+    ready: Sequence[ChildReady],
+    *,
+    waiting: str = "",
 ) -> Observation:
     mine = {n.name for n in nodes if n.role == role and not n.deleting}
     count = sum(1 for n in nodes if n.name in mine and n.ready)
@@ -112,7 +118,9 @@ def _nodes(
         message = f"{count}/{desired} {role} nodes ready; {first.describe()}"
         return Observation.false(type_, f"{KVM_NODE.kind}NotReady", message)
     return Observation.false(
-        type_, REASON_SCALING, f"{count}/{desired} {role} nodes ready; nodes being created"
+        type_,
+        REASON_SCALING,
+        f"{count}/{desired} {role} nodes ready; {waiting or 'nodes being created'}",
     )
 
 
@@ -157,7 +165,14 @@ def observations(spec: ClusterSpec, observed: Observed) -> list[Observation]:
             observed.nodes,
             observed.node_ready,
         ),
-        _nodes(c.WORKERS_READY, WORKER, spec.workers.replicas, observed.nodes, observed.node_ready),
+        _nodes(
+            c.WORKERS_READY,
+            WORKER,
+            spec.workers.replicas,
+            observed.nodes,
+            observed.node_ready,
+            waiting=next((p.waiting or "" for p in observed.plans if p.role == WORKER), ""),
+        ),
         up_to_date(spec, observed),
     ]
     return [ready(parts), *parts]

@@ -1,7 +1,7 @@
 """Aggregating the children's Ready conditions into the Cluster's conditions and phase."""
 
 from operators.cluster import status
-from operators.cluster.policies import NodePlan, NodeState
+from operators.cluster.policies import WORKERS_WAIT, NodePlan, NodeState
 from operators.cluster.status import ChildReady, Observed, child_ready
 from shared.api import conditions as c
 from shared.conditions import Observation
@@ -75,6 +75,15 @@ def test_missing_worker_is_reported() -> None:
     workers = by_type(status.report(cluster_spec(), observed, "e"))[c.WORKERS_READY]
     assert workers.status == "False"
     assert "0/2" in workers.message
+
+
+def test_workers_waiting_for_the_control_plane_say_so() -> None:
+    starting = [NodeState("cp0", "controlplane", 0, "1.34.4", False, "t")]
+    plans = [NodePlan("controlplane"), NodePlan("worker", waiting=WORKERS_WAIT)]
+    observed = all_ready(nodes=starting, plans=plans)
+    workers = by_type(status.report(cluster_spec(), observed, "e"))[c.WORKERS_READY]
+    assert (workers.status, workers.reason) == ("False", "Scaling")
+    assert workers.message == f"0/2 worker nodes ready; {WORKERS_WAIT}"
 
 
 def test_upgrading_phase_and_up_to_date() -> None:

@@ -90,7 +90,7 @@ def _ready_nodes(kubeconfig: Path) -> tuple[int, int]:
 def _cluster(name: str, namespace: str, workers: int) -> dict[str, Any]:
     manifest = helpers.cluster(name, namespace)
     manifest["spec"].update(
-        controlPlane={"replicas": 1, "cpus": 1, "memoryMiB": 2048, "diskGiB": 10},
+        controlPlane={"replicas": 1, "cpus": 2, "memoryMiB": 2048, "diskGiB": 10},
         workers={"replicas": workers, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
         etcd={"replicas": 1, "storageGiB": 1},
         network={"serviceCIDR": "198.18.192.0/20", "podCIDR": "198.18.128.0/18"},

@@ -46,7 +46,7 @@ CLUSTER = "g1"
 BOOT_TIMEOUT = 1800.0
 SCALE_TIMEOUT = 1200.0
 SPEC: dict[str, Any] = {
-    "controlPlane": {"replicas": 1, "cpus": 1, "memoryMiB": 2048, "diskGiB": 10},
+    "controlPlane": {"replicas": 1, "cpus": 2, "memoryMiB": 2048, "diskGiB": 10},
     "workers": {"replicas": 1, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
     "etcd": {"replicas": 1, "storageGiB": 1},
     "network": {"serviceCIDR": "198.18.192.0/20", "podCIDR": "198.18.128.0/18"},

@@ -20,14 +20,14 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.api import API_VERSION, kinds
-from tests.localenv import ROOT, LocalEnv
+from tests.localenv import LocalEnv
 
-CRDS = ROOT / "crds"
 RESOURCES = {kind.kind: kind.crd_name for kind in kinds.ALL_KINDS}
 MISSING = object()
 
@@ -467,14 +467,7 @@ OTHER_CASES = [
 
 
 @pytest.fixture(scope="module")
-def crds(local_env: LocalEnv) -> None:
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    crd_names = [f"crd/{kind.crd_name}" for kind in kinds.ALL_KINDS]
-    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crd_names)
-
-
-@pytest.fixture(scope="module")
-def namespace(local_env: LocalEnv, crds: None) -> Iterator[str]:
+def namespace(local_env: LocalEnv, crds: Path) -> Iterator[str]:
     name = f"g8s-validation-{secrets.token_hex(3)}"
     local_env.kubectl("create", "namespace", name)
     yield name

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import copy
 import json
-import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +36,6 @@ EXPLAIN_TIMEOUT = 60.0
 
 
 # --- fixtures and helpers -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def crds(local_env: LocalEnv) -> None:
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    crd_names = [f"crd/{kind.crd_name}" for kind in kinds.ALL_KINDS]
-    local_env.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crd_names)
-
-
-@pytest.fixture
-def namespace(local_env: LocalEnv, crds: None) -> Iterator[str]:
-    name = f"g8s-crds-{secrets.token_hex(3)}"
-    local_env.kubectl("create", "namespace", name)
-    yield name
-    local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -136,7 +120,7 @@ def example_paths() -> list[Path]:
 
 @pytest.mark.parametrize("kind", kinds.ALL_KINDS, ids=[k.kind for k in kinds.ALL_KINDS])
 def test_crd_is_established_with_its_names(
-    local_env: LocalEnv, crds: None, kind: kinds.Kind
+    local_env: LocalEnv, crds: Path, kind: kinds.Kind
 ) -> None:
     crd = json.loads(local_env.kubectl("get", "crd", kind.crd_name, "-o", "json").stdout)
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
@@ -149,7 +133,7 @@ def test_crd_is_established_with_its_names(
     assert accepted["categories"] == [CATEGORY]
 
 
-def test_the_api_server_serves_the_short_names(local_env: LocalEnv, crds: None) -> None:
+def test_the_api_server_serves_the_short_names(local_env: LocalEnv, crds: Path) -> None:
     for kind in kinds.ALL_KINDS:
         local_env.kubectl("get", kind.short_name, "--all-namespaces")
 
@@ -159,7 +143,7 @@ def test_the_api_server_serves_the_short_names(local_env: LocalEnv, crds: None) 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.name)
 def test_example_applies_and_reads_back_defaulted(
-    local_env: LocalEnv, crds: None, path: Path
+    local_env: LocalEnv, crds: Path, path: Path
 ) -> None:
     try:
         local_env.kubectl("apply", "--validate=strict", "-f", str(path))
@@ -184,7 +168,7 @@ def test_minimal_cluster_reads_back_with_the_documented_defaults(
         delete(local_env, minimal)
 
 
-def test_get_g8s_lists_objects_of_every_kind(local_env: LocalEnv, crds: None) -> None:
+def test_get_g8s_lists_objects_of_every_kind(local_env: LocalEnv, crds: Path) -> None:
     try:
         local_env.kubectl("apply", "--validate=strict", "-f", str(EXAMPLES))
         listed = json.loads(
@@ -224,7 +208,7 @@ def test_cluster_printer_columns(local_env: LocalEnv, namespace: str) -> None:
         delete(local_env, obj)
 
 
-def test_explain_describes_the_etcd_fields(local_env: LocalEnv, crds: None) -> None:
+def test_explain_describes_the_etcd_fields(local_env: LocalEnv, crds: Path) -> None:
     # The OpenAPI document is published a moment after the CRD is Established.
     deadline = time.monotonic() + EXPLAIN_TIMEOUT
     while True:

@@ -10,7 +10,6 @@ adapter on the same OpenBao, for assertions on mounts and CRLs.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,14 +26,6 @@ FAST = {
     "G8S_RENEWAL_CHECK_INTERVAL": "1",
     "G8S_LOG_LEVEL": "INFO",
 }
-
-
-@pytest.fixture
-def namespace(local_env: LocalEnv, crds: Path) -> Iterator[str]:
-    name = f"certs-{secrets.token_hex(3)}"
-    local_env.kubectl("create", "namespace", name)
-    yield name
-    local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def operator_env(vault_addr: str, vault_token: str, **extra: str) -> dict[str, str]:

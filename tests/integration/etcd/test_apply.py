@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,22 +26,8 @@ from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef, connect
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
-from tests.localenv import ROOT, LocalEnv
+from tests.localenv import LocalEnv
 from tests.localenv import get_json as _get
-
-CRD = ROOT / "crds" / "etcdclusters.g8s.io.yaml"
-
-
-@pytest.fixture
-def namespace(local_env: LocalEnv) -> Iterator[str]:
-    local_env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    local_env.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/etcdclusters.g8s.io"
-    )
-    name = f"g8s-etcd-{secrets.token_hex(3)}"
-    local_env.kubectl("create", "namespace", name)
-    yield name
-    local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_children_apply_and_status_is_accepted(

@@ -1,20 +1,28 @@
-"""``g8s describe cluster <name> [-n namespace]``: the tree of a Cluster and its children.
+"""The ``g8s`` command line.
 
-In the spirit of ``clusterctl describe``: one line per object with its Ready
-status, reason and age, children grouped in the deletion order
+``g8s describe cluster <name> [-n namespace]``: the tree of a Cluster and its
+children, in the spirit of ``clusterctl describe``: one line per object with
+its Ready status, reason and age, children grouped in the deletion order
 (docs/design.md#deletion-order) reversed: what a cluster is built from first.
+
+``g8s kubeconfig <name> [-n namespace] [-o file]``: the guest cluster's admin
+kubeconfig (Secret ``<name>-kubeconfig``), to stdout or to a file only its
+owner can read, since it holds a client key.
 """
 
 import argparse
+import os
 import sys
+from base64 import b64decode
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from operators.cluster import reconcile
 from operators.cluster.model import ref
 from shared import conditions as cond
-from shared.api import API_VERSION
+from shared.api import API_VERSION, names
 from shared.api import conditions as c
 from shared.api.kinds import CERTIFICATE, CLUSTER, CLUSTER_NETWORK, ETCD_CLUSTER, KVM_NODE
 from shared.errors import ApiError
@@ -82,16 +90,57 @@ def describe(kube: Kube, name: str, namespace: str, now: datetime) -> list[str]:
     return tree(cluster, reconcile.list_children(kube, ref(cluster)), now)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="g8s", description="Inspect g8s clusters.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def kubeconfig(kube: Kube, name: str, namespace: str) -> str:
+    """The admin kubeconfig the cluster operator wrote for Cluster ``name``."""
+    secret_name = names.kubeconfig_secret(name)
+    secret = kube.get(ObjectRef("v1", "Secret", secret_name, namespace))
+    if secret is None:
+        if kube.get(ObjectRef(API_VERSION, CLUSTER.kind, name, namespace)) is None:
+            raise LookupError(f"Cluster {namespace}/{name} not found")
+        raise LookupError(
+            f"Secret {namespace}/{secret_name} not written yet: the admin certificate "
+            f"is not issued (see g8s describe cluster {name} -n {namespace})"
+        )
+    value = (secret.get("data") or {}).get("value")
+    if not value:
+        raise LookupError(f"Secret {namespace}/{secret_name} has no key 'value'")
+    return b64decode(value).decode()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, never briefly by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="g8s", description="Inspect and use g8s clusters.")
+    commands = top.add_subparsers(dest="command", required=True)
     describe_cmd = commands.add_parser("describe", help="show an object and its children")
     describe_cmd.add_argument("kind", choices=["cluster"])
     describe_cmd.add_argument("name")
     describe_cmd.add_argument("-n", "--namespace", default="default")
-    args = parser.parse_args(argv)
+    config_cmd = commands.add_parser("kubeconfig", help="the guest cluster's admin kubeconfig")
+    config_cmd.add_argument("name")
+    config_cmd.add_argument("-n", "--namespace", default="default")
+    config_cmd.add_argument("-o", "--output", type=Path, help="write it here (mode 0600)")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         kube = Kube(connect(), "g8s-cli")
+        if args.command == "kubeconfig":
+            text = kubeconfig(kube, args.name, args.namespace)
+            if args.output is None:
+                sys.stdout.write(text)
+            else:
+                write_private(args.output, text)
+                print(f"wrote {args.output}", file=sys.stderr)
+            return 0
         lines = describe(kube, args.name, args.namespace, cond.utc_now())
     except (LookupError, ApiError) as exc:
         print(f"g8s: {exc}", file=sys.stderr)

@@ -27,7 +27,9 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,8 @@ from tests.operators import wait_for
 from tests.volumes import running_provisioner, volumes_dir
 
 CLUSTER = "g1"
+# The console script of the project's own virtualenv (pyproject.toml [project.scripts]).
+G8S_CLI = Path(sys.executable).with_name("g8s")
 BOOT_TIMEOUT = 1800.0
 SCALE_TIMEOUT = 1200.0
 SPEC: dict[str, Any] = {
@@ -54,12 +58,16 @@ SPEC: dict[str, Any] = {
 
 
 class Guest:
-    """kubectl against the guest cluster, with the admin kubeconfig from its Secret."""
+    """kubectl against the guest cluster, with the admin kubeconfig `g8s kubeconfig` writes."""
 
     def __init__(self, env: LocalEnv, namespace: str, path: Path) -> None:
-        secret = helpers.get(env, namespace, "secret", f"{CLUSTER}-kubeconfig")
-        path.write_bytes(base64.b64decode(secret["data"]["value"]))
-        path.chmod(0o600)
+        subprocess.run(
+            [str(G8S_CLI), "kubeconfig", CLUSTER, "-n", namespace, "-o", str(path)],
+            env=env.env(),
+            check=True,
+            timeout=60,
+        )
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
         self.kubeconfig = path
 
     def run(

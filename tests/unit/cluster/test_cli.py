@@ -1,6 +1,9 @@
-"""``g8s describe cluster``: the tree printed from a Cluster and its children."""
+"""The `g8s` command line: `describe cluster` (the tree of a Cluster) and `kubeconfig`."""
 
+import base64
+import stat
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,3 +55,39 @@ def test_usage_error_exits_nonzero() -> None:
     with pytest.raises(SystemExit) as raised:
         cli.main(["describe", "pod", "x"])
     assert raised.value.code != 0
+
+
+class Secrets:
+    """A stand-in for the Kubernetes adapter's get: objects by (kind, name)."""
+
+    def __init__(self, *objects: dict[str, Any]) -> None:
+        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+    def get(self, ref: Any) -> dict[str, Any] | None:
+        return self.objects.get((ref.kind, ref.name))
+
+
+def test_kubeconfig_is_the_secrets_value() -> None:
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "c1-kubeconfig"},
+        "data": {"value": base64.b64encode(b"apiVersion: v1\n").decode()},
+    }
+    assert cli.kubeconfig(Secrets(secret), "c1", "ns") == "apiVersion: v1\n"  # type: ignore[arg-type]
+
+
+def test_kubeconfig_says_what_is_missing() -> None:
+    with pytest.raises(LookupError, match="Cluster ns/c1 not found"):
+        cli.kubeconfig(Secrets(), "c1", "ns")  # type: ignore[arg-type]
+    pending = Secrets(obj("Cluster", "c1", "False"))
+    with pytest.raises(LookupError, match="not written yet: the admin certificate"):
+        cli.kubeconfig(pending, "c1", "ns")  # type: ignore[arg-type]
+
+
+def test_a_written_kubeconfig_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "c1.kubeconfig"
+    path.write_text("old, readable by all")
+    path.chmod(0o644)
+    cli.write_private(path, "key material")
+    assert path.read_text() == "key material"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

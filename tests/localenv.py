@@ -55,6 +55,8 @@ from tests.processes import alive, cmdline, exited, read_pid, stop_pid, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "bin"
+# The project's `g8s` console script, beside the interpreter of its virtualenv.
+G8S_CLI = Path(sys.executable).with_name("g8s")
 STATE = ROOT / ".state"
 
 DEFAULT_NAME = "g8s"
@@ -164,6 +166,12 @@ class LocalEnv:
                 timeout=timeout,
                 env={**tool_env(Paths(self.name)), "KUBECACHEDIR": cache},
             )
+
+    def g8s(
+        self, *args: str, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `g8s` command line against this environment; CommandError if check fails."""
+        return run([str(G8S_CLI), *args], check=check, timeout=timeout, env=self.env())
 
     def to_json(self) -> str:
         return json.dumps(

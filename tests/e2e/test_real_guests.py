@@ -29,7 +29,6 @@ import json
 import secrets
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +44,6 @@ from tests.operators import wait_for
 from tests.volumes import running_provisioner, volumes_dir
 
 CLUSTER = "g1"
-# The console script of the project's own virtualenv (pyproject.toml [project.scripts]).
-G8S_CLI = Path(sys.executable).with_name("g8s")
 BOOT_TIMEOUT = 1800.0
 SCALE_TIMEOUT = 1200.0
 SPEC: dict[str, Any] = {
@@ -61,25 +58,18 @@ class Guest:
     """kubectl against the guest cluster, with the admin kubeconfig `g8s kubeconfig` writes."""
 
     def __init__(self, env: LocalEnv, namespace: str, path: Path) -> None:
-        subprocess.run(
-            [str(G8S_CLI), "kubeconfig", CLUSTER, "-n", namespace, "-o", str(path)],
-            env=env.env(),
-            check=True,
-            timeout=60,
-        )
+        env.g8s("kubeconfig", CLUSTER, "-n", namespace, "-o", str(path))
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         self.kubeconfig = path
 
     def run(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> str:
-        out = subprocess.run(
+        out = localenv.run(
             [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
             input=input,
+            check=False,
+            timeout=timeout,
         )
         if check and out.returncode != 0:
             raise AssertionError(f"guest kubectl {' '.join(args)}: {out.stderr.strip()}")

@@ -9,24 +9,9 @@ way.
 import base64
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.localenv import LocalEnv
-
-G8S_CLI = Path(sys.executable).with_name("g8s")
-
-
-def g8s(env: LocalEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(G8S_CLI), *args],
-        env=env.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_kubeconfig_writes_the_secret_privately(
@@ -41,7 +26,7 @@ def test_kubeconfig_writes_the_secret_privately(
     }
     local_env.kubectl("apply", "-f", "-", input=json.dumps(secret))
     path = tmp_path / "k1.kubeconfig"
-    out = g8s(local_env, "kubeconfig", "k1", "-n", namespace, "-o", str(path))
+    out = local_env.g8s("kubeconfig", "k1", "-n", namespace, "-o", str(path), check=False)
     assert out.returncode == 0, out.stderr
     assert path.read_text() == value
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -49,6 +34,6 @@ def test_kubeconfig_writes_the_secret_privately(
 
 def test_a_missing_cluster_is_named(local_env: LocalEnv, namespace: str) -> None:
     for args in (("kubeconfig", "nope"), ("describe", "cluster", "nope")):
-        out = g8s(local_env, *args, "-n", namespace)
+        out = local_env.g8s(*args, "-n", namespace, check=False)
         assert out.returncode == 1
         assert f"Cluster {namespace}/nope not found" in out.stderr, out.stderr

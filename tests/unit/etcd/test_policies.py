@@ -27,12 +27,25 @@ def m(
     )
 
 
+def ordinal(name: str) -> int | None:
+    return int(name[1:]) if name[1:].isdigit() else None
+
+
+def name_for(index: int) -> str:
+    return f"m{index}"
+
+
+def view(desired: int, *members: MemberView) -> policies.Membership:
+    """What the rules see; ``decide`` gives the same to the whole chain."""
+    return policies.Membership(desired, members, ordinal, name_for, NOW, TIMEOUT)
+
+
 def decide(desired: int, *members: MemberView) -> Action | None:
     return policies.next_action(
         desired,
         members,
-        ordinal=lambda name: int(name[1:]) if name[1:].isdigit() else None,
-        name_for=lambda i: f"m{i}",
+        ordinal=ordinal,
+        name_for=name_for,
         now=NOW,
         unhealthy_timeout=TIMEOUT,
     )
@@ -40,17 +53,6 @@ def decide(desired: int, *members: MemberView) -> Action | None:
 
 def kind(action: Action | None) -> tuple[str, str] | None:
     return None if action is None else (action.kind, action.member)
-
-
-def view(desired: int, *members: MemberView) -> policies.Membership:
-    return policies.Membership(
-        desired,
-        members,
-        ordinal=lambda name: int(name[1:]) if name[1:].isdigit() else None,
-        name_for=lambda i: f"m{i}",
-        now=NOW,
-        unhealthy_timeout=TIMEOUT,
-    )
 
 
 # Each membership rule alone: what it demands, and when it lets the next rule decide.

@@ -78,6 +78,8 @@ def module_version(tool: str, module: str) -> str:
 KUBE_VERSION = module_version("controlplane", "k8s.io/kubernetes")  # "v1.34.4"
 ETCD_VERSION = module_version("etcd", "go.etcd.io/etcd/server/v3").removeprefix("v")
 HOST_NODES = 3
+# The annotation ``kwokctl scale node`` puts on the simulated hosts it makes.
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
 VAULT_TOKEN = "g8s-root"
 SYSTEM_NAMESPACE = "g8s-system"
 
@@ -351,10 +353,25 @@ def kwokctl_config(paths: Paths, node: hostnode.NodePlan | None) -> dict[str, ob
         "etcdVersion": ETCD_VERSION,
         "etcdutlBinary": str(BIN / "etcdutl"),
     }
+    patches: list[dict[str, object]] = [
+        {
+            # kwok would otherwise take over every Node whose Lease nobody
+            # holds, the real node's too whenever its kubelet's Lease lapses
+            # (it then hands the real node's pods addresses from its own range).
+            # It manages only the hosts ``kwokctl scale node`` makes, which
+            # carry this annotation.
+            "name": "kwok-controller",
+            "extraArgs": [
+                {"key": "manage-all-nodes", "value": "false", "override": True},
+                {"key": "manage-nodes-with-annotation-selector", "value": KWOK_NODE_SELECTOR},
+            ],
+        }
+    ]
     config: dict[str, object] = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
+        "componentsPatches": patches,
     }
     if node is not None:
         pki = paths.cluster_dir / "pki"
@@ -375,7 +392,7 @@ def kwokctl_config(paths: Paths, node: hostnode.NodePlan | None) -> dict[str, ob
             "kubelet-client-certificate": str(pki / "admin.crt"),
             "kubelet-client-key": str(pki / "admin.key"),
         }
-        config["componentsPatches"] = [
+        patches.append(
             {
                 "name": "kube-apiserver",
                 # "override" replaces a flag kwokctl sets; the others are added.
@@ -383,7 +400,7 @@ def kwokctl_config(paths: Paths, node: hostnode.NodePlan | None) -> dict[str, ob
                     {"key": k, "value": v, "override": k == "bind-address"} for k, v in args.items()
                 ],
             }
-        ]
+        )
     return config
 
 

@@ -757,27 +757,6 @@ def start_dns(
     _wait("the cluster DNS (CoreDNS)", lambda: dns_ready(node), 60)
 
 
-def lease_manifest(node: NodePlan) -> str:
-    """The node's Lease, held by the kubelet before it starts.
-
-    kwok's controller manages every Node whose Lease nobody else holds; this
-    one is the kubelet's from the first moment, so kwok leaves the node alone.
-    """
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(
-        {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": node.node_name, "namespace": "kube-node-lease"},
-            "spec": {
-                "holderIdentity": node.node_name,
-                "leaseDurationSeconds": 40,
-                "renewTime": now,
-            },
-        }
-    )
-
-
 def start(
     node: NodePlan,
     paths: NodePaths,
@@ -801,15 +780,6 @@ def start(
         start_containerd(node, paths, pause_image, spawn)
     import_images(paths, images)
     kubeconfigs = write_credentials(node, paths, ca_cert, ca_key, server)
-    kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=g8s-localenv",
-        "-f",
-        "-",
-        input=lease_manifest(node),
-    )
     if not running(paths, "coredns"):
         start_dns(node, paths, kubeconfigs["coredns"], spawn, kubectl)
     if not running(paths, "kubelet"):

@@ -2,8 +2,9 @@
 
 - reconcile (resume/create/update): the kit's reconcile with this operator's steps;
 - renewal (a daemon per Certificate): sleeps until the renewal time, then wakes reconcile;
-- release (delete, behind the operator's finalizer): revoke, and tear down the
-  cluster's PKI with its last Certificate.
+- release (delete, behind the operator's finalizer): revoke (unless the whole
+  cluster goes, and its PKI mount with it), tear down the cluster's PKI with
+  its last Certificate, and hold until the TLS Secret is gone.
 """
 
 import asyncio
@@ -18,11 +19,13 @@ from operators.certificates import renewal
 from operators.certificates import status as certificate_status
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
-from shared import logs
+from shared import logs, teardown
 from shared.api.kinds import CERTIFICATE
 from shared.handling import Reconciler, register_bound
 from shared.status import Report
 from shared.steps import Outcome, RetryPolicy, run_steps
+
+OWNED_KINDS = (("v1", "Secret"),)
 
 
 def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Run]:
@@ -63,6 +66,8 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
     @kopf.on.delete(*resource, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, retry: int, **_: Any) -> None:
         await release(body, memo, retry)
+        # The TLS Secret goes before the Certificate does (shared.teardown).
+        await teardown.hold_until_gone(memo.client(), teardown.scope_of(body, OWNED_KINDS))
 
 
 async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int) -> None:

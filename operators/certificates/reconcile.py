@@ -29,9 +29,9 @@ from operators.certificates.children import (
 from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec
 from shared import logs
+from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
-from shared.api import names
-from shared.api.kinds import CERTIFICATE
+from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.children import owned
 from shared.errors import Retry
 from shared.kube import ObjectRef
@@ -301,13 +301,29 @@ class Release:
     ctx: CertificatesContext
     node: str = ""
     torn_down: bool = False
+    cluster_going: bool = False
 
     @property
     def mount(self) -> str:
         return mount_of(self.ctx, self.namespace, self.cluster)
 
 
+def cluster_going(release: Release) -> bool:
+    """True when the Certificate's Cluster is gone or being deleted.
+
+    Its whole PKI mount then goes with its last Certificate (teardown_if_last),
+    which invalidates every certificate it signed at once: revoking them one
+    by one first would only make deleting a cluster slow.
+    """
+    cluster = release.ctx.client().get(
+        ObjectRef(API_VERSION, CLUSTER.kind, release.cluster, release.namespace)
+    )
+    return cluster is None or bool(cluster["metadata"].get("deletionTimestamp"))
+
+
 def revoke(release: Release) -> None:
+    if release.cluster_going:
+        return
     secret = release.ctx.client().get(
         ObjectRef(
             "v1",
@@ -340,7 +356,7 @@ def others_of_cluster(release: Release) -> list[str]:
 
 def drop_node_role(release: Release) -> None:
     """A node's role dies with the node: nothing may sign its identity again."""
-    if release.component != catalogue.NODE or not release.node:
+    if release.component != catalogue.NODE or not release.node or release.cluster_going:
         return
     if release.mount not in release.ctx.vault.mounts(release.mount):
         return
@@ -381,7 +397,13 @@ async def forget_metrics(release: Release) -> None:
 
 CERTIFICATE_API_VERSION = f"{CERTIFICATE.group}/{CERTIFICATE.version}"
 
+
+def look_at_cluster(release: Release) -> None:
+    release.cluster_going = cluster_going(release)
+
+
 RELEASE_STEPS: tuple[Step[Release], ...] = (
+    Step("look-at-cluster", look_at_cluster),
     Step("revoke", revoke),
     Step("drop-node-role", drop_node_role),
     Step("teardown-if-last", teardown_if_last),

@@ -9,19 +9,37 @@ timer: a watch on the operator's StatefulSets touches the annotation
 replicas change (``shared.owners``), which kopf handles as an update. The
 reconciler is bound to the operator's context (kopf memo) per call, since its
 steps need the context's clients.
+
+Deletion holds the finalizer until the members are really gone
+(``shared.teardown``): the StatefulSet, its pods terminated, the members' data
+claims and their volumes released, the Services, budget and ConfigMap removed.
+Backups stay in the backup store: they are what a later restore reads.
 """
+
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
 
 from operators.etcd import reconcile as steps
+from operators.etcd.children import statefulset
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
+from shared import teardown
+from shared.api import names
 from shared.api.kinds import ETCD_CLUSTER
 from shared.handling import Reconciler, register_bound
 from shared.owners import watch_workloads
 
 KIND = ETCD_CLUSTER
+OWNED_KINDS = (
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("v1", "ConfigMap"),
+    *teardown.WORKLOAD_KINDS,
+)
 
 
 def reconciler(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
@@ -45,3 +63,19 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
         resync_idle=settings.interval,
     )
     watch_workloads(registry, KIND, ("apps", "v1", "statefulsets"))
+
+    @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="teardown")
+    async def _teardown(body: kopf.Body, memo: Any, **_: Any) -> None:
+        await teardown.hold_until_gone(memo.client(), teardown_scope(body))
+
+
+def teardown_scope(body: Mapping[str, Any]) -> teardown.Scope:
+    """What an EtcdCluster makes (operators/etcd/reconcile.py) and must see gone before it goes."""
+    # The StatefulSet's claims: data-<statefulset>-<ordinal>.
+    sts = names.etcd_statefulset(teardown.cluster_of(body) or "")
+    prefix = f"{statefulset.DATA_VOLUME}-{sts}-"
+    return teardown.scope_of(
+        body,
+        OWNED_KINDS,
+        claims=lambda claim: claim.startswith(prefix) and claim[len(prefix) :].isdigit(),
+    )

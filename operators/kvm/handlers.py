@@ -9,10 +9,13 @@ owning KVMNode when their ready or available replicas change
 
 Deletion drains the guest node first (``lifecycle.delete``), coming back
 every ``poll_interval`` seconds until it is drained or the drain timeout is
-reached; the owned objects then go with the KVMNode.
+reached. The finalizer then holds until the VM is really gone
+(``shared.teardown``): the Deployment and its pods terminated, the disk claim
+and its volume released, the Ignition Secret and the node's Certificate removed.
 """
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -22,12 +25,21 @@ from operators.kvm import reconcile as steps
 from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.status import PROVISIONING, report
-from shared.api.kinds import KVM_NODE
+from shared import teardown
+from shared.api import API_VERSION, names
+from shared.api.kinds import CERTIFICATE, KVM_NODE
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
 from shared.owners import watch_workloads
 
 KIND = KVM_NODE
+OWNED_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Secret"),
+    (API_VERSION, CERTIFICATE.kind),
+    *teardown.WORKLOAD_KINDS,
+)
 
 
 def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
@@ -58,9 +70,19 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
         try:
             spec = parse(body)
         except InvalidSpec:
-            return  # nothing was built from an invalid spec: nothing to drain
-        run = steps.make_run(spec, body, memo)
-        deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
-        patch.setdefault("status", {}).update(deletion.status)
-        if not deletion.done:
-            raise kopf.TemporaryError(deletion.decision.message, delay=memo.settings.poll_interval)
+            spec = None  # nothing to drain; what an earlier spec built still goes
+        if spec is not None and not lifecycle.drained(body):
+            run = steps.make_run(spec, body, memo)
+            deletion = await asyncio.to_thread(lifecycle.delete, run, now=memo.clock())
+            patch.setdefault("status", {}).update(deletion.status)
+            if not deletion.done:
+                raise kopf.TemporaryError(
+                    deletion.decision.message, delay=memo.settings.poll_interval
+                )
+        await teardown.hold_until_gone(memo.client(), teardown_scope(body))
+
+
+def teardown_scope(body: Mapping[str, Any]) -> teardown.Scope:
+    """What a KVMNode makes (operators/kvm/reconcile.py) and must see gone before it goes."""
+    disk = names.node_disk(str(body["metadata"]["name"]))
+    return teardown.scope_of(body, OWNED_KINDS, claims=lambda claim: claim == disk)

@@ -42,6 +42,15 @@ def _format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def drained(body: Mapping[str, Any]) -> bool:
+    """True once an earlier attempt finished draining (the phase it wrote).
+
+    From then on the guest may already be going (a control-plane VM takes its
+    API with it), so draining is not tried again.
+    """
+    return (body.get("status") or {}).get("phase") == phases.DELETING
+
+
 def delete(
     run: Run,
     *,

@@ -2,8 +2,10 @@
 
 Create, update and resume run the reconciliation; a timer refreshes hosts
 ready / total (host agents write their entries into status, which does not
-trigger an update handler); deletion releases the allocated values before
-kopf removes the finalizer.
+trigger an update handler); deletion releases the allocated values and holds
+the finalizer until the NetworkPolicies are gone (``shared.teardown``). The
+host agents remove their bridges and VXLAN devices once the ClusterNetwork
+has gone.
 """
 
 import asyncio
@@ -16,11 +18,12 @@ from operators.network.allocation import Owner
 from operators.network.context import NetworkContext, NetworkSettings
 from operators.network.model import ClusterNetworkSpec, parse
 from operators.network.status import report
-from shared import logs
+from shared import logs, teardown
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.handling import Reconciler, register_bound
 
 KIND = CLUSTER_NETWORK
+OWNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
 
 
 def reconciler(
@@ -55,3 +58,4 @@ def register(registry: kopf.OperatorRegistry, settings: NetworkSettings) -> None
         released = await asyncio.to_thread(steps.release, owner, memo)
         log = logs.get_logger("g8s.network", namespace=owner.namespace, name=owner.name)
         log.info("released allocation", records=released)
+        await teardown.hold_until_gone(memo.client(), teardown.scope_of(body, OWNED_KINDS))

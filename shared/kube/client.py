@@ -186,13 +186,17 @@ class Kube:
         }
         self._call(lambda: core.create_namespaced_pod_eviction(name, namespace, body))  # type: ignore[arg-type]
 
-    def delete(self, ref: ObjectRef) -> bool:
-        """Delete (background propagation); False if it was already gone."""
+    def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
+        """Delete; False if it was already gone.
+
+        ``propagation="Foreground"`` keeps the object (with a deletionTimestamp)
+        until the garbage collector has removed its dependents (shared.teardown).
+        """
         resource = self._resource(ref.api_version, ref.kind)
         try:
             self._call(
                 lambda: resource.delete(
-                    name=ref.name, namespace=ref.namespace, propagation_policy="Background"
+                    name=ref.name, namespace=ref.namespace, propagation_policy=propagation
                 )
             )
         except ApiError as exc:

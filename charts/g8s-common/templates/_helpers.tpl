@@ -123,3 +123,18 @@ Called with the plural, not the context: include "g8s-common.ownKindRules" "clus
   resources: [{{ . }}/finalizers]
   verbs: [update]
 {{- end -}}
+
+{{/*
+Deleted means gone (shared/teardown.py): before its finalizer goes, an
+operator with workloads lists what the workload controllers made from them
+(ReplicaSets, pods, a StatefulSet's claims) and the volumes of its claims,
+and waits until they are gone. The kinds it deletes itself are in its chart.
+*/}}
+{{- define "g8s-common.teardownRules" -}}
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [pods, persistentvolumeclaims, persistentvolumes]
+  verbs: [list]
+{{- end -}}

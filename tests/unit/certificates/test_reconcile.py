@@ -31,6 +31,13 @@ from tests.unit.certificates.fakes import FakeKube, FakeVault, at, certificate_b
 T0 = at(0)
 
 
+CLUSTER_C1: dict[str, Any] = {
+    "apiVersion": "g8s.io/v1alpha1",
+    "kind": "Cluster",
+    "metadata": {"name": "c1", "namespace": "ns1"},
+}
+
+
 class World:
     def __init__(self) -> None:
         self.vault = FakeVault(T0)
@@ -47,6 +54,7 @@ class World:
             kube=cast(Any, self.kube),
             certificate_metrics=CertificateMetrics(metrics.registry),
         )
+        self.kube.apply(CLUSTER_C1)
 
     def at(self, moment: datetime) -> "World":
         self.now = moment
@@ -275,6 +283,33 @@ def test_node_certificates_get_their_own_secret_and_role_which_release_removes()
     assert ("pki-ns1-c1", "node-c1-w-abcde") not in world.vault.roles
     assert ("pki-ns1-c1", "api") in world.vault.roles
     assert not job.torn_down
+
+
+def test_release_does_not_revoke_one_by_one_when_the_whole_cluster_goes() -> None:
+    world = World()
+    api = certificate_body()
+    node = certificate_body(component="node", node="c1-w-abcde")
+    node["metadata"]["name"] = "c1-w-abcde-kubelet"
+    for body in (api, node):
+        world.kube.apply(body)
+        world.reconcile(body)
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Cluster", "c1", "ns1"))
+
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-w-abcde-kubelet", "ns1"))
+    job, outcome = world.release(node)
+    assert outcome.ok
+    assert job.cluster_going
+    assert world.vault.revoked == []
+    # The role goes with the mount, which the last Certificate removes.
+    assert ("pki-ns1-c1", "node-c1-w-abcde") in world.vault.roles
+
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-api", "ns1"))
+    world.release(api)  # starts the tidy
+    job, outcome = world.release(api)
+    assert outcome.ok
+    assert job.torn_down
+    assert world.vault.revoked == []
+    assert world.vault.mounts("pki") == []
 
 
 def test_release_waits_for_vault() -> None:

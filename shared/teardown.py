@@ -1,0 +1,176 @@
+"""Deleted means gone: an owner's finalizer holds until what it made no longer exists.
+
+Kubernetes' garbage collector removes an owner's dependents only after the
+owner itself has gone, so a KVMNode or EtcdCluster that simply let its
+finalizer go would vanish while its Deployment, pods, StatefulSet, PVCs and
+volumes still exist: a cluster reported deleted while its VMs still run and
+its data still sits on disk. Cluster API's Machine waits for its
+infrastructure for the same reason.
+
+``teardown`` runs on every attempt of an owner's deletion handler. It deletes
+the owner's direct children with foreground propagation (each child then
+stays until its own dependents are gone: a Deployment until its ReplicaSets
+and their pods have terminated) and reports what still exists of the owner's
+tree: every object reachable through owner references, plus the
+PersistentVolumes still bound or released for the owner's claims. The caller
+retries until nothing is left. The state lives in the API server, so a
+restarted operator simply carries on.
+
+The tree is found through the label ``g8s.io/cluster``, which every object g8s
+writes carries and which the workloads' pod templates and claim templates
+pass on to what the controllers make from them (pods, ReplicaSets, a
+StatefulSet's claims), then narrowed to the owner by owner references.
+"""
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import kopf
+
+from shared.api.labels import CLUSTER
+from shared.kube import ObjectRef
+
+# How often a deletion handler looks again while its children terminate; the
+# deletion of a watched workload also wakes it (shared.owners).
+RECHECK_SECONDS = 2.0
+
+
+class Client(Protocol):
+    """What teardown needs of ``shared.kube.Kube``."""
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None,
+        selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]: ...
+
+    def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool: ...
+
+
+# What the workload controllers make from a Deployment or StatefulSet: an
+# owner with workloads lists these kinds too.
+WORKLOAD_KINDS: tuple[tuple[str, str], ...] = (
+    ("apps/v1", "ReplicaSet"),
+    ("v1", "Pod"),
+    ("v1", "PersistentVolumeClaim"),
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One owner and every kind its tree can hold (what it makes, and what is made from that)."""
+
+    namespace: str
+    # The owner's cluster, which its children are labelled with; None when
+    # unknown (an owner whose spec no longer parses): all g8s objects are looked at.
+    cluster: str | None
+    owner_uid: str
+    kinds: Sequence[tuple[str, str]]
+    # Names of claims the owner makes, so that a volume still Released after
+    # its claim has gone is found (its claim, and so the owner reference, is
+    # gone). None: the owner makes no claims, and volumes are not looked at.
+    claims: Callable[[str], bool] | None = None
+
+
+def scope_of(
+    body: Mapping[str, Any],
+    kinds: Sequence[tuple[str, str]],
+    claims: Callable[[str], bool] | None = None,
+) -> Scope:
+    """The scope of an owner whose ``spec.cluster`` names its cluster (every child CR)."""
+    meta = body["metadata"]
+    return Scope(str(meta["namespace"]), cluster_of(body), str(meta["uid"]), tuple(kinds), claims)
+
+
+def cluster_of(body: Mapping[str, Any]) -> str | None:
+    """``spec.cluster``, or the owner's own cluster label when the spec does not say."""
+    cluster = (body.get("spec") or {}).get("cluster")
+    if isinstance(cluster, str):
+        return cluster
+    label = ((body.get("metadata") or {}).get("labels") or {}).get(CLUSTER)
+    return label if isinstance(label, str) else None
+
+
+def owner_uids(obj: Mapping[str, Any]) -> set[str]:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return {str(ref.get("uid")) for ref in refs}
+
+
+def uid(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid"))
+
+
+def tree(objects: Iterable[Mapping[str, Any]], root: str) -> list[Mapping[str, Any]]:
+    """The objects reachable from ``root`` through owner references, nearest first."""
+    pending = list(objects)
+    found: list[Mapping[str, Any]] = []
+    owners = {root}
+    while True:
+        level = [obj for obj in pending if owner_uids(obj) & owners]
+        if not level:
+            return found
+        found.extend(level)
+        owners = {uid(obj) for obj in level}
+        pending = [obj for obj in pending if uid(obj) not in owners]
+
+
+def claimed_volume(
+    volume: Mapping[str, Any], namespace: str, claims: Callable[[str], bool]
+) -> bool:
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    return ref.get("namespace") == namespace and claims(str(ref.get("name") or ""))
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    text = f"{obj.get('kind')}/{meta.get('name')}"
+    return f"{text} (terminating)" if meta.get("deletionTimestamp") else text
+
+
+def remaining(kube: Client, scope: Scope) -> list[Mapping[str, Any]]:
+    """What still exists of the owner's tree, and the volumes of its claims."""
+    selector = CLUSTER if scope.cluster is None else f"{CLUSTER}={scope.cluster}"
+    objects: list[dict[str, Any]] = []
+    for api_version, kind in dict.fromkeys(scope.kinds):
+        for obj in kube.list(api_version, kind, namespace=scope.namespace, selector=selector):
+            objects.append({**obj, "apiVersion": api_version, "kind": kind})
+    left = tree(objects, scope.owner_uid)
+    if scope.claims is not None:
+        volumes = kube.list("v1", "PersistentVolume", namespace=None)
+        left.extend(
+            {**v, "apiVersion": "v1", "kind": "PersistentVolume"}
+            for v in volumes
+            if claimed_volume(v, scope.namespace, scope.claims)
+        )
+    return left
+
+
+def teardown(kube: Client, scope: Scope) -> tuple[str, ...]:
+    """Delete the owner's children (foreground); what is left, described. Empty: all gone."""
+    left = remaining(kube, scope)
+    for obj in left:
+        meta = obj.get("metadata") or {}
+        if scope.owner_uid in owner_uids(obj) and not meta.get("deletionTimestamp"):
+            ref = ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), meta["name"], scope.namespace)
+            kube.delete(ref, propagation="Foreground")
+    return tuple(describe(obj) for obj in left)
+
+
+def summary(left: Sequence[str], limit: int = 5) -> str:
+    """``left`` as one line for a condition or a retry message."""
+    shown = ", ".join(left[:limit])
+    more = f" and {len(left) - limit} more" if len(left) > limit else ""
+    return f"waiting for {len(left)} object(s) to be gone: {shown}{more}"
+
+
+async def hold_until_gone(kube: Client, scope: Scope) -> None:
+    """For a kopf deletion handler: retry (keeping the finalizer) until the tree is gone."""
+    left = await asyncio.to_thread(teardown, kube, scope)
+    if left:
+        raise kopf.TemporaryError(summary(left), delay=RECHECK_SECONDS)

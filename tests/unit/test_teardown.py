@@ -1,0 +1,146 @@
+"""shared.teardown: an owner's tree found through owner references, deleted
+foreground, and reported until nothing of it (nor its claims' volumes) is left."""
+
+from typing import Any
+
+from shared import teardown
+from shared.api.labels import CLUSTER
+from shared.kube import ObjectRef
+
+OWNER = "uid-owner"
+
+
+def obj(
+    kind: str, name: str, uid: str, owner: str | None = None, *, deleting: bool = False
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "uid": uid, "labels": {CLUSTER: "c1"}}
+    if owner is not None:
+        meta["ownerReferences"] = [{"uid": owner, "kind": "X", "name": "x"}]
+    if deleting:
+        meta["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+    return {"kind": kind, "metadata": meta}
+
+
+def volume(name: str, claim: str, namespace: str = "ns1") -> dict[str, Any]:
+    return {
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "uid": name},
+        "spec": {"claimRef": {"namespace": namespace, "name": claim}},
+    }
+
+
+class Client:
+    """Lists by kind (the selector is recorded, not applied); deletes are recorded."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+        self.deleted: list[tuple[str, str, str]] = []
+        self.selectors: set[str] = set()
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None,
+        selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]:
+        self.selectors.add(selector)
+        # Like the API server's list: items carry no kind.
+        found = [o for o in self.objects if o["kind"] == kind]
+        return [{k: v for k, v in o.items() if k != "kind"} for o in found]
+
+    def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
+        self.deleted.append((ref.kind, ref.name, propagation))
+        return True
+
+
+KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Secret"),
+    *teardown.WORKLOAD_KINDS,
+)
+
+
+def scope(**kwargs: Any) -> teardown.Scope:
+    return teardown.Scope("ns1", "c1", OWNER, KINDS, **kwargs)
+
+
+def test_the_tree_follows_owner_references_to_the_pods_and_nothing_else() -> None:
+    objects = [
+        obj("Deployment", "vm", "d1", OWNER),
+        obj("ReplicaSet", "vm-abc", "r1", "d1"),
+        obj("Pod", "vm-abc-x", "p1", "r1"),
+        obj("Deployment", "other", "d2", "uid-other"),
+        obj("Pod", "other-x", "p2", "r-other"),
+    ]
+    found = teardown.tree(objects, OWNER)
+    assert [o["metadata"]["name"] for o in found] == ["vm", "vm-abc", "vm-abc-x"]
+
+
+def test_teardown_deletes_direct_children_foreground_and_reports_the_rest() -> None:
+    client = Client(
+        [
+            obj("Deployment", "vm", "d1", OWNER),
+            obj("ReplicaSet", "vm-abc", "r1", "d1"),
+            obj("Pod", "vm-abc-x", "p1", "r1"),
+            obj("Secret", "vm-ignition", "s1", OWNER, deleting=True),
+            obj("Secret", "foreign", "s2", "uid-other"),
+        ]
+    )
+    left = teardown.teardown(client, scope())
+    # Only the owner's own children are deleted, each once: the garbage
+    # collector takes the ReplicaSet and pod with the Deployment.
+    assert client.deleted == [("Deployment", "vm", "Foreground")]
+    assert set(left) == {
+        "Deployment/vm",
+        "ReplicaSet/vm-abc",
+        "Pod/vm-abc-x",
+        "Secret/vm-ignition (terminating)",
+    }
+    assert client.selectors == {f"{CLUSTER}=c1"}
+
+
+def test_a_released_volume_of_the_owners_claim_keeps_the_owner() -> None:
+    client = Client(
+        [
+            volume("pv-1", "vm-disk"),
+            volume("pv-2", "other-disk"),
+            volume("pv-3", "vm-disk", namespace="ns2"),
+        ]
+    )
+    left = teardown.teardown(client, scope(claims=lambda claim: claim == "vm-disk"))
+    assert left == ("PersistentVolume/pv-1",)
+    assert client.deleted == []  # the provisioner deletes released volumes
+    # An owner without claims does not look at volumes at all.
+    assert teardown.teardown(client, scope()) == ()
+
+
+def test_nothing_left_means_gone() -> None:
+    client = Client([obj("Secret", "foreign", "s2", "uid-other")])
+    assert teardown.teardown(client, scope()) == ()
+    assert client.deleted == []
+
+
+def test_the_scope_takes_the_cluster_from_the_spec_or_else_the_owners_label() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "n", "namespace": "ns1", "uid": OWNER, "labels": {CLUSTER: "c9"}},
+        "spec": {"cluster": "c1"},
+    }
+    assert teardown.scope_of(body, KINDS).cluster == "c1"
+    body["spec"] = {"cluster": 7}  # a spec that no longer parses
+    assert teardown.scope_of(body, KINDS).cluster == "c9"
+    body["metadata"]["labels"] = {}
+    unknown = teardown.scope_of(body, KINDS)
+    assert unknown.cluster is None
+    client = Client([])
+    teardown.teardown(client, unknown)
+    assert client.selectors == {CLUSTER}  # every g8s object, narrowed by owner
+
+
+def test_the_summary_names_a_few_and_counts_the_rest() -> None:
+    left = [f"Pod/p{i}" for i in range(7)]
+    assert teardown.summary(left) == (
+        "waiting for 7 object(s) to be gone: Pod/p0, Pod/p1, Pod/p2, Pod/p3, Pod/p4 and 2 more"
+    )

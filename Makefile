@@ -281,9 +281,13 @@ test-integration: $(VENV_STAMP) tools ## Integration tests: one real dependency 
 test-e2e: $(VENV_STAMP) tools ## End-to-end tests: the whole suite on a local environment
 	$(call run_tier,tests/e2e)
 
+.PHONY: test-reliability
+test-reliability: $(VENV_STAMP) tools ## Reliability tests: faults (operator crashes, outages, deletion) injected into the whole suite
+	$(call run_tier,tests/reliability)
+
 .PHONY: test
-test: ## Everything CI runs: tools, images, guest image, lint, unit, integration, e2e (timed; fails if any phase fails)
-	@$(ROOT)/.ci/test-phases tools images guest-image lint test-unit test-integration test-e2e
+test: ## Everything CI runs: tools, images, guest image, lint, unit, integration, e2e, reliability (timed; fails if any phase fails)
+	@$(ROOT)/.ci/test-phases tools images guest-image lint test-unit test-integration test-e2e test-reliability
 
 ##@ Cleanup
 

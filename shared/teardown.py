@@ -50,6 +50,8 @@ class Client(Protocol):
         field_selector: str = "",
     ) -> list[dict[str, Any]]: ...
 
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None: ...
+
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool: ...
 
 
@@ -72,6 +74,9 @@ class Scope:
     cluster: str | None
     owner_uid: str
     kinds: Sequence[tuple[str, str]]
+    # Objects the owner makes under names it knows, read one by one: Secrets,
+    # which an operator may read by name but not list (RBAC), are found so.
+    named: Sequence[ObjectRef] = ()
     # Names of claims the owner makes, so that a volume still Released after
     # its claim has gone is found (its claim, and so the owner reference, is
     # gone). None: the owner makes no claims, and volumes are not looked at.
@@ -81,11 +86,20 @@ class Scope:
 def scope_of(
     body: Mapping[str, Any],
     kinds: Sequence[tuple[str, str]],
+    *,
+    named: Sequence[ObjectRef] = (),
     claims: Callable[[str], bool] | None = None,
 ) -> Scope:
     """The scope of an owner whose ``spec.cluster`` names its cluster (every child CR)."""
     meta = body["metadata"]
-    return Scope(str(meta["namespace"]), cluster_of(body), str(meta["uid"]), tuple(kinds), claims)
+    return Scope(
+        str(meta["namespace"]),
+        cluster_of(body),
+        str(meta["uid"]),
+        tuple(kinds),
+        tuple(named),
+        claims,
+    )
 
 
 def cluster_of(body: Mapping[str, Any]) -> str | None:
@@ -140,6 +154,10 @@ def remaining(kube: Client, scope: Scope) -> list[Mapping[str, Any]]:
     for api_version, kind in dict.fromkeys(scope.kinds):
         for obj in kube.list(api_version, kind, namespace=scope.namespace, selector=selector):
             objects.append({**obj, "apiVersion": api_version, "kind": kind})
+    for ref in scope.named:
+        found = kube.get(ref)
+        if found is not None:
+            objects.append({**found, "apiVersion": ref.api_version, "kind": ref.kind})
     left = tree(objects, scope.owner_uid)
     if scope.claims is not None:
         volumes = kube.list("v1", "PersistentVolume", namespace=None)

@@ -2,7 +2,8 @@
 
 Every test is marked with its tier from the directory it lives in
 (``tests/unit`` -> ``unit``, ``tests/integration`` -> ``integration``,
-``tests/e2e`` -> ``e2e``; the markers are declared in pyproject.toml), so
+``tests/e2e`` -> ``e2e``, ``tests/reliability`` -> ``reliability``; the
+markers are declared in pyproject.toml), so
 ``pytest -m unit`` selects a tier wherever tests are run from.
 
 ``crds`` installs the five CRDs into it once per session, and ``namespace``
@@ -29,7 +30,7 @@ from shared.api.kinds import ALL_KINDS
 from tests import localenv
 
 TESTS_DIR = Path(__file__).resolve().parent
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "reliability")
 TEST_ENV_NAME = os.environ.get("G8S_TEST_ENV_NAME") or "g8s-test"
 # Each test's reports by phase ("setup", "call", "teardown"), for fixtures that
 # add diagnostics when the test they wrap failed.

@@ -187,6 +187,9 @@ class Provisioner:
         if not is_spent(volume):
             return
         name = volume["metadata"]["name"]
+        # The data first: a volume that is gone from the API has no data left
+        # (shared/teardown.py waits for the volume, not for its path).
+        remove_backing(volume, self.root)
         try:
             self.core.delete_persistent_volume(name)
         except ApiException as exc:
@@ -194,7 +197,6 @@ class Provisioner:
                 raise
         else:
             log.info("deleted %s (%s)", name, volume["status"]["phase"])
-        remove_backing(volume, self.root)
 
     def loops(self, ready: threading.Barrier) -> list[Callable[[], None]]:
         """The two list-and-watch loops; each waits at ``ready`` after its first list."""

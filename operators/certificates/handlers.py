@@ -20,12 +20,12 @@ from operators.certificates import status as certificate_status
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs, teardown
+from shared.api import certificates as catalogue
 from shared.api.kinds import CERTIFICATE
 from shared.handling import Reconciler, register_bound
+from shared.kube import ObjectRef
 from shared.status import Report
 from shared.steps import Outcome, RetryPolicy, run_steps
-
-OWNED_KINDS = (("v1", "Secret"),)
 
 
 def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Run]:
@@ -66,8 +66,19 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
     @kopf.on.delete(*resource, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, retry: int, **_: Any) -> None:
         await release(body, memo, retry)
-        # The TLS Secret goes before the Certificate does (shared.teardown).
-        await teardown.hold_until_gone(memo.client(), teardown.scope_of(body, OWNED_KINDS))
+        # The Secret goes before the Certificate does (shared.teardown).
+        scope = teardown.scope_of(body, (), named=written(body))
+        await teardown.hold_until_gone(memo.client(), scope)
+
+
+def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
+    """The Secret a Certificate writes (none when its spec does not say which)."""
+    spec = body.get("spec") or {}
+    cluster, component, node = spec.get("cluster"), spec.get("component"), spec.get("node")
+    if not isinstance(cluster, str) or not isinstance(component, str):
+        return ()
+    name = catalogue.secret_name(cluster, component, node if isinstance(node, str) else "")
+    return (ObjectRef("v1", "Secret", name, body["metadata"]["namespace"]),)
 
 
 async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int) -> None:

@@ -309,16 +309,18 @@ class Release:
 
 
 def cluster_going(release: Release) -> bool:
-    """True when the Certificate's Cluster is gone or being deleted.
+    """True when the Certificate's Cluster is being deleted.
 
     Its whole PKI mount then goes with its last Certificate (teardown_if_last),
     which invalidates every certificate it signed at once: revoking them one
-    by one first would only make deleting a cluster slow.
+    by one first would only make deleting a cluster slow. (The Cluster keeps
+    its finalizer until its Certificates are gone.) A Certificate made without
+    a Cluster object is revoked as usual.
     """
     cluster = release.ctx.client().get(
         ObjectRef(API_VERSION, CLUSTER.kind, release.cluster, release.namespace)
     )
-    return cluster is None or bool(cluster["metadata"].get("deletionTimestamp"))
+    return cluster is not None and bool(cluster["metadata"].get("deletionTimestamp"))
 
 
 def revoke(release: Release) -> None:

@@ -30,13 +30,13 @@ from shared.api import API_VERSION, names
 from shared.api.kinds import CERTIFICATE, KVM_NODE
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
+from shared.kube import ObjectRef
 from shared.owners import watch_workloads
 
 KIND = KVM_NODE
 OWNED_KINDS = (
     ("apps/v1", "Deployment"),
     ("v1", "PersistentVolumeClaim"),
-    ("v1", "Secret"),
     (API_VERSION, CERTIFICATE.kind),
     *teardown.WORKLOAD_KINDS,
 )
@@ -84,5 +84,9 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
 
 def teardown_scope(body: Mapping[str, Any]) -> teardown.Scope:
     """What a KVMNode makes (operators/kvm/reconcile.py) and must see gone before it goes."""
-    disk = names.node_disk(str(body["metadata"]["name"]))
-    return teardown.scope_of(body, OWNED_KINDS, claims=lambda claim: claim == disk)
+    name, namespace = str(body["metadata"]["name"]), body["metadata"]["namespace"]
+    disk = names.node_disk(name)
+    ignition = ObjectRef("v1", "Secret", names.ignition_secret(name), namespace)
+    return teardown.scope_of(
+        body, OWNED_KINDS, named=(ignition,), claims=lambda claim: claim == disk
+    )

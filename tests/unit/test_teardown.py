@@ -51,6 +51,12 @@ class Client:
         found = [o for o in self.objects if o["kind"] == kind]
         return [{k: v for k, v in o.items() if k != "kind"} for o in found]
 
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        for o in self.objects:
+            if o["kind"] == ref.kind and o["metadata"]["name"] == ref.name:
+                return {k: v for k, v in o.items() if k != "kind"}
+        return None
+
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
         self.deleted.append((ref.kind, ref.name, propagation))
         return True
@@ -100,6 +106,16 @@ def test_teardown_deletes_direct_children_foreground_and_reports_the_rest() -> N
         "Secret/vm-ignition (terminating)",
     }
     assert client.selectors == {f"{CLUSTER}=c1"}
+
+
+def test_objects_known_by_name_are_read_one_by_one() -> None:
+    # Secrets: an operator may read them by name, not list them.
+    client = Client([obj("ConfigMap", "vm-ignition", "s1", OWNER), obj("ConfigMap", "x", "s2")])
+    named = (ObjectRef("v1", "ConfigMap", "vm-ignition", "ns1"),)
+    left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
+    assert left == ("ConfigMap/vm-ignition",)
+    assert client.deleted == [("ConfigMap", "vm-ignition", "Foreground")]
+    assert client.selectors == set()  # nothing listed
 
 
 def test_a_released_volume_of_the_owners_claim_keeps_the_owner() -> None:

@@ -8,7 +8,9 @@ deletion begins). Afterwards nothing of the cluster is left: no child CR;
 no Secret, Service, PVC, StatefulSet, Deployment, PDB, NetworkPolicy,
 ConfigMap or Pod labelled with it (nor any at all in its namespace, which
 held only this cluster); no Vault PKI mount (asked of OpenBao); no network
-allocation record in the allocation namespace. Each of these checks first
+allocation record in the allocation namespace, no PersistentVolume of its
+claims — all checked the moment the Cluster has gone, not after the garbage
+collector has caught up (docs/design.md#deletion-order). Each of these checks first
 finds the thing present while the cluster is Ready, so it cannot pass by
 looking in the wrong place.
 """
@@ -64,6 +66,12 @@ def listed(env: LocalEnv, namespace: str, *selector: str) -> set[tuple[str, str]
     """(kind, name) of every object of the WRITTEN kinds in ``namespace``."""
     out = env.kubectl("get", ",".join(WRITTEN), "-n", namespace, *selector, "-o", "json").stdout
     return {(i["kind"], i["metadata"]["name"]) for i in json.loads(out)["items"]}
+
+
+def volumes_of(env: LocalEnv, namespace: str) -> list[str]:
+    """The PersistentVolumes whose claims are (or were) in ``namespace``."""
+    items = get(env, namespace, "persistentvolumes")["items"]
+    return [v["metadata"]["name"] for v in items if v["spec"]["claimRef"]["namespace"] == namespace]
 
 
 def records(env: LocalEnv, owner_uid: str) -> list[dict[str, Any]]:
@@ -140,6 +148,7 @@ def test_deletion_in_order_leaves_nothing_behind(
         network = children(local_env, namespace, name)["clusternetworks"][0]
         held = {r["data"]["kind"] for r in records(local_env, network["metadata"]["uid"])}
         assert len(held) == 2, f"allocation records of the network: {held}"
+        assert volumes_of(local_env, namespace)
         kinds = {kind for kind, _ in listed(local_env, namespace, *labelled)}
         assert {"Secret", "Service", "PersistentVolumeClaim", "StatefulSet", "Deployment"} <= kinds
         assert {"PodDisruptionBudget", "NetworkPolicy"} <= kinds
@@ -170,20 +179,11 @@ def test_deletion_in_order_leaves_nothing_behind(
         assert deleting_stages(cluster_events) == list(policies.DELETION_ORDER)
         check_children_order(child_events)
 
+        # Deleted means gone: the moment the Cluster has gone, so has everything
+        # made for it, down to the pods and volumes (no garbage collector lag).
         assert all(not items for items in children(local_env, namespace, name).values())
-        # Deployments, Secrets and PVCs owned by the children go through the
-        # garbage collector, a moment after their owners.
-        wait_for(
-            lambda: not listed(local_env, namespace, *labelled),
-            timeout=GONE_TIMEOUT,
-            what=f"every object labelled {CLUSTER_LABEL}={name} gone",
-            interval=1.0,
-        )
-        wait_for(
-            lambda: listed(local_env, namespace) <= NAMESPACE_DEFAULTS,
-            timeout=60,
-            what=f"nothing left in {namespace}",
-            interval=1.0,
-        )
+        assert not listed(local_env, namespace, *labelled)
+        assert listed(local_env, namespace) <= NAMESPACE_DEFAULTS
+        assert not volumes_of(local_env, namespace)
         assert mount not in vault.mounts(mount)
         assert records(local_env, network["metadata"]["uid"]) == []

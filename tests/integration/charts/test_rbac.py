@@ -230,7 +230,7 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("certificates", "get", "configmaps", False),
     ("certificates", "list", "secrets", False),
     ("certificates", "create", "certificates.g8s.io", False),
-    ("certificates", "get", "clusters.g8s.io", False),
+    ("certificates", "get", "clusters.g8s.io", True),
     # etcd: its EtcdClusters, their StatefulSet, Services, PDB, members ConfigMap.
     ("etcd", "watch", "etcdclusters.g8s.io", True),
     ("etcd", "patch", "etcdclusters.g8s.io/status", True),
@@ -247,7 +247,7 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("etcd", "create", "kvmnodes.g8s.io", False),
     ("etcd", "create", "secrets", False),
     ("etcd", "list", "secrets", False),
-    ("etcd", "delete", "statefulsets.apps", False),
+    ("etcd", "delete", "statefulsets.apps", True),
     ("etcd", "get", "clusters.g8s.io", False),
     # network: its ClusterNetworks, NetworkPolicies, host Nodes; records in g8s-system only.
     ("network", "watch", "clusternetworks.g8s.io", True),
@@ -276,7 +276,17 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "create", "statefulsets.apps", False),
     ("kvm", "get", "clusters.g8s.io", False),
     ("kvm", "list", "secrets", False),
-    ("kvm", "delete", "secrets", False),
+    ("kvm", "delete", "secrets", True),
+    # Deleted means gone (shared/teardown.py): what a KVMNode made is deleted
+    # and listed, with what the controllers made from it, until it is gone.
+    ("kvm", "delete", "deployments.apps", True),
+    ("kvm", "delete", "certificates.g8s.io", True),
+    ("kvm", "list", "replicasets.apps", True),
+    ("kvm", "list", "persistentvolumes", True),
+    ("kvm", "delete", "persistentvolumes", False),
+    ("etcd", "list", "pods", True),
+    ("etcd", "delete", "services", True),
+    ("network", "delete", "networkpolicies.networking.k8s.io", True),
     ("kvm", "create", "pods/eviction", False),
     ("kvm", "patch", "clusternetworks.g8s.io", False),
     # The network agent: only its hosts' entries of ClusterNetwork status.

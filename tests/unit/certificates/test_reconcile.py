@@ -293,7 +293,7 @@ def test_release_does_not_revoke_one_by_one_when_the_whole_cluster_goes() -> Non
     for body in (api, node):
         world.kube.apply(body)
         world.reconcile(body)
-    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Cluster", "c1", "ns1"))
+    world.kube.objects[("Cluster", "ns1", "c1")]["metadata"]["deletionTimestamp"] = "2030-01-01"
 
     world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-w-abcde-kubelet", "ns1"))
     job, outcome = world.release(node)

@@ -1,0 +1,256 @@
+"""What the reliability scenarios share: operators that can be killed, leak checks, summaries.
+
+``Supervised`` runs the five operators as processes watching one namespace,
+restarting any that dies after a second, the way the kubelet restarts an
+operator's container; ``kill`` sends SIGKILL (no shutdown handler runs, so
+whatever the operator was in the middle of is cut off).
+
+``leftovers`` lists everything of a deleted cluster that is still there,
+from the API server and OpenBao, never from the operators' own reports.
+
+Each scenario ends with one ``Summary`` line (faults injected, clusters
+converged, objects leaked, data lost); conftest.py prints them all at the end
+of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from operators.network.children import record
+from operators.network.context import NetworkSettings
+from shared.api import certificates as catalogue
+from shared.api import names
+from shared.api.kinds import ALL_KINDS
+from shared.api.labels import CLUSTER
+from shared.vault import TokenAuth, Vault
+from tests.localenv import OPERATOR_SETTINGS, LocalEnv, get_json
+from tests.volumes import running_provisioner
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD_KINDS = tuple(f"{kind.plural}.g8s.io" for kind in ALL_KINDS if kind.kind != "Cluster")
+# What the operators and the workload controllers write besides the child CRs.
+WRITTEN = (
+    "secrets",
+    "services",
+    "configmaps",
+    "persistentvolumeclaims",
+    "statefulsets.apps",
+    "deployments.apps",
+    "replicasets.apps",
+    "pods",
+    "poddisruptionbudgets.policy",
+    "networkpolicies.networking.k8s.io",
+)
+SUMMARIES: list[str] = []
+
+
+@dataclass
+class Summary:
+    scenario: str
+    faults: int = 0
+    converged: int = 0
+    clusters: int = 0
+    leaked: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.scenario}: faults injected {self.faults}, clusters converged "
+            f"{self.converged}/{self.clusters}, objects leaked {len(self.leaked)}, "
+            f"data lost {len(self.lost)}"
+        )
+
+    def check(self) -> None:
+        """Record the line for the run's summary, then assert nothing leaked or was lost."""
+        SUMMARIES.append(self.line())
+        print(self.line())
+        assert not self.leaked, f"leaked: {self.leaked}"
+        assert not self.lost, f"lost: {self.lost}"
+        assert self.converged == self.clusters, self.line()
+
+
+# --- operators that can be killed ---------------------------------------------------------
+
+
+@dataclass
+class Supervised:
+    """The five operators as processes, each restarted a second after it dies."""
+
+    env: LocalEnv
+    namespace: str
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    kills: int = 0
+    _stopping: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, name: str) -> None:
+        environ = {
+            **os.environ,
+            **OPERATOR_SETTINGS,
+            **self.env.env(),
+            "G8S_NAMESPACES": self.namespace,
+            "G8S_LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Appended: one log per operator across its restarts.
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", f"operators.{name}"],
+                cwd=ROOT,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name``; it is started again a second later."""
+        with self._lock:
+            process = self.processes[name]
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            self.kills += 1
+        time.sleep(1.0)
+        with self._lock:
+            if not self._stopping:
+                self.start(name)
+
+    def kill_random(self, rng: random.Random) -> str:
+        name = rng.choice(sorted(self.processes))
+        self.kill(name)
+        return name
+
+    def crashed(self) -> list[str]:
+        """Operators that exited on their own (not killed by the scenario)."""
+        return [n for n, p in self.processes.items() if p.poll() is not None]
+
+    def logs(self) -> dict[str, str]:
+        return {
+            name: (self.log_dir / f"{name}.log").read_text(errors="replace")
+            for name in self.processes
+        }
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            for process in self.processes.values():
+                process.send_signal(signal.SIGTERM)
+            for process in self.processes.values():
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def supervised(env: LocalEnv, namespace: str, log_dir: Path) -> Iterator[Supervised]:
+    """The five operators (supervised) and the volume provisioner; logs printed on failure."""
+    ops = Supervised(env, namespace, log_dir)
+    with running_provisioner(env, log_dir) as provisioner:
+        for kind in ALL_KINDS:
+            ops.start(kind.operator)
+        try:
+            yield ops
+        except BaseException:
+            for name, text in ops.logs().items():
+                print(f"===== {name} log (tail) =====\n{text[-6000:]}")
+            print(f"===== volume provisioner log (tail) =====\n{provisioner.log()[-3000:]}")
+            raise
+        finally:
+            ops.stop()
+
+
+@contextlib.contextmanager
+def storm(ops: Supervised, *, every: float, seed: int = 0) -> Iterator[list[str]]:
+    """SIGKILL a random operator every ``every`` seconds until the block ends."""
+    killed: list[str] = []
+    done = threading.Event()
+    rng = random.Random(seed)
+
+    def loop() -> None:
+        while not done.wait(every):
+            killed.append(ops.kill_random(rng))
+
+    thread = threading.Thread(target=loop, name="crash-storm", daemon=True)
+    thread.start()
+    try:
+        yield killed
+    finally:
+        done.set()
+        thread.join(timeout=30)
+
+
+# --- reading what is there ------------------------------------------------------------------
+
+
+def vault(env: LocalEnv) -> Vault:
+    return Vault(env.vault_addr, TokenAuth(lambda: env.vault_token))
+
+
+def items(env: LocalEnv, namespace: str, *what: str) -> list[dict[str, Any]]:
+    return list(get_json(env, namespace, *what)["items"])
+
+
+def clusters(env: LocalEnv, namespace: str) -> dict[str, dict[str, Any]]:
+    return {c["metadata"]["name"]: c for c in items(env, namespace, "clusters.g8s.io")}
+
+
+def ready(body: dict[str, Any]) -> bool:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def network_uid(env: LocalEnv, namespace: str, cluster: str) -> str:
+    body = get_json(env, namespace, "clusternetworks.g8s.io", names.cluster_network(cluster))
+    return str(body["metadata"]["uid"])
+
+
+def is_claim_of(claim: str, cluster: str) -> bool:
+    """Whether a claim name is one the cluster's operators make (a VM disk, etcd data)."""
+    etcd = f"data-{names.etcd_statefulset(cluster)}-"
+    return (claim.startswith(f"{cluster}-") and claim.endswith("-disk")) or claim.startswith(etcd)
+
+
+def leftovers(
+    env: LocalEnv, namespace: str, cluster: str, network_uids: Sequence[str] = ()
+) -> list[str]:
+    """Everything of ``cluster`` still there: objects, volumes, Vault mount, records."""
+    selector = f"{CLUSTER}={cluster}"
+    found = [
+        f"{i['kind']}/{i['metadata']['name']}"
+        for i in items(env, namespace, ",".join((*CHILD_KINDS, *WRITTEN)), "-l", selector)
+    ]
+    found += [
+        f"Cluster/{cluster}"
+        for c in items(env, namespace, "clusters.g8s.io")
+        if c["metadata"]["name"] == cluster
+    ]
+    for volume in items(env, namespace, "persistentvolumes"):
+        ref = volume["spec"].get("claimRef") or {}
+        if ref.get("namespace") == namespace and is_claim_of(str(ref.get("name")), cluster):
+            found.append(f"PersistentVolume/{volume['metadata']['name']}")
+    mount = catalogue.mount_path(namespace, cluster)
+    found += [f"VaultMount/{m}" for m in vault(env).mounts(mount) if m == mount]
+    system = NetworkSettings().allocation_namespace
+    for uid in network_uids:
+        records = items(env, system, "configmaps", "-l", record.selector(owner_uid=uid))
+        found += [f"AllocationRecord/{r['metadata']['name']}" for r in records]
+    return found
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)

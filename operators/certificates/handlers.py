@@ -2,12 +2,15 @@
 
 - reconcile (resume/create/update): the kit's reconcile with this operator's steps;
 - renewal (a daemon per Certificate): sleeps until the renewal time, then wakes reconcile;
+- a watch on the operator's own Secrets (by label): one deleted or edited by hand
+  wakes its Certificate (``shared.owners``), which re-issues it if it is broken;
 - release (delete, behind the operator's finalizer): revoke (unless the whole
   cluster goes, and its PKI mount with it), tear down the cluster's PKI with
   its last Certificate, and hold until the TLS Secret is gone.
 """
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,9 +22,11 @@ from operators.certificates import renewal
 from operators.certificates import status as certificate_status
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
-from shared import logs, teardown
+from shared import logs, owners, teardown
+from shared.api import API_VERSION
 from shared.api import certificates as catalogue
 from shared.api.kinds import CERTIFICATE
+from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.handling import Reconciler, register_bound
 from shared.kube import ObjectRef
 from shared.status import Report
@@ -59,6 +64,16 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
 
     register_bound(registry, kind, reconciler)
 
+    # A Secret deleted or edited by hand wakes its Certificate at once, which
+    # re-issues it when it no longer holds a matching key, certificate and CA.
+    owners.watch_children(
+        registry,
+        ("", "v1", "secrets"),
+        SECRET_LINK,
+        labels={MANAGED_BY: managed_by(kind.operator)},
+        id="watch-secrets",
+    )
+
     @kopf.daemon(*resource, registry=registry, id="renewal", cancellation_timeout=5.0)
     async def _renewal(body: kopf.Body, memo: Any, stopped: kopf.DaemonStopped, **_: Any) -> None:
         await renewal.schedule(body, memo, stopped)
@@ -69,6 +84,16 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
         # The Secret goes before the Certificate does (shared.teardown).
         scope = teardown.scope_of(body, (), named=written(body))
         await teardown.hold_until_gone(memo.client(), scope)
+
+
+def secret_token(body: Mapping[str, Any]) -> str:
+    """What a Certificate reads of its Secret: a digest of its data (never the data)."""
+    data = body.get("data") or {}
+    text = "\n".join(f"{k}={data[k]}" for k in sorted(data))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+SECRET_LINK = owners.Link(API_VERSION, CERTIFICATE.kind, CHILDREN_ANNOTATION, secret_token)
 
 
 def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -98,3 +99,27 @@ def fingerprint(pem: str | bytes) -> str:
     """SHA-256 of a PEM document's text, to compare CA certificates."""
     data = pem.encode() if isinstance(pem, str) else pem
     return hashlib.sha256(data.strip()).hexdigest()
+
+
+def pair_faults(key_pem: bytes, cert_pem: bytes, ca_pem: bytes) -> str:
+    """What is wrong with a key, its certificate and the CA it names; "" if nothing.
+
+    A Secret edited by hand can hold a readable key and certificate that do
+    not belong together, or a certificate another CA signed: either way its
+    consumers would fail, so it is re-issued.
+    """
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        ca = x509.load_pem_x509_certificate(ca_pem)
+    except (ValueError, TypeError):
+        return "the Secret's key, certificate or CA cannot be read"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
+        return "the Secret's private key does not match its certificate"
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return "the Secret's certificate was not signed by its CA"
+    return ""

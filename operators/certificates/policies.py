@@ -18,6 +18,7 @@ REASON_INCOMPLETE = "SecretIncomplete"
 REASON_SPEC_CHANGED = "SpecChanged"
 REASON_ISSUER_CHANGED = "IssuerChanged"
 REASON_RENEWAL_DUE = "RenewalDue"
+REASON_TAMPERED = "SecretTampered"
 REASON_EXPIRED = "Expired"
 REASON_TTL_TOO_LONG = "TTLExceedsLimit"
 REASON_NAME_OUTSIDE_CLUSTER = "NameOutsideCluster"
@@ -41,6 +42,8 @@ class Current:
     serial_number: str | None = None
     revision: int = 0
     certificate_pem: str | None = None
+    # Why key, certificate and CA do not belong together ("" when they do).
+    faults: str = ""
 
 
 def spec_hash(spec: CertificateSpec) -> str:
@@ -111,6 +114,8 @@ def issue_reason(  # noqa: PLR0911 - one return per policy, in order
         return Decision(REASON_INCOMPLETE, "the Secret holds no readable certificate")
     if current.ca_fingerprint != ca_fingerprint:
         return Decision(REASON_ISSUER_CHANGED, "the Secret's CA is not the cluster's CA")
+    if current.faults:
+        return Decision(REASON_TAMPERED, current.faults)
     if now >= current.not_after:
         return Decision(REASON_EXPIRED, f"expired at {current.not_after.isoformat()}")
     due = renewal_time(current.not_before, current.not_after, spec.renew_before_seconds)

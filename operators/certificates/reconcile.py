@@ -108,6 +108,7 @@ def read_current(secret: Mapping[str, Any] | None) -> policies.Current | None:
         serial_number=info.serial_number if info else None,
         revision=revision,
         certificate_pem=cert_pem.decode() if info else None,
+        faults=keys.pair_faults(key, cert_pem, ca_pem) if key and info and ca_pem else "",
     )
 
 
@@ -222,7 +223,12 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
     key = keys.new_key(spec.key_algorithm)
     key_pem = keys.private_pem(key)
     digest = policies.spec_hash(spec)
-    revision = (run.current.revision if run.current else 0) + 1
+    # The status remembers the revision when the Secret is gone or damaged.
+    recorded = (run.body.get("status") or {}).get("revision")
+    known = max(
+        run.current.revision if run.current else 0, recorded if isinstance(recorded, int) else 0
+    )
+    revision = known + 1
     if profile.key_pair_only:
         secret = key_pair_secret.build(
             spec,

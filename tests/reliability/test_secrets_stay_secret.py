@@ -49,13 +49,13 @@ def test_no_private_key_or_token_outside_secrets(
         wait_for(is_ready, timeout=READY_TIMEOUT, what="the Cluster Ready", interval=2.0)
         secret = get_json(local_env, namespace, "secret", f"{NAME}-admin")
         assert PEM_KEY in base64.b64decode(secret["data"]["tls.key"]).decode()
-        before = secret["metadata"]["annotations"]
+        before = secret["data"]["tls.crt"]
 
         local_env.kubectl("delete", "secret", f"{NAME}-admin", "-n", namespace)
 
         def reissued() -> bool:
             found = find_json(local_env, namespace, "secret", f"{NAME}-admin")
-            return found is not None and found["metadata"]["annotations"] != before
+            return found is not None and found["data"]["tls.crt"] != before
 
         wait_for(reissued, timeout=120, what="the admin certificate reissued")
         summary.faults = 1

@@ -228,7 +228,8 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("certificates", "create", "statefulsets.apps", False),
     ("certificates", "get", "statefulsets.apps", False),
     ("certificates", "get", "configmaps", False),
-    ("certificates", "list", "secrets", False),
+    ("certificates", "watch", "secrets", True),
+    ("certificates", "list", "configmaps", False),
     ("certificates", "create", "certificates.g8s.io", False),
     ("certificates", "get", "clusters.g8s.io", True),
     # etcd: its EtcdClusters, their StatefulSet, Services, PDB, members ConfigMap.

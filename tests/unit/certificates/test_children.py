@@ -9,6 +9,7 @@ from operators.certificates.children import (
     key_pair_secret,
     tls_secret,
 )
+from operators.certificates.handlers import secret_token
 from operators.certificates.model import parse
 from tests.unit.certificates.fakes import certificate_body
 
@@ -45,3 +46,11 @@ def test_ca_secret_has_no_key() -> None:
     assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "g8s-certificates"
     assert secret["metadata"]["labels"]["g8s.io/cluster"] == "c1"
     assert list(secret["data"]) == ["ca.crt"]
+
+
+def test_a_secrets_token_changes_with_its_data_and_never_holds_it() -> None:
+    secret = {"kind": "Secret", "data": {"tls.key": "a2V5", "tls.crt": "Y2VydA=="}}
+    edited = {"kind": "Secret", "data": {"tls.key": "Z2FyYmFnZQ==", "tls.crt": "Y2VydA=="}}
+    assert secret_token(secret) == secret_token({**secret})
+    assert secret_token(secret) != secret_token(edited)
+    assert "a2V5" not in secret_token(secret)

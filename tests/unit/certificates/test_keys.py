@@ -1,7 +1,11 @@
 """Keys and CSRs made in the operator; reading certificates back."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
 from operators.certificates import keys
 
@@ -36,3 +40,32 @@ def test_serial_text_matches_vault() -> None:
 
 def test_unreadable_certificate() -> None:
     assert keys.CertificateInfo.from_pem("not a certificate") is None
+
+
+def certificate(
+    key: keys.PrivateKey, name: str, issuer_key: keys.PrivateKey | None = None
+) -> bytes:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(issuer_key or key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_pair_faults_find_a_tampered_secret() -> None:
+    ca_key, other_ca_key = keys.new_key("ECDSAP256"), keys.new_key("ECDSAP256")
+    ca, other_ca = certificate(ca_key, "ca"), certificate(other_ca_key, "ca")
+    key, stranger = keys.new_key("ECDSAP256"), keys.new_key("ECDSAP256")
+    cert = certificate(key, "leaf", issuer_key=ca_key)
+    assert keys.pair_faults(keys.private_pem(key), cert, ca) == ""
+    assert "does not match" in keys.pair_faults(keys.private_pem(stranger), cert, ca)
+    assert "not signed by" in keys.pair_faults(keys.private_pem(key), cert, other_ca)
+    assert "cannot be read" in keys.pair_faults(b"garbage", cert, ca)

@@ -41,6 +41,7 @@ def test_up_to_date() -> None:
         (replace(GOOD, key_algorithm="RSA2048"), "SpecChanged"),
         (replace(GOOD, not_after=None), "SecretIncomplete"),
         (replace(GOOD, ca_fingerprint="old-ca"), "IssuerChanged"),
+        (replace(GOOD, faults="the Secret's private key does not match"), "SecretTampered"),
     ],
 )
 def test_reasons(current: policies.Current | None, expected: str) -> None:

@@ -154,6 +154,21 @@ def test_up_to_date_issues_nothing(body: dict[str, Any]) -> None:
     assert world.vault.signed == 1
 
 
+def test_a_secret_deleted_by_hand_is_reissued_with_the_next_revision() -> None:
+    body = certificate_body()
+    world = World()
+    world.reconcile(body)
+    world.kube.delete(ObjectRef("v1", "Secret", "c1-api", "ns1"))
+    body["status"] = {"revision": 1}  # what the first reconcile reported
+    run, outcome = world.reconcile(body)
+    assert outcome.ok
+    assert run.decision is not None
+    assert run.decision.reason == "SecretMissing"
+    assert run.issued is not None
+    # One signature per revision, even when the Secret that counted them is gone.
+    assert run.issued.revision == 2
+
+
 def test_renewal_revokes_the_previous_certificate() -> None:
     body = certificate_body(ttl="30h", renewBefore="10h")
     world = World()

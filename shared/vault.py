@@ -16,7 +16,6 @@ Failures come out as three kit-level errors, never as hvac or requests types:
 not retried) and ``VaultFailure`` (anything else: retry with backoff).
 """
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -124,6 +123,7 @@ class CA:
     ttl: str
     key_type: str = "ec"
     key_bits: int = 256
+    organizational_unit: str = ""
 
 
 class TokenAuth:
@@ -332,13 +332,14 @@ class Vault:
             existing = self.ca_certificate(mount)
             if existing:
                 return existing
-            # Another process may create the root between our read and our write.
-            with contextlib.suppress(VaultRefused):
+            refused: VaultRefused | None = None
+            try:
                 self._call(
                     lambda c: c.write_data(
                         f"{mount}/root/generate/internal",
                         data={
                             "common_name": ca.common_name,
+                            "ou": ca.organizational_unit,
                             "ttl": ca.ttl,
                             "key_type": ca.key_type,
                             "key_bits": ca.key_bits,
@@ -346,8 +347,14 @@ class Vault:
                         },
                     )
                 )
+            except VaultRefused as exc:
+                # Another process may have made the root between our read and
+                # our write; if not, Vault's refusal says why.
+                refused = exc
             created = self.ca_certificate(mount)
             if not created:
+                if refused is not None:
+                    raise refused
                 raise VaultFailure(f"mount {mount} has no CA after generating one")
             return created
 

@@ -10,7 +10,6 @@
 """
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -86,14 +85,7 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
         await teardown.hold_until_gone(memo.client(), scope)
 
 
-def secret_token(body: Mapping[str, Any]) -> str:
-    """What a Certificate reads of its Secret: a digest of its data (never the data)."""
-    data = body.get("data") or {}
-    text = "\n".join(f"{k}={data[k]}" for k in sorted(data))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-SECRET_LINK = owners.Link(API_VERSION, CERTIFICATE.kind, CHILDREN_ANNOTATION, secret_token)
+SECRET_LINK = owners.Link(API_VERSION, CERTIFICATE.kind, CHILDREN_ANNOTATION, steps.secret_token)
 
 
 def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:

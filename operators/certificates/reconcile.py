@@ -12,6 +12,7 @@ cluster is left, tidy and unmount the cluster's PKI and delete ``<cluster>-ca``.
 """
 
 import base64
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from operators.certificates.children import (
 )
 from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec
-from shared import logs
+from shared import logs, owners
 from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
 from shared.api.kinds import CERTIFICATE, CLUSTER
@@ -85,6 +86,13 @@ def _decoded(data: Mapping[str, str], key: str) -> bytes:
         return b""
 
 
+def secret_token(body: Mapping[str, Any]) -> str:
+    """What a Certificate reads of its Secret: a digest of its data (never the data)."""
+    data = body.get("data") or {}
+    text = "\n".join(f"{k}={data[k]}" for k in sorted(data))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def read_current(secret: Mapping[str, Any] | None) -> policies.Current | None:
     """What an existing Secret holds, tolerating any damage (a broken Secret is re-issued)."""
     if secret is None:
@@ -134,12 +142,18 @@ def read_secret(run: Run) -> None:
     )
 
 
+CN_LIMIT = 64
+
+
 def ensure_pki(run: Run) -> None:
     if run.spec.profile.key_pair_only:
         return
     settings = run.ctx.settings
     ca = CA(
-        common_name=f"{run.spec.cluster} CA ({run.spec.namespace})",
+        # X.509 limits a common name to 64 characters (Vault refuses longer):
+        # the namespace, up to 63, goes into the organizational unit.
+        common_name=f"{run.spec.cluster} CA"[:CN_LIMIT],
+        organizational_unit=run.spec.namespace,
         ttl=settings.pki_ca_ttl,
         key_type=settings.pki_ca_key_type,
         key_bits=256 if settings.pki_ca_key_type == "ec" else 2048,
@@ -185,9 +199,10 @@ def issue(run: Run) -> None:
     started = time.perf_counter()
     try:
         secret, run.issued = _issue(run)
-        run.ctx.client().apply(
-            owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
-        )
+        secret = owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
+        # Our own write must not wake the Certificate through the Secret watch.
+        run.ctx.sent[owners.child_key(secret)] = secret_token(secret)
+        run.ctx.client().apply(secret)
     except Exception as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         metrics.issue_errors.labels(*run.labels, str(reason)).inc()

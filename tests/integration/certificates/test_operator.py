@@ -169,6 +169,23 @@ def test_revocation_on_deletion_keeps_the_mount_for_the_others(
     assert get(local_env, "secret", "d1-ca", namespace) is not None
 
 
+def test_a_cluster_named_at_the_length_limit_gets_its_ca(
+    local_env: LocalEnv, namespace: str, operator: RunningOperator
+) -> None:
+    # 36 characters, the longest Cluster name: with the namespace in the CA's
+    # common name it went over X.509's 64, and Vault refused to make the CA.
+    cluster = "a" * 35 + "z"
+    name = f"{cluster}-admin"
+    apply(local_env, certificate(name, namespace, cluster, "admin", ttl="1h", renewBefore="10m"))
+    wait_ready(local_env, name, namespace)
+    ca = x509.load_pem_x509_certificate(
+        secret_data(local_env, f"{cluster}-ca", namespace)["ca.crt"]
+    )
+    assert ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"{cluster} CA"
+    unit = ca.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value
+    assert unit == namespace
+
+
 def test_changed_key_algorithm_reissues(
     local_env: LocalEnv, namespace: str, operator: RunningOperator
 ) -> None:

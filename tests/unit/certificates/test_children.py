@@ -9,8 +9,8 @@ from operators.certificates.children import (
     key_pair_secret,
     tls_secret,
 )
-from operators.certificates.handlers import secret_token
 from operators.certificates.model import parse
+from operators.certificates.reconcile import secret_token
 from tests.unit.certificates.fakes import certificate_body
 
 

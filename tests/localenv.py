@@ -273,6 +273,15 @@ class Paths:
         return self.state / "bao-home"
 
     @property
+    def vault_config(self) -> Path:
+        return self.state / "bao.hcl"
+
+    @property
+    def vault_audit(self) -> Path:
+        """OpenBao's audit log: a JSON line per request and response (secrets HMAC'd)."""
+        return self.state / "bao-audit.log"
+
+    @property
     def env_file(self) -> Path:
         return self.state / "env.json"
 
@@ -549,6 +558,12 @@ def start_vault(paths: Paths, host: str = "127.0.0.1") -> str:
     certificates operator's) reach the Vault too.
     """
     paths.vault_home.mkdir(parents=True, exist_ok=True)
+    # A file audit device, declared (OpenBao enables none through its API):
+    # what Vault itself did, e.g. how many certificates it signed, can be
+    # counted by the tests from Vault's record rather than the operators'.
+    paths.vault_config.write_text(
+        f'audit "file" "g8s" {{\n  options {{\n    file_path = "{paths.vault_audit}"\n  }}\n}}\n'
+    )
     for _attempt in range(3):
         port = free_port(host)
         addr = f"http://{host}:{port}"
@@ -559,6 +574,7 @@ def start_vault(paths: Paths, host: str = "127.0.0.1") -> str:
                 "-dev",
                 f"-dev-root-token-id={VAULT_TOKEN}",
                 f"-dev-listen-address={host}:{port}",
+                f"-config={paths.vault_config}",
             ],
             log=paths.vault_log,
             # bao -dev writes the root token to $HOME/.vault-token.

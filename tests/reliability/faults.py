@@ -36,7 +36,7 @@ from shared.api import names
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from shared.vault import TokenAuth, Vault
-from tests.localenv import OPERATOR_SETTINGS, LocalEnv, get_json
+from tests.localenv import OPERATOR_SETTINGS, LocalEnv, Paths, get_json
 from tests.volumes import running_provisioner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,6 +250,22 @@ def leftovers(
         records = items(env, system, "configmaps", "-l", record.selector(owner_uid=uid))
         found += [f"AllocationRecord/{r['metadata']['name']}" for r in records]
     return found
+
+
+def signatures(env: LocalEnv, mount: str) -> int:
+    """How many certificates Vault signed on ``mount``, from its audit log.
+
+    Leaf certificates are ``no_store`` (Vault keeps no copy to list), but
+    every successful ``<mount>/sign/<role>`` response is in the audit log.
+    """
+    count = 0
+    with Paths(env.name).vault_audit.open() as log:
+        for line in log:
+            entry = json.loads(line)
+            path = (entry.get("request") or {}).get("path") or ""
+            if entry.get("type") == "response" and path.startswith(f"{mount}/sign/"):
+                count += not entry.get("error")
+    return count
 
 
 def dump(obj: Any) -> str:

@@ -12,9 +12,9 @@ Afterwards, without any help:
 - the Clusters that lived through the storm lost nothing: the same CA, and
   every TLS Secret still holds a key that matches its certificate, signed by
   that CA;
-- no certificate was signed twice for one revision: each cluster's Vault
-  mount holds exactly one certificate per revision of each of its
-  Certificates (plus the CA), counted from Vault's own list of serials;
+- no certificate was signed twice for one revision: Vault signed exactly one
+  certificate per revision of each of the cluster's Certificates, counted
+  from Vault's own audit log (leaves are ``no_store``: there is no list);
 - no operator exited other than by the scenario's kill.
 
 CI runs it with a handful of clusters (the same code path as bench/ with many).
@@ -23,9 +23,7 @@ CI runs it with a handful of clusters (the same code path as bench/ with many).
 from __future__ import annotations
 
 import base64
-import json
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from tests.reliability.faults import (
     leftovers,
     network_uid,
     ready,
+    signatures,
     storm,
     supervised,
 )
@@ -86,17 +85,6 @@ def broken(secret: dict[str, Any], ca_pem: bytes) -> str:
 
 def ca_of(env: LocalEnv, namespace: str, name: str) -> bytes:
     return secret_data(get_json(env, namespace, "secret", f"{name}-ca"), "ca.crt")
-
-
-def serials(env: LocalEnv, mount: str) -> int:
-    """How many certificates Vault has issued on ``mount`` (the CA's own included)."""
-    request = urllib.request.Request(  # noqa: S310 - the local OpenBao
-        f"{env.vault_addr}/v1/{mount}/certs",
-        method="LIST",
-        headers={"X-Vault-Token": env.vault_token},
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-        return len(json.load(resp)["data"]["keys"])
 
 
 def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
@@ -178,14 +166,12 @@ def test_a_crash_storm_converges_leaks_nothing_and_loses_nothing(
                 if counts.get(kind, 0) > want:
                     summary.leaked.append(f"{name}: {counts[kind]} {kind} for {want}")
             mount = catalogue.mount_path(namespace, name)
-            issued, revisions = (
-                serials(local_env, mount),
-                signed_revisions(local_env, namespace, name),
-            )
-            if issued != revisions + 1:
-                summary.lost.append(
-                    f"{mount}: {issued} certificates issued for {revisions} revisions"
-                )
+            # A second signature for one revision is a valid credential nobody
+            # holds on to: counted as leaked.
+            issued = signatures(local_env, mount)
+            revisions = signed_revisions(local_env, namespace, name)
+            if issued != revisions:
+                summary.leaked.append(f"{mount}: {issued} signed for {revisions} revisions")
         for name in KEEP:
             ca = ca_of(local_env, namespace, name)
             if ca != cas[name]:

@@ -6,7 +6,10 @@ operator's container; ``kill`` sends SIGKILL (no shutdown handler runs, so
 whatever the operator was in the middle of is cut off).
 
 ``leftovers`` lists everything of a deleted cluster that is still there,
-from the API server and OpenBao, never from the operators' own reports.
+from the API server and OpenBao, never from the operators' own reports;
+``children_count`` finds duplicates; ``pki_damage`` what of a living
+cluster's PKI was lost (its CA replaced, a TLS Secret left broken);
+``signatures`` counts what Vault signed, from its audit log.
 
 Each scenario ends with one ``Summary`` line (faults injected, clusters
 converged, objects leaked, data lost); conftest.py prints them all at the end
@@ -15,6 +18,7 @@ of the run.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -28,6 +32,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from operators.network.children import record
 from operators.network.context import NetworkSettings
@@ -266,6 +273,59 @@ def signatures(env: LocalEnv, mount: str) -> int:
             if entry.get("type") == "response" and path.startswith(f"{mount}/sign/"):
                 count += not entry.get("error")
     return count
+
+
+def secret_data(secret: dict[str, Any], key: str) -> bytes:
+    return base64.b64decode((secret.get("data") or {}).get(key) or "")
+
+
+def tls_secrets(env: LocalEnv, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    found = items(env, namespace, "secrets", "-l", f"g8s.io/cluster={name}")
+    return {s["metadata"]["name"]: s for s in found if s.get("type") == "kubernetes.io/tls"}
+
+
+def broken(secret: dict[str, Any], ca_pem: bytes) -> str:
+    """Why a TLS Secret does not hold a usable key pair from ``ca_pem``; "" if it does."""
+    try:
+        cert = x509.load_pem_x509_certificate(secret_data(secret, "tls.crt"))
+        key = serialization.load_pem_private_key(secret_data(secret, "tls.key"), password=None)
+        ca = x509.load_pem_x509_certificate(ca_pem)
+    except ValueError as exc:
+        return f"unreadable: {exc}"
+    if cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ):
+        return "key does not match certificate"
+    if cert.issuer != ca.subject:
+        return "not signed by the cluster's CA"
+    return ""
+
+
+def ca_of(env: LocalEnv, namespace: str, name: str) -> bytes:
+    return secret_data(get_json(env, namespace, "secret", f"{name}-ca"), "ca.crt")
+
+
+def children_count(env: LocalEnv, namespace: str, name: str) -> dict[str, int]:
+    selector = f"g8s.io/cluster={name}"
+    kinds = "kvmnodes.g8s.io,etcdclusters.g8s.io,clusternetworks.g8s.io,certificates.g8s.io"
+    counts: dict[str, int] = {}
+    for item in items(
+        env, namespace, f"{kinds},deployments.apps,statefulsets.apps", "-l", selector
+    ):
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    return counts
+
+
+def pki_damage(env: LocalEnv, namespace: str, name: str, ca: bytes) -> list[str]:
+    """What of the cluster's PKI was lost: its CA replaced, a TLS Secret left broken."""
+    damage = [] if ca_of(env, namespace, name) == ca else [f"{name}: the CA changed"]
+    for secret_name, secret in tls_secrets(env, namespace, name).items():
+        why = broken(secret, ca)
+        if why:
+            damage.append(f"{secret_name}: {why}")
+    return damage
 
 
 def dump(obj: Any) -> str:

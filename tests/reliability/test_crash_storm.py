@@ -22,24 +22,22 @@ CI runs it with a handful of clusters (the same code path as bench/ with many).
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from shared.api import certificates as catalogue
 from tests.e2e.cluster.helpers import apply, cluster
-from tests.localenv import LocalEnv, get_json
+from tests.localenv import LocalEnv
 from tests.operators import wait_for
 from tests.reliability.faults import (
     Summary,
+    ca_of,
+    children_count,
     clusters,
     items,
     leftovers,
     network_uid,
+    pki_damage,
     ready,
     signatures,
     storm,
@@ -55,38 +53,6 @@ KILL_EVERY = 3.0
 CONVERGE_TIMEOUT = 600.0
 
 
-def secret_data(secret: dict[str, Any], key: str) -> bytes:
-    return base64.b64decode((secret.get("data") or {}).get(key) or "")
-
-
-def tls_secrets(env: LocalEnv, namespace: str, name: str) -> dict[str, dict[str, Any]]:
-    found = items(env, namespace, "secrets", "-l", f"g8s.io/cluster={name}")
-    return {s["metadata"]["name"]: s for s in found if s.get("type") == "kubernetes.io/tls"}
-
-
-def broken(secret: dict[str, Any], ca_pem: bytes) -> str:
-    """Why a TLS Secret does not hold a usable key pair from ``ca_pem``; "" if it does."""
-    try:
-        cert = x509.load_pem_x509_certificate(secret_data(secret, "tls.crt"))
-        key = serialization.load_pem_private_key(secret_data(secret, "tls.key"), password=None)
-        ca = x509.load_pem_x509_certificate(ca_pem)
-    except ValueError as exc:
-        return f"unreadable: {exc}"
-    if cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) != key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ):
-        return "key does not match certificate"
-    if cert.issuer != ca.subject:
-        return "not signed by the cluster's CA"
-    return ""
-
-
-def ca_of(env: LocalEnv, namespace: str, name: str) -> bytes:
-    return secret_data(get_json(env, namespace, "secret", f"{name}-ca"), "ca.crt")
-
-
 def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
     """The revisions of the cluster's Certificates that Vault signs (key pairs are made here)."""
     total = 0
@@ -95,17 +61,6 @@ def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
             continue
         total += int((item.get("status") or {}).get("revision") or 0)
     return total
-
-
-def children_count(env: LocalEnv, namespace: str, name: str) -> dict[str, int]:
-    selector = f"g8s.io/cluster={name}"
-    kinds = "kvmnodes.g8s.io,etcdclusters.g8s.io,clusternetworks.g8s.io,certificates.g8s.io"
-    counts: dict[str, int] = {}
-    for item in items(
-        env, namespace, f"{kinds},deployments.apps,statefulsets.apps", "-l", selector
-    ):
-        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    return counts
 
 
 def expected_children() -> dict[str, int]:
@@ -173,12 +128,6 @@ def test_a_crash_storm_converges_leaks_nothing_and_loses_nothing(
             if issued != revisions:
                 summary.leaked.append(f"{mount}: {issued} signed for {revisions} revisions")
         for name in KEEP:
-            ca = ca_of(local_env, namespace, name)
-            if ca != cas[name]:
-                summary.lost.append(f"{name}: the CA changed")
-            for secret_name, secret in tls_secrets(local_env, namespace, name).items():
-                why = broken(secret, ca)
-                if why:
-                    summary.lost.append(f"{secret_name}: {why}")
+            summary.lost += pki_damage(local_env, namespace, name, cas[name])
         assert not ops.crashed(), f"operators exited on their own: {ops.crashed()}"
     summary.check()

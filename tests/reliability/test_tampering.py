@@ -28,8 +28,17 @@ from typing import Any
 from tests.e2e.cluster.helpers import apply, cluster
 from tests.localenv import LocalEnv, find_json, get_json
 from tests.operators import wait_for
-from tests.reliability.faults import Summary, clusters, items, ready, supervised
-from tests.reliability.test_crash_storm import broken, ca_of, children_count, tls_secrets
+from tests.reliability.faults import (
+    Summary,
+    broken,
+    ca_of,
+    children_count,
+    clusters,
+    items,
+    pki_damage,
+    ready,
+    supervised,
+)
 
 NAME = "tamper"
 OTHER = "tamper-other"
@@ -167,12 +176,7 @@ def test_children_tampered_with_are_repaired(
             for kind, want in counts.items()
             if after[kind] > want
         ]
-        if ca_of(local_env, ns, NAME) != ca:
-            summary.lost.append("the CA changed")
-        for secret_name, body in tls_secrets(local_env, ns, NAME).items():
-            why = broken(body, ca)
-            if why:
-                summary.lost.append(f"{secret_name}: {why}")
+        summary.lost += pki_damage(local_env, ns, NAME, ca)
         local_env.kubectl(
             "delete", "clusters.g8s.io", NAME, OTHER, "-n", ns, "--timeout=300s", timeout=330
         )

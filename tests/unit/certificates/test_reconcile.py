@@ -275,8 +275,8 @@ def test_release_removes_the_mount_with_the_last_certificate() -> None:
     assert ("Secret", "ns1", "c1-ca") not in world.kube.objects
 
 
-def test_node_certificates_get_their_own_secret_and_role_which_release_removes() -> None:
-    world = World()
+def with_node_certificate(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cluster's API certificate and node c1-w-abcde's kubelet one, both issued."""
     api = certificate_body()
     node = certificate_body(component="node", node="c1-w-abcde")
     node["metadata"]["name"] = "c1-w-abcde-kubelet"
@@ -284,6 +284,12 @@ def test_node_certificates_get_their_own_secret_and_role_which_release_removes()
         world.kube.apply(body)
         _, outcome = world.reconcile(body)
         assert outcome.ok
+    return api, node
+
+
+def test_node_certificates_get_their_own_secret_and_role_which_release_removes() -> None:
+    world = World()
+    _, node = with_node_certificate(world)
     secret = world.secret("c1-w-abcde-kubelet")
     cert = x509.load_pem_x509_certificate(data(secret, "tls.crt"))
     assert cert.subject.rfc4514_string().startswith("CN=system:node:c1-w-abcde")
@@ -302,12 +308,7 @@ def test_node_certificates_get_their_own_secret_and_role_which_release_removes()
 
 def test_release_does_not_revoke_one_by_one_when_the_whole_cluster_goes() -> None:
     world = World()
-    api = certificate_body()
-    node = certificate_body(component="node", node="c1-w-abcde")
-    node["metadata"]["name"] = "c1-w-abcde-kubelet"
-    for body in (api, node):
-        world.kube.apply(body)
-        world.reconcile(body)
+    api, node = with_node_certificate(world)
     world.kube.objects[("Cluster", "ns1", "c1")]["metadata"]["deletionTimestamp"] = "2030-01-01"
 
     world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-w-abcde-kubelet", "ns1"))

@@ -26,12 +26,19 @@ class InvalidSpec(ValueError):  # noqa: N818 - named after the condition reason
 
 
 class Retry(Exception):  # noqa: N818 - a verb, like kopf.TemporaryError's meaning
-    """A step cannot finish yet (a dependency is not ready); try again later."""
+    """A step cannot finish yet (a dependency is not ready); try again later.
 
-    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
+    Without ``delay`` the retry backs off exponentially, up to ``ceiling``
+    when given (else the operator's longest delay).
+    """
+
+    def __init__(
+        self, reason: str, message: str, delay: float | None = None, ceiling: float | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.delay = delay
+        self.ceiling = ceiling
 
 
 class ApiError(Exception):
@@ -63,7 +70,11 @@ def translate(exc: BaseException, *, attempt: int, base: float, ceiling: float) 
     if isinstance(exc, InvalidSpec):
         return Verdict(retry=False, delay=0.0, reason=exc.reason, message=str(exc))
     if isinstance(exc, Retry):
-        delay = exc.delay if exc.delay is not None else backoff(attempt, base, ceiling)
+        if exc.delay is not None:
+            delay = exc.delay
+        else:
+            top = ceiling if exc.ceiling is None else min(ceiling, exc.ceiling)
+            delay = backoff(attempt, base, top)
         return Verdict(retry=True, delay=delay, reason=exc.reason, message=str(exc))
     if isinstance(exc, ApiError):
         if exc.status == HTTP_CONFLICT:

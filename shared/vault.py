@@ -39,11 +39,18 @@ REASON_FAILURE = "VaultError"
 ROOT_ISSUER = "root"
 
 
+# An outage ends by someone else's hand (a restart, an unseal), never by the
+# object's; a Certificate waiting on it should see Vault back within this,
+# not after a backoff grown to minutes. Asking a down Vault costs a refused
+# connection or a 503.
+UNAVAILABLE_CEILING = 30.0
+
+
 class VaultUnavailable(Retry):
     """Vault cannot be reached or cannot serve (sealed, not initialised)."""
 
     def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(REASON_UNAVAILABLE, message, delay)
+        super().__init__(REASON_UNAVAILABLE, message, delay, ceiling=UNAVAILABLE_CEILING)
 
 
 class VaultFailure(Retry):

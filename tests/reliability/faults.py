@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -201,6 +203,46 @@ def storm(ops: Supervised, *, every: float, seed: int = 0) -> Iterator[list[str]
         thread.join(timeout=30)
 
 
+# --- Vault taken away -----------------------------------------------------------------------
+
+UNSEAL_KEY = re.compile(r"^Unseal Key: (\S+)$", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def vault_stopped(env: LocalEnv) -> Iterator[None]:
+    """OpenBao frozen (SIGSTOP): connections are accepted and never answered."""
+    pid = int(Paths(env.name).vault_pid.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def vault_sealed(env: LocalEnv) -> Iterator[None]:
+    """OpenBao sealed: it answers every request with 503 until unsealed with its key."""
+    log = Paths(env.name).vault_log.read_text(errors="replace")
+    keys = UNSEAL_KEY.findall(log)
+    assert keys, "the dev server's log has no unseal key: it could not be unsealed"
+    _vault_put(env, "sys/seal", {})
+    try:
+        yield
+    finally:
+        # A dev server started more than once in this log: its key is the last.
+        _vault_put(env, "sys/unseal", {"key": keys[-1]})
+
+
+def _vault_put(env: LocalEnv, path: str, body: dict[str, Any]) -> None:
+    answer = requests.put(
+        f"{env.vault_addr}/v1/{path}",
+        json=body,
+        headers={"X-Vault-Token": env.vault_token},
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
 # --- reading what is there ------------------------------------------------------------------
 
 
@@ -273,6 +315,16 @@ def signatures(env: LocalEnv, mount: str) -> int:
             if entry.get("type") == "response" and path.startswith(f"{mount}/sign/"):
                 count += not entry.get("error")
     return count
+
+
+def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
+    """The revisions of the cluster's Certificates that Vault signs (key pairs are made here)."""
+    total = 0
+    for item in items(env, namespace, "certificates.g8s.io", "-l", f"g8s.io/cluster={name}"):
+        if item["spec"]["component"] == catalogue.SERVICE_ACCOUNT:
+            continue
+        total += int((item.get("status") or {}).get("revision") or 0)
+    return total
 
 
 def secret_data(secret: dict[str, Any], key: str) -> bytes:

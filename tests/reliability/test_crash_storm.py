@@ -34,12 +34,12 @@ from tests.reliability.faults import (
     ca_of,
     children_count,
     clusters,
-    items,
     leftovers,
     network_uid,
     pki_damage,
     ready,
     signatures,
+    signed_revisions,
     storm,
     supervised,
 )
@@ -51,16 +51,6 @@ WORKERS = 1
 STORM_SECONDS = 60.0
 KILL_EVERY = 3.0
 CONVERGE_TIMEOUT = 600.0
-
-
-def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
-    """The revisions of the cluster's Certificates that Vault signs (key pairs are made here)."""
-    total = 0
-    for item in items(env, namespace, "certificates.g8s.io", "-l", f"g8s.io/cluster={name}"):
-        if item["spec"]["component"] == catalogue.SERVICE_ACCOUNT:
-            continue
-        total += int((item.get("status") or {}).get("revision") or 0)
-    return total
 
 
 def expected_children() -> dict[str, int]:

@@ -3,6 +3,7 @@
 import pytest
 
 from shared.errors import ApiError, InvalidSpec, Retry, backoff, translate
+from shared.vault import UNAVAILABLE_CEILING, VaultUnavailable
 
 
 def _translate(exc: BaseException, attempt: int = 0) -> tuple[bool, float, str]:
@@ -40,6 +41,21 @@ def test_retry_with_own_delay_and_reason() -> None:
 )
 def test_unexpected_errors_back_off_exponentially(attempt: int, delay: float) -> None:
     assert _translate(RuntimeError("boom"), attempt) == (True, delay, "ReconcileError")
+
+
+def test_a_retry_with_a_ceiling_backs_off_no_further() -> None:
+    capped = Retry("VaultUnavailable", "sealed", ceiling=8.0)
+    assert [_translate(capped, attempt)[1] for attempt in (0, 1, 2, 9)] == [2.0, 4.0, 8.0, 8.0]
+
+
+def test_a_ceiling_above_the_operators_own_does_not_raise_it() -> None:
+    assert _translate(Retry("X", "waiting", ceiling=1000.0), 30)[1] == 60.0
+
+
+def test_an_unavailable_vault_is_asked_again_within_half_a_minute() -> None:
+    # The operators' defaults: 5 s doubling to 300 s.
+    verdict = translate(VaultUnavailable("sealed"), attempt=10, base=5.0, ceiling=300.0)
+    assert verdict.delay == UNAVAILABLE_CEILING == 30.0
 
 
 def test_backoff_never_negative_attempts() -> None:

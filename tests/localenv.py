@@ -374,8 +374,14 @@ def kwokctl_config(paths: Paths, node: hostnode.NodePlan | None) -> dict[str, ob
                 {"key": "manage-all-nodes", "value": "false", "override": True},
                 {"key": "manage-nodes-with-annotation-selector", "value": KWOK_NODE_SELECTOR},
             ],
-        }
+        },
     ]
+    # One replica each, and nothing here restarts them: leader election would
+    # only make them exit for good when a lease renewal fails (an API server
+    # restart), leaving Deployments and garbage collection dead. Without it
+    # they wait for the API server and carry on.
+    for name in ("kube-controller-manager", "kube-scheduler"):
+        patches.append({"name": name, "extraArgs": [{"key": "leader-elect", "value": "false"}]})
     config: dict[str, object] = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",

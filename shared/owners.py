@@ -12,17 +12,28 @@ events of an unchanged child cost nothing; at rest nothing is written.
 ``watch_workloads`` is the common case: an operator's Deployments or
 StatefulSets waking the object they were built for.
 
+A watch that was down (an API server restart, a dropped stream) starts again
+with a fresh listing, and kopf sends no event for a child deleted in the
+gap: its owner would never hear of it. So the operator also remembers the
+children it has seen alive (``OperatorContext.seen``), and a sweep lists
+them now and then (names only: a metadata listing per namespace and kind)
+and wakes the owner of each one that has vanished, as the deletion event
+would have.
+
 Covered by tests/unit/test_owners.py (the pure decision and the notifier
 with an in-memory client).
 """
 
 import asyncio
-from collections.abc import Callable, Mapping, MutableMapping
+import contextlib
+import weakref
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import kopf
 
+from shared import logs
 from shared.api import API_VERSION
 from shared.api.kinds import Kind
 from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
@@ -40,6 +51,12 @@ class Patcher(Protocol):
     """What notifying needs of ``shared.kube.Kube``: a merge patch of an existing object."""
 
     def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class Sweeper(Patcher, Protocol):
+    """What a sweep needs besides: the names of the objects of a kind in a namespace."""
+
+    def names(self, api_version: str, kind: str, *, namespace: str) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +122,10 @@ def notice(
     if owner is None:
         return None
     key = child_key(body)
-    token = DELETED + key if deleted else link.token(body)
+    # The deleted object's uid: a child deleted, made again and deleted once
+    # more must change the owner's annotation again, or that owner sleeps.
+    uid = (body.get("metadata") or {}).get("uid") or ""
+    token = f"{DELETED}{uid}/{key}" if deleted else link.token(body)
     if not deleted and sent.get(key) == token:
         return None
     namespace = (body.get("metadata") or {}).get("namespace")
@@ -120,12 +140,16 @@ async def notify_owner(
     body: Mapping[str, Any],
     *,
     deleted: bool,
+    seen: MutableMapping[str, Any] | None = None,
 ) -> None:
     """Touch the owner's annotation when what it reads of ``body`` changed.
 
     ``sent`` (child key -> last token written) lives as long as the operator
-    process; after a restart each child is announced once more.
+    process; after a restart each child is announced once more. ``seen``,
+    when given, remembers the living children for ``sweep``.
     """
+    if seen is not None:
+        remember(seen, link, body, deleted=deleted)
     if deleted:
         sent.pop(child_key(body), None)
     change = notice(link, sent, body, deleted=deleted)
@@ -159,7 +183,102 @@ def watch_children(
 
     @kopf.on.event(*resource, registry=registry, id=id, labels=dict(labels))
     async def _child(body: kopf.Body, type: str | None, memo: OperatorContext, **_: Any) -> None:
-        await notify_owner(memo.client(), link, memo.sent, body, deleted=type == "DELETED")
+        await notify_owner(
+            memo.client(), link, memo.sent, body, deleted=type == "DELETED", seen=memo.seen
+        )
+
+    if registry not in _SWEEPING:
+        _SWEEPING.add(registry)
+        _register_sweep(registry)
+
+
+# --- children deleted while no watch ran -----------------------------------------------------
+
+# The registries that already sweep: one sweep per operator, however many kinds it watches.
+_SWEEPING: "weakref.WeakSet[kopf.OperatorRegistry]" = weakref.WeakSet()
+
+
+def remember(
+    seen: MutableMapping[str, Any], link: Link, body: Mapping[str, Any], *, deleted: bool
+) -> None:
+    """Keep what a sweep needs of a living child (who owns it, its name); forget a deleted one."""
+    key = child_key(body)
+    if deleted:
+        seen.pop(key, None)
+        return
+    meta = body.get("metadata") or {}
+    identity = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "ownerReferences": meta.get("ownerReferences") or [],
+        },
+    }
+    seen[key] = (link, identity)
+
+
+def vanished(
+    seen: Mapping[str, Any], api_version: str, kind: str, namespace: str, names: Iterable[str]
+) -> list[tuple[Link, dict[str, Any]]]:
+    """The children of that kind in ``namespace`` seen alive that are not among ``names``."""
+    present = set(names)
+    return [
+        (link, body)
+        for link, body in seen.values()
+        if body["apiVersion"] == api_version
+        and body["kind"] == kind
+        and body["metadata"]["namespace"] == namespace
+        and body["metadata"]["name"] not in present
+    ]
+
+
+async def sweep(
+    kube: Sweeper, sent: MutableMapping[str, str], seen: MutableMapping[str, Any]
+) -> int:
+    """Wake the owner of every child seen alive that is gone; return how many were."""
+    places = sorted(
+        {(b["apiVersion"], b["kind"], b["metadata"]["namespace"]) for _, b in seen.values()}
+    )
+    woken = 0
+    for api_version, kind, namespace in places:
+        names = await asyncio.to_thread(kube.names, api_version, kind, namespace=namespace)
+        for link, body in vanished(seen, api_version, kind, namespace, names):
+            await notify_owner(kube, link, sent, body, deleted=True, seen=seen)
+            woken += 1
+    return woken
+
+
+def _register_sweep(registry: kopf.OperatorRegistry) -> None:
+    running: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry, id="sweep-children")
+    async def _start(memo: OperatorContext, **_: Any) -> None:
+        running.append(asyncio.create_task(_sweep_forever(memo)))
+
+    @kopf.on.cleanup(registry=registry, id="sweep-children")
+    async def _stop(**_: Any) -> None:
+        for task in running:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _sweep_forever(ctx: OperatorContext) -> None:
+    log = logs.get_logger(f"g8s.{ctx.identity.name}")
+    while True:
+        await asyncio.sleep(ctx.runtime.sweep_interval)
+        try:
+            woken = await sweep(ctx.client(), ctx.sent, ctx.seen)
+        except Exception as exc:  # an API server away must not end the sweeping
+            log.warning(
+                "could not sweep for deleted children", error=f"{type(exc).__name__}: {exc}"
+            )
+            continue
+        if woken:
+            log.info("woke the owners of children deleted while no watch ran", children=woken)
 
 
 def watch_workloads(

@@ -41,6 +41,10 @@ class OperatorContext:
     # The last child state sent to each owner (shared.owners), so that
     # repeated events of an unchanged child cost no API request.
     sent: dict[str, str] = field(default_factory=dict)
+    # The children seen alive (child key -> (shared.owners.Link, the child's
+    # name, namespace and owners)), so that one deleted while no watch ran is
+    # still found (shared.owners.sweep).
+    seen: dict[str, Any] = field(default_factory=dict)
 
     def client(self) -> Kube:
         if self.kube is None:

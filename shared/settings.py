@@ -38,6 +38,9 @@ class RuntimeSettings:
     log_level: str = "INFO"
     # Peering lets two replicas run safely (one active); off for a single process.
     peering: bool = False
+    # How often to look for children deleted while a watch was down
+    # (shared.owners.sweep): one metadata listing per namespace and kind.
+    sweep_interval: float = 60.0
     # Delay before retrying after an API conflict or a transient failure.
     retry_delay: float = 5.0
     # Longest delay of the exponential backoff after repeated failures.

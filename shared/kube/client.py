@@ -24,6 +24,8 @@ from shared.kube.applied import Applied
 T = TypeVar("T")
 HTTP_OK = 200
 HTTP_NOT_FOUND = 404
+# The API server answers a listing with names and labels only (PartialObjectMetadataList).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,15 @@ class Kube:
             )
         )
         return [dict(item.to_dict()) for item in result.items]
+
+    def names(self, api_version: str, kind: str, *, namespace: str) -> set[str]:
+        """The names of the objects of ``kind`` in ``namespace``, from a metadata-only
+        listing (no Secret data, no specs travel)."""
+        resource = self._resource(api_version, kind)
+        result = self._call(
+            lambda: resource.get(namespace=namespace, header_params={"Accept": METADATA_LIST})
+        )
+        return {str(item.metadata.name) for item in result.items}
 
     def evict(self, name: str, namespace: str) -> None:
         """Evict a pod through the Eviction API, which honours PodDisruptionBudgets.

@@ -4,7 +4,8 @@ Covered: a first apply is sent; the same body again is not (the API server's
 own ``apiserver_request_total`` for APPLY on configmaps does not move, and the
 object is returned as it is); after another writer changes the object, the
 same body is sent again and restores the operator's field; after a deletion
-it is created again. The readiness probe the kvm operator asks a control plane
+it is created again. ``names`` lists the names of a kind in a namespace and
+nothing else. The readiness probe the kvm operator asks a control plane
 (``GET /readyz?verbose``) answers "no failing checks" from a running server.
 """
 
@@ -72,3 +73,25 @@ def test_a_running_api_server_has_no_unready_checks(
     kube = Kube(connect(), "g8s-test-readyz")
     assert local_env.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
     assert kube.unready_checks() == ()
+
+
+def test_names_lists_only_names(
+    local_env: LocalEnv, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's listing (shared.owners.sweep): the names of one kind in one namespace."""
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    kube = Kube(connect(), "g8s-test-names")
+    for name in ("one", "two"):
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": namespace},
+                "stringData": {"key": "value"},
+            }
+        )
+    assert {"one", "two"} <= kube.names("v1", "Secret", namespace=namespace)
+    local_env.kubectl("delete", "secret", "one", "-n", namespace)
+    names = kube.names("v1", "Secret", namespace=namespace)
+    assert "one" not in names
+    assert "two" in names

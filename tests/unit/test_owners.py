@@ -5,7 +5,9 @@ event of a child writes its token on the owner; a repeated event with the
 same token writes nothing; a changed token writes again; a deletion always
 writes (a ``deleted/`` token) and forgets the child; an owner that is gone
 (404) is ignored and not remembered; other API errors propagate; an
-operator's own workloads wake their owner through the operator's context.
+operator's own workloads wake their owner through the operator's context;
+a sweep wakes the owner of a child seen alive that a listing no longer has
+(deleted while no watch ran), once, and nobody else.
 The notifier runs with an in-memory patcher; no API server, no kopf loop.
 """
 
@@ -21,7 +23,15 @@ from shared.errors import ApiError
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef
 from shared.metrics import OperatorMetrics
-from shared.owners import DELETED, Link, notice, notify_owner, watch_workloads, workload_token
+from shared.owners import (
+    DELETED,
+    Link,
+    notice,
+    notify_owner,
+    sweep,
+    watch_workloads,
+    workload_token,
+)
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings
 
@@ -81,12 +91,23 @@ def test_notifier_writes_once_per_change_and_on_deletion() -> None:
         asyncio.run(notify_owner(kube, LINK, sent, child(ready), deleted=False))
     assert kube.tokens() == ["0", "1"]
     asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=True))
-    assert kube.tokens()[-1] == DELETED + "ns/Deployment/n1"
+    assert kube.tokens()[-1] == DELETED + "/ns/Deployment/n1"
     assert sent == {}
     # Re-created with the same state: announced again.
     asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=False))
     assert kube.tokens()[-1] == "1"
     assert len(kube.calls) == 4
+
+
+def test_a_child_deleted_again_after_it_was_made_again_wakes_its_owner_again() -> None:
+    kube, sent = Patches(), dict[str, str]()
+    for uid in ("u1", "u2"):
+        body = child(1)
+        body["metadata"]["uid"] = uid
+        asyncio.run(notify_owner(kube, LINK, sent, body, deleted=False))
+        asyncio.run(notify_owner(kube, LINK, sent, body, deleted=True))
+    deletions = [t for t in kube.tokens() if t.startswith(DELETED)]
+    assert len(deletions) == len(set(deletions)) == 2
 
 
 def test_gone_owner_is_ignored_and_not_remembered() -> None:
@@ -96,6 +117,53 @@ def test_gone_owner_is_ignored_and_not_remembered() -> None:
     with pytest.raises(ApiError):
         asyncio.run(notify_owner(Patches(500), LINK, sent, child(1), deleted=False))
     assert sent == {}
+
+
+class Listing(Patches):
+    """Patches, and the names a metadata listing returns per (kind, namespace)."""
+
+    def __init__(self, present: dict[tuple[str, str], set[str]]) -> None:
+        super().__init__()
+        self.present = present
+        self.listed: list[tuple[str, str, str]] = []
+
+    def names(self, api_version: str, kind: str, *, namespace: str) -> set[str]:
+        self.listed.append((api_version, kind, namespace))
+        return self.present.get((kind, namespace), set())
+
+
+def _named(name: str, namespace: str = "ns") -> dict[str, Any]:
+    body = child(1)
+    body["apiVersion"] = "apps/v1"
+    body["metadata"].update(name=name, namespace=namespace, uid=f"uid-{name}")
+    return body
+
+
+def test_a_sweep_wakes_the_owner_of_a_child_deleted_while_no_watch_ran() -> None:
+    sent, seen = dict[str, str](), dict[str, Any]()
+    setup = Patches()
+    for body in (_named("kept"), _named("gone"), _named("elsewhere", "other")):
+        asyncio.run(notify_owner(setup, LINK, sent, body, deleted=False, seen=seen))
+    kube = Listing({("Deployment", "ns"): {"kept"}, ("Deployment", "other"): {"elsewhere"}})
+
+    assert asyncio.run(sweep(kube, sent, seen)) == 1
+    assert kube.tokens() == [f"{DELETED}uid-gone/ns/Deployment/gone"]
+    assert sorted(kube.listed) == [
+        ("apps/v1", "Deployment", "ns"),
+        ("apps/v1", "Deployment", "other"),
+    ]
+    # Forgotten once announced: the next sweep wakes nobody.
+    assert asyncio.run(sweep(kube, sent, seen)) == 0
+    assert len(kube.calls) == 1
+
+
+def test_a_child_seen_deleted_is_not_swept() -> None:
+    sent, seen = dict[str, str](), dict[str, Any]()
+    asyncio.run(notify_owner(Patches(), LINK, sent, _named("gone"), deleted=False, seen=seen))
+    asyncio.run(notify_owner(Patches(), LINK, sent, _named("gone"), deleted=True, seen=seen))
+    kube = Listing({})
+    assert asyncio.run(sweep(kube, sent, seen)) == 0
+    assert kube.listed == []
 
 
 def _deployment(ready: int, available: int, **meta: Any) -> dict[str, Any]:

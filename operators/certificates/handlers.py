@@ -103,6 +103,7 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
     spec = body.get("spec") or {}
     cluster, component = spec.get("cluster"), spec.get("component")
     log = logs.get_logger("g8s.certificates", namespace=meta["namespace"], name=meta["name"])
+    ctx.undelivered.pop(str(meta.get("uid") or ""), None)
     if not isinstance(cluster, str) or not isinstance(component, str):
         log.info("nothing to release: no cluster or component in the spec")
         return

@@ -63,6 +63,10 @@ class Run:
         return self.issued or self.current
 
     @property
+    def uid(self) -> str:
+        return str(self.body["metadata"].get("uid") or "")
+
+    @property
     def labels(self) -> tuple[str, str, str, str]:
         return (self.spec.namespace, self.spec.name, self.spec.cluster, self.spec.component)
 
@@ -199,10 +203,14 @@ def issue(run: Run) -> None:
     started = time.perf_counter()
     try:
         secret, run.issued = _issue(run)
+        # Held until written: a failed write is retried with this certificate,
+        # not with a second one signed for the same revision.
+        run.ctx.undelivered[run.uid] = policies.Undelivered(secret, run.issued)
         secret = owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
         # Our own write must not wake the Certificate through the Secret watch.
         run.ctx.sent[owners.child_key(secret)] = secret_token(secret)
         run.ctx.client().apply(secret)
+        del run.ctx.undelivered[run.uid]
     except Exception as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         metrics.issue_errors.labels(*run.labels, str(reason)).inc()
@@ -235,8 +243,6 @@ def revoke_previous(run: Run, certificate_pem: str) -> None:
 def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
     spec = run.spec
     profile = spec.profile
-    key = keys.new_key(spec.key_algorithm)
-    key_pem = keys.private_pem(key)
     digest = policies.spec_hash(spec)
     # The status remembers the revision when the Secret is gone or damaged.
     recorded = (run.body.get("status") or {}).get("revision")
@@ -244,6 +250,18 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         run.current.revision if run.current else 0, recorded if isinstance(recorded, int) else 0
     )
     revision = known + 1
+    held = run.ctx.undelivered.get(run.uid)
+    if held is not None and policies.deliverable(
+        held,
+        revision=revision,
+        spec_digest=digest,
+        ca_fingerprint=keys.fingerprint(run.ca_pem) if not profile.key_pair_only else None,
+        renew_before_seconds=spec.renew_before_seconds,
+        now=run.now,
+    ):
+        return held.secret, held.state
+    key = keys.new_key(spec.key_algorithm)
+    key_pem = keys.private_pem(key)
     if profile.key_pair_only:
         secret = key_pair_secret.build(
             spec,

@@ -135,8 +135,13 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.applied = 0
+        # How many TLS Secret writes to refuse (503), as an API server away would.
+        self.refuse_tls_writes = 0
 
     def apply(self, obj: dict[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+        if obj.get("type") == "kubernetes.io/tls" and self.refuse_tls_writes:
+            self.refuse_tls_writes -= 1
+            self.fail_with(503)
         meta = obj["metadata"]
         key = (obj["kind"], meta.get("namespace"), meta["name"])
         self.applied += 1

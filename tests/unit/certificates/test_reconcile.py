@@ -3,8 +3,10 @@
 Covers: first issuance (Secret contents, labels, owner, CA Secret), no work when
 up to date, renewal at the renewal time with the previous certificate revoked,
 re-issue on a spec change, Vault unavailable (Secret kept, reason reported),
-a TTL above the limit, the service-account key pair, and release (revoke; the
-PKI mount removed with the cluster's last Certificate only).
+a TTL above the limit, the service-account key pair, a Secret write refused
+after Vault signed (retried with the same certificate, not a second one; a
+changed spec signs anew), and release (revoke; the PKI mount removed with the
+cluster's last Certificate only).
 """
 
 import asyncio
@@ -106,6 +108,33 @@ class World:
 
 def data(secret: dict[str, Any], key: str) -> bytes:
     return base64.b64decode(secret["data"][key])
+
+
+def test_a_refused_secret_write_is_retried_with_the_certificate_already_signed(
+    body: dict[str, Any],
+) -> None:
+    world = World()
+    world.kube.refuse_tls_writes = 1
+    _, refused = world.reconcile(body)
+    assert not refused.ok
+    assert ("Secret", "ns1", "c1-api") not in world.kube.objects
+    run, outcome = world.reconcile(body)
+    assert outcome.ok, outcome.verdict
+    assert world.vault.signed == 1
+    assert run.issued is not None
+    assert run.issued.revision == 1
+    assert (run.issued.certificate_pem or "?") in data(world.secret("c1-api"), "tls.crt").decode()
+    assert world.ctx.undelivered == {}
+
+
+def test_a_held_certificate_is_not_delivered_for_a_changed_spec(body: dict[str, Any]) -> None:
+    world = World()
+    world.kube.refuse_tls_writes = 1
+    world.reconcile(body)
+    changed = {**body, "spec": {**body["spec"], "baseDomain": "c1.example.net"}}
+    _, outcome = world.reconcile(changed)
+    assert outcome.ok, outcome.verdict
+    assert world.vault.signed == 2
 
 
 def test_first_run_issues_a_tls_secret(body: dict[str, Any]) -> None:

@@ -9,7 +9,8 @@ whatever the operator was in the middle of is cut off).
 from the API server and OpenBao, never from the operators' own reports;
 ``children_count`` finds duplicates; ``pki_damage`` what of a living
 cluster's PKI was lost (its CA replaced, a TLS Secret left broken);
-``signatures`` counts what Vault signed, from its audit log.
+``signed_twice`` compares what Vault signed, from its audit log, with the
+Certificates' revisions.
 
 Each scenario ends with one ``Summary`` line (faults injected, clusters
 converged, objects leaked, data lost); conftest.py prints them all at the end
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,9 @@ from shared.api import names
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from shared.vault import TokenAuth, Vault
-from tests.localenv import OPERATOR_SETTINGS, LocalEnv, Paths, get_json
+from tests.localenv import OPERATOR_SETTINGS, LocalEnv, Paths, get_json, spawn_detached
+from tests.operators import wait_for
+from tests.processes import read_pid, stop_pid
 from tests.volumes import running_provisioner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,6 +247,41 @@ def _vault_put(env: LocalEnv, path: str, body: dict[str, Any]) -> None:
     answer.raise_for_status()
 
 
+# --- the host's API server taken away ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def apiserver_down(env: LocalEnv) -> Iterator[None]:
+    """The host's kube-apiserver stopped (SIGTERM, as a restart does) for the block.
+
+    It comes back with the same flags and environment, its output appended
+    to the log kwokctl gave it, its pid where kwokctl looks for it (so
+    ``make down`` still stops it); the block's end waits until it answers.
+    """
+    cluster = Paths(env.name).cluster_dir
+    pid_file = cluster / "pids" / "kube-apiserver.pid"
+    pid = read_pid(pid_file)
+    assert pid is not None, f"no kube-apiserver pid in {pid_file}"
+    proc = Path(f"/proc/{pid}")
+    argv = [a.decode() for a in proc.joinpath("cmdline").read_bytes().split(b"\0") if a]
+    environ = dict(
+        entry.decode().split("=", 1)
+        for entry in proc.joinpath("environ").read_bytes().split(b"\0")
+        if b"=" in entry
+    )
+    stop_pid(pid)
+    try:
+        yield
+    finally:
+        new = spawn_detached(argv, log=cluster / "logs" / "kube-apiserver.log", env=environ)
+        pid_file.write_text(str(new))
+        wait_for(lambda: answers(env), timeout=120, what="the API server back", interval=0.5)
+
+
+def answers(env: LocalEnv) -> bool:
+    return env.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
+
+
 # --- reading what is there ------------------------------------------------------------------
 
 
@@ -301,30 +340,41 @@ def leftovers(
     return found
 
 
-def signatures(env: LocalEnv, mount: str) -> int:
-    """How many certificates Vault signed on ``mount``, from its audit log.
+def signatures(env: LocalEnv, mount: str) -> Counter[str]:
+    """How many certificates Vault signed on ``mount``, per role, from its audit log.
 
     Leaf certificates are ``no_store`` (Vault keeps no copy to list), but
     every successful ``<mount>/sign/<role>`` response is in the audit log.
     """
-    count = 0
+    count: Counter[str] = Counter()
     with Paths(env.name).vault_audit.open() as log:
         for line in log:
             entry = json.loads(line)
             path = (entry.get("request") or {}).get("path") or ""
             if entry.get("type") == "response" and path.startswith(f"{mount}/sign/"):
-                count += not entry.get("error")
+                count[path.rsplit("/", 1)[1]] += not entry.get("error")
     return count
 
 
-def signed_revisions(env: LocalEnv, namespace: str, name: str) -> int:
-    """The revisions of the cluster's Certificates that Vault signs (key pairs are made here)."""
-    total = 0
+def signed_twice(env: LocalEnv, namespace: str, name: str) -> list[str]:
+    """The cluster's Certificates Vault signed more certificates for than they have
+    revisions: each extra one is a valid credential nobody holds (a leak).
+
+    Per role, so that the certificates of a node removed since do not count.
+    """
+    signed = signatures(env, catalogue.mount_path(namespace, name))
+    found = []
     for item in items(env, namespace, "certificates.g8s.io", "-l", f"g8s.io/cluster={name}"):
-        if item["spec"]["component"] == catalogue.SERVICE_ACCOUNT:
-            continue
-        total += int((item.get("status") or {}).get("revision") or 0)
-    return total
+        spec = item["spec"]
+        if spec["component"] == catalogue.SERVICE_ACCOUNT:
+            continue  # a key pair made here: Vault signs nothing for it
+        role = catalogue.role_name(spec["component"], spec.get("node") or "")
+        revisions = int((item.get("status") or {}).get("revision") or 0)
+        if signed[role] != revisions:
+            found.append(
+                f"{item['metadata']['name']}: {signed[role]} signed, {revisions} revisions"
+            )
+    return found
 
 
 def secret_data(secret: dict[str, Any], key: str) -> bytes:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from shared.api import certificates as catalogue
 from tests.e2e.cluster.helpers import apply, cluster
 from tests.localenv import LocalEnv, find_json
 from tests.operators import wait_for
@@ -39,8 +38,7 @@ from tests.reliability.faults import (
     items,
     pki_damage,
     ready,
-    signatures,
-    signed_revisions,
+    signed_twice,
     supervised,
     tls_secrets,
     vault_sealed,
@@ -147,11 +145,7 @@ def test_vault_stopped_then_sealed_loses_nothing(
         summary.leaked += [
             f"{name}: {counts[kind]} {kind}" for kind in DUPLICATES if counts.get(kind, 0) > 1
         ]
-        mount = catalogue.mount_path(ns, name)
-        revisions = signed_revisions(local_env, ns, name)
-        signed = signatures(local_env, mount)
-        if signed != revisions:
-            summary.leaked.append(f"{name}: Vault signed {signed}, {revisions} revisions")
+        summary.leaked += signed_twice(local_env, ns, name)
     summary.check()
 
 

@@ -33,7 +33,7 @@ from shared.api.kinds import CERTIFICATE, CLUSTER, CLUSTER_NETWORK, ETCD_CLUSTER
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.api.labels import PAUSED
 from shared.children import owned
-from shared.errors import ApiError
+from shared.errors import ApiError, InvalidSpec
 from shared.kube import Kube, ObjectRef
 from shared.status import Report
 from shared.steps import Outcome, Step
@@ -41,6 +41,9 @@ from shared.steps import Outcome, Step
 OPERATOR = CLUSTER.operator
 CHILD_KINDS: tuple[Kind, ...] = (CERTIFICATE, ETCD_CLUSTER, CLUSTER_NETWORK, KVM_NODE)
 HTTP_CONFLICT = 409
+HTTP_UNPROCESSABLE = 422
+# A child name held by another object (docs/design.md#names-labels-and-ownership).
+REASON_NAME_TAKEN = "NameTaken"
 
 
 @dataclass
@@ -60,8 +63,30 @@ class Run:
         return self.children.get(kind.kind, [])
 
     def apply(self, child: Mapping[str, Any]) -> dict[str, Any]:
-        return self.kube.apply(
-            owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name)
+        try:
+            return self.kube.apply(
+                owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name)
+            )
+        except ApiError as exc:
+            if exc.status == HTTP_UNPROCESSABLE:
+                self._refuse_if_taken(child)
+            raise
+
+    def _refuse_if_taken(self, child: Mapping[str, Any]) -> None:
+        """Report a child name another object already holds, instead of the API
+        server's refusal of the write (an immutable field, a second controller)."""
+        meta = child["metadata"]
+        ref = ObjectRef(child["apiVersion"], child["kind"], meta["name"], self.spec.namespace)
+        found = self.kube.get(ref)
+        if found is None or owned_by(found, self.body["metadata"]["uid"]):
+            return
+        holders = (found.get("metadata") or {}).get("ownerReferences") or []
+        holder = ", ".join(f"{r.get('kind')} {r.get('name')}" for r in holders) or "nobody"
+        raise InvalidSpec(
+            "metadata.name",
+            f"the {child['kind']} {meta['name']} this Cluster needs already exists and "
+            f"belongs to {holder}; give this Cluster another name",
+            reason=REASON_NAME_TAKEN,
         )
 
 

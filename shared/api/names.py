@@ -7,6 +7,7 @@ stays within Kubernetes limits; the Cluster CRD enforces it with CEL.
 """
 
 import hashlib
+from collections.abc import Sequence
 
 # Services, and pods' hostnames, are DNS-1123 labels: at most 63 characters.
 DNS_LABEL_MAX = 63
@@ -85,3 +86,22 @@ def ignition_secret(node: str) -> str:
 
 def node_disk(node: str) -> str:
     return f"{node}-disk"
+
+
+def reserved_suffixes(components: Sequence[str]) -> tuple[str, ...]:
+    """Name endings a cluster cannot have without a child named like another cluster's.
+
+    Children are named ``<cluster>-<component>``: when a component is
+    ``<word>-<another component>``, the cluster ``<c>-<word>`` would name its
+    ``<another component>`` exactly as cluster ``<c>`` names its
+    ``<component>`` (``a-apiserver`` + ``etcd-client`` = ``a`` +
+    ``apiserver-etcd-client``). The Cluster CRD refuses these endings.
+    """
+    known = set(components)
+    found = {
+        "-" + component[:cut]
+        for component in components
+        for cut, char in enumerate(component)
+        if char == "-" and component[cut + 1 :] in known
+    }
+    return tuple(sorted(found))

@@ -243,6 +243,12 @@ CLUSTER_CASES = [
         ("metadata.name:", "at most 36 characters"),
     ),
     Case(
+        "name-ends-in-apiserver",
+        "metadata.name",
+        "demo-apiserver",
+        ("metadata.name:", 'must not end in "-apiserver"'),
+    ),
+    Case(
         "name-not-a-dns-label",
         "metadata.name",
         "9lives.demo",

@@ -62,6 +62,7 @@ needless rollout).
 {{- $_ = set $env "G8S_PEERING" (toString .Values.peering.enabled) -}}
 {{- $_ = set $env "G8S_RETRY_DELAY" (toString .Values.retry.delay) -}}
 {{- $_ = set $env "G8S_MAX_RETRY_DELAY" (toString .Values.retry.maxDelay) -}}
+{{- $_ = set $env "G8S_SWEEP_INTERVAL" (toString .Values.retry.sweepInterval) -}}
 {{- $env = mergeOverwrite $env (include "g8s.operatorEnv" . | fromYaml) (.Values.env | default dict) -}}
 # kopf names this pod's entry in the peering object after it.
 - name: POD_ID

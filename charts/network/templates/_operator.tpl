@@ -56,6 +56,7 @@ host runs its own agent, and all of them act) and AgentSettings
 {{- $_ = set $env "G8S_PEERING" "false" -}}
 {{- $_ = set $env "G8S_RETRY_DELAY" (toString .Values.retry.delay) -}}
 {{- $_ = set $env "G8S_MAX_RETRY_DELAY" (toString .Values.retry.maxDelay) -}}
+{{- $_ = set $env "G8S_SWEEP_INTERVAL" (toString .Values.retry.sweepInterval) -}}
 {{- $_ = set $env "G8S_AGENT_HOST_SELECTOR" .Values.network.hostSelector -}}
 {{- $_ = set $env "G8S_AGENT_UNDERLAY_INTERFACE" $agent.underlayInterface -}}
 {{- $_ = set $env "G8S_AGENT_INTERVAL" (toString $agent.interval) -}}

@@ -38,6 +38,11 @@ def ready(status: str = "True", reason: str = "Done", generation: int = 1) -> di
     }
 
 
+def _controller(obj: Mapping[str, Any]) -> str | None:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+
+
 class FakeKube:
     """Objects by (kind, namespace, name); apply merges like a forced server-side apply."""
 
@@ -68,6 +73,10 @@ class FakeKube:
         current = self.objects.get(key)
         if current is None:
             return self.add(obj)
+        held, mine = _controller(current), _controller(obj)
+        if held is not None and mine is not None and held != mine:
+            # As the API server does: an object has one controller at most.
+            raise ApiError(422, "Invalid", "Only one reference can have Controller set to true")
         merged = copy.deepcopy(current)
         for field, value in obj.items():
             if field == "metadata":

@@ -3,7 +3,8 @@
 Covers: every child created once and owned by the Cluster, the encryption key
 created once and never rotated, the kubeconfig only once the admin
 certificate is issued, scaling through the plans, pause propagation with its
-own field manager, the deletion order, and the child-change token.
+own field manager, the deletion order, the child-change token, and a child
+name another Cluster already holds (reported as NameTaken, nothing taken over).
 """
 
 import asyncio
@@ -11,11 +12,14 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from operators.cluster import policies, reconcile
 from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import certificates as catalogue
 from shared.api import names
+from shared.errors import InvalidSpec
 from shared.steps import Outcome, Step
 from tests.unit.cluster.helpers import SERVICE_IP_PREFIX, UID, FakeKube, cluster_body, ready
 
@@ -217,3 +221,20 @@ def test_steps_are_sync_so_the_kit_runs_them_in_a_thread() -> None:
     # The Kubernetes client blocks: no step may be a coroutine running it on the loop.
     assert all(not asyncio.iscoroutinefunction(step.run) for step in reconcile.STEPS)
     assert isinstance(reconcile.STEPS[0], Step)
+
+
+def test_a_child_name_another_cluster_holds_is_reported_not_taken() -> None:
+    kube = FakeKube()
+    run_all(kube, cluster_body())
+    held = kube.objects[("Certificate", "ns", "c1-apiserver-etcd-client")]
+    # The CRD refuses the name "c1-apiserver"; this is what the operator does
+    # should such a clash get through.
+    other = cluster_body()
+    other["metadata"].update(name="c1-apiserver", uid="uid-other")
+    other["spec"]["baseDomain"] = "other.g8s.local"
+    run = Run(parse(other), other, kube.as_kube(), new_key=lambda: b"k" * 32)
+    with pytest.raises(InvalidSpec, match="Certificate c1-apiserver-etcd-client") as raised:
+        reconcile.apply_certificates(run)
+    assert raised.value.reason == "NameTaken"
+    assert "belongs to Cluster c1" in str(raised.value)
+    assert kube.objects[("Certificate", "ns", "c1-apiserver-etcd-client")] == held

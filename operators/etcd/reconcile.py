@@ -34,6 +34,9 @@ from shared.steps import Step
 
 MAX_MEMBERS = 7
 OPERATOR = "etcd"
+# The certificates operator writes the members' Secrets within seconds of the Cluster.
+REASON_SECRETS_MISSING = "SecretsMissing"
+SECRETS_RECHECK_SECONDS = 2.0
 
 
 @dataclass
@@ -233,6 +236,26 @@ def _recreate_pod(kube: Kube, spec: EtcdClusterSpec, member: str) -> None:
     kube.delete(ObjectRef("v1", "Pod", member, spec.namespace))
 
 
+def _require_tls_secrets(run: Run) -> None:
+    """No members before their Secrets: pods that cannot mount them would wait
+    unseen, and a name from another namespace (never readable here) would look
+    like a slow start. Checked only while there is no StatefulSet, so nothing
+    is read at rest."""
+    tls, namespace = run.spec.tls, run.spec.namespace
+    missing = [
+        name
+        for name in (tls.server, tls.peer, tls.client)
+        if run.kube.get(ObjectRef("v1", "Secret", name, namespace)) is None
+    ]
+    if missing:
+        raise Retry(
+            REASON_SECRETS_MISSING,
+            f"waiting for the TLS Secret(s) {', '.join(missing)} in namespace {namespace}: "
+            "the members cannot start without them",
+            delay=SECRETS_RECHECK_SECONDS,
+        )
+
+
 def apply(run: Run) -> None:
     spec = run.spec
     current = (run.statefulset or {}).get("spec", {}).get("replicas")
@@ -247,6 +270,8 @@ def apply(run: Run) -> None:
         )
     else:
         run.replicas = spec.replicas
+    if run.statefulset is None:
+        _require_tls_secrets(run)
     restore = run.restore_source = _restore_source(run)
     objects = [
         *_members_configmap(run),

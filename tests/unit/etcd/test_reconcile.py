@@ -23,6 +23,7 @@ from operators.etcd.model import parse
 from operators.etcd.policies import MemberView
 from shared.backup import FilesystemStore
 from shared.conditions import get
+from shared.errors import Retry
 from shared.handling import reconcile as kit_reconcile
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef
@@ -38,8 +39,14 @@ OFF = EtcdSettings(probe_members=False)
 class FakeKube:
     """Objects by (kind, name); apply stores what it is given."""
 
-    def __init__(self, *objects: dict[str, Any]) -> None:
-        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    def __init__(self, *objects: dict[str, Any], secrets: bool = True) -> None:
+        # The members' TLS Secrets exist unless a test says otherwise.
+        tls = [
+            {"kind": "Secret", "metadata": {"name": f"demo-etcd-{part}"}}
+            for part in ("server", "peer", "client")
+            if secrets
+        ]
+        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in (*tls, *objects)}
         self.applied: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str]] = []
 
@@ -311,3 +318,12 @@ def test_a_requeue_is_a_temporary_error_for_kopf(tmp_path: Path) -> None:
         )
     ready = patch["status"]["conditions"][0]
     assert (ready["type"], ready["reason"]) == ("Ready", "RestoreSourceMissing")
+
+
+def test_no_members_before_their_tls_secrets_exist() -> None:
+    kube = FakeKube(secrets=False)
+    run = make(kube=kube)
+    with pytest.raises(Retry, match="demo-etcd-server, demo-etcd-peer, demo-etcd-client") as raised:
+        reconcile.apply(run)
+    assert raised.value.reason == "SecretsMissing"
+    assert kube.applied == []

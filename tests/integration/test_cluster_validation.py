@@ -15,7 +15,6 @@ behind: every test deletes its object, even one wrongly accepted.
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 from collections.abc import Iterator
@@ -25,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from shared.api import API_VERSION, kinds
+from shared.api import kinds
 from tests.localenv import LocalEnv
+from tests.objects import BUILDERS, MISSING, changed, cluster
 
 RESOURCES = {kind.kind: kind.crd_name for kind in kinds.ALL_KINDS}
-MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -42,97 +41,6 @@ class Case:
     # Every string must appear in the API server's error output.
     expected: tuple[str, ...]
 
-
-def cluster(name: str, namespace: str) -> dict[str, Any]:
-    """A valid Cluster: docs/design.md#the-cluster-resource spelled out."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Cluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "kubernetesVersion": "1.34.2",
-            "baseDomain": f"{name}.g8s.local",
-            "controlPlane": {"replicas": 1, "cpus": 2, "memoryMiB": 4096, "diskGiB": 20},
-            "workers": {"replicas": 2, "cpus": 2, "memoryMiB": 4096, "diskGiB": 40},
-            "etcd": {
-                "replicas": 1,
-                "storageGiB": 10,
-                "backup": {"schedule": "0 */6 * * *", "keep": 7},
-            },
-            "network": {"serviceCIDR": "172.31.0.0/16", "podCIDR": "10.2.0.0/16"},
-            "certificates": {"ttl": "4320h", "renewBefore": "720h", "keyAlgorithm": "ECDSAP256"},
-            "rollout": {"maxSurge": 1, "maxUnavailable": 0},
-            "paused": False,
-        },
-    }
-
-
-def certificate(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "cluster": "c1",
-            "component": "api",
-            "dnsNames": ["api.c1.g8s.local"],
-            "ipAddresses": ["172.31.0.1"],
-            "ttl": "4320h",
-            "renewBefore": "720h",
-        },
-    }
-
-
-def etcd_cluster(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "EtcdCluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 3,
-            "tls": {
-                "serverSecretName": f"{name}-etcd-server",
-                "peerSecretName": f"{name}-etcd-peer",
-                "clientSecretName": f"{name}-etcd-client",
-            },
-            "backup": {"schedule": "@daily", "keep": 3, "store": {"path": "backups/c1"}},
-        },
-    }
-
-
-def cluster_network(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ClusterNetwork",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"vni": 4242, "subnet": "10.100.3.0/24", "mtu": 1450},
-    }
-
-
-def kvm_node(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "KVMNode",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "cluster": "c1",
-            "role": "worker",
-            "index": 0,
-            "network": "c1",
-            "cpus": 2,
-            "memoryMiB": 4096,
-            "diskGiB": 20,
-        },
-    }
-
-
-BUILDERS = {
-    "Cluster": cluster,
-    "Certificate": certificate,
-    "EtcdCluster": etcd_cluster,
-    "ClusterNetwork": cluster_network,
-    "KVMNode": kvm_node,
-}
 
 CLUSTER_CASES = [
     Case(
@@ -478,20 +386,6 @@ def namespace(local_env: LocalEnv, crds: Path) -> Iterator[str]:
     local_env.kubectl("create", "namespace", name)
     yield name
     local_env.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def changed(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``obj`` with dotted ``path`` set to ``value`` (removed for MISSING)."""
-    result = copy.deepcopy(obj)
-    *parents, last = path.split(".")
-    node = result
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is MISSING:
-        node.pop(last, None)
-    else:
-        node[last] = value
-    return result
 
 
 def delete(env: LocalEnv, obj: dict[str, Any]) -> None:

@@ -23,11 +23,10 @@ from shared.vault import CA, KubernetesAuth, Vault, VaultFailure
 from tests.integration.certificates.openbao import request
 from tests.localenv import LocalEnv
 
-POLICY = """
-path "sys/mounts" { capabilities = ["read"] }
-path "sys/mounts/pki-*" { capabilities = ["create", "read", "update", "delete", "sudo"] }
-path "pki-*" { capabilities = ["create", "read", "update", "delete", "list"] }
-"""
+# The policy the chart ships for the operator.
+POLICY = (
+    Path(__file__).resolve().parents[3] / "charts" / "certificates" / "files" / "vault-policy.hcl"
+).read_text()
 
 
 def api_server(env: LocalEnv) -> tuple[str, str]:

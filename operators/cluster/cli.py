@@ -8,6 +8,10 @@ its Ready status, reason and age, children grouped in the deletion order
 ``g8s kubeconfig <name> [-n namespace] [-o file]``: the guest cluster's admin
 kubeconfig (Secret ``<name>-kubeconfig``), to stdout or to a file only its
 owner can read, since it holds a client key.
+
+``g8s plan -f <manifest>``: what applying a Cluster manifest would create,
+change or delete, from server-side dry runs (``operators.cluster.plan``);
+nothing is written.
 """
 
 import argparse
@@ -19,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from operators.cluster import plan as planning
 from operators.cluster import reconcile
 from operators.cluster.model import ref
 from shared import conditions as cond
@@ -126,6 +131,10 @@ def parser() -> argparse.ArgumentParser:
     config_cmd.add_argument("name")
     config_cmd.add_argument("-n", "--namespace", default="default")
     config_cmd.add_argument("-o", "--output", type=Path, help="write it here (mode 0600)")
+    plan_cmd = commands.add_parser(
+        "plan", help="what applying a Cluster manifest would create, change or delete"
+    )
+    plan_cmd.add_argument("-f", "--filename", type=Path, required=True, help="the manifest")
     return top
 
 
@@ -141,8 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_private(args.output, text)
                 print(f"wrote {args.output}", file=sys.stderr)
             return 0
-        lines = describe(kube, args.name, args.namespace, cond.utc_now())
-    except (LookupError, ApiError) as exc:
+        if args.command == "plan":
+            lines = planning.plan(kube, planning.load(args.filename.read_text())).lines()
+        else:
+            lines = describe(kube, args.name, args.namespace, cond.utc_now())
+    except (LookupError, ApiError, ValueError, OSError) as exc:
         print(f"g8s: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))

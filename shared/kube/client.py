@@ -100,13 +100,19 @@ class Kube:
         with _api_errors():
             return fn()
 
-    def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+    def apply(
+        self, obj: Mapping[str, Any], *, subresource: str | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
         """Server-side apply ``obj`` (force: this operator owns the fields it sets).
 
         The same body applied again to an object nobody touched since (same
         resourceVersion) is not sent: a read replaces the write
         (``shared.kube.applied``), so resyncs at rest write nothing.
+        ``dry_run`` returns what the API server would store (defaults,
+        validation, admission) and stores nothing.
         """
+        if dry_run:
+            return self._apply(obj, subresource, dry_run=True)
         if subresource is None and self._applied.same_body(obj):
             meta = obj["metadata"]
             ref = ObjectRef(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
@@ -118,7 +124,9 @@ class Kube:
             self._applied.remember(obj, result)
         return result
 
-    def _apply(self, obj: Mapping[str, Any], subresource: str | None) -> dict[str, Any]:
+    def _apply(
+        self, obj: Mapping[str, Any], subresource: str | None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
         meta = obj["metadata"]
         resource = self._resource(obj["apiVersion"], obj["kind"])
         kwargs: dict[str, Any] = {
@@ -127,6 +135,8 @@ class Kube:
             "field_manager": self.field_manager,
             "force_conflicts": True,
         }
+        if dry_run:
+            kwargs["dry_run"] = "All"
         if meta.get("namespace"):
             kwargs["namespace"] = meta["namespace"]
         if subresource == "status":
@@ -135,7 +145,7 @@ class Kube:
             result = self._call(lambda: resource.server_side_apply(**kwargs))
         return dict(result.to_dict())
 
-    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Create ``obj``, failing with ApiError 409 if the name is taken.
 
         Create-only semantics make the API server the arbiter of uniqueness:
@@ -143,8 +153,9 @@ class Kube:
         """
         meta = obj["metadata"]
         resource = self._resource(obj["apiVersion"], obj["kind"])
+        extra = {"dry_run": "All"} if dry_run else {}
         result = self._call(
-            lambda: resource.create(body=dict(obj), namespace=meta.get("namespace"))
+            lambda: resource.create(body=dict(obj), namespace=meta.get("namespace"), **extra)
         )
         return dict(result.to_dict())
 

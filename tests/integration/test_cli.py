@@ -3,7 +3,9 @@
 Covered: `g8s kubeconfig` writes the value of Secret `<c>-kubeconfig` to a file
 only its owner can read, and says on stderr, with a non-zero exit, when the
 Cluster does not exist; `g8s describe cluster` names a missing Cluster the same
-way.
+way; `g8s plan -f` lists what a new Cluster would create and writes nothing,
+shows a stored Cluster's change as a diff, and reports a refused field with
+the API server's words and a non-zero exit.
 """
 
 import base64
@@ -11,6 +13,9 @@ import json
 import stat
 from pathlib import Path
 
+import yaml
+
+from tests.e2e.cluster.helpers import cluster
 from tests.localenv import LocalEnv
 
 
@@ -37,3 +42,32 @@ def test_a_missing_cluster_is_named(local_env: LocalEnv, namespace: str) -> None
         out = local_env.g8s(*args, "-n", namespace, check=False)
         assert out.returncode == 1
         assert f"Cluster {namespace}/nope not found" in out.stderr, out.stderr
+
+
+def test_plan_writes_nothing_and_shows_changes(
+    local_env: LocalEnv, namespace: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(cluster("p1", namespace, workers=2)))
+    out = local_env.g8s("plan", "-f", str(path), check=False)
+    assert out.returncode == 0, out.stderr
+    for line in ("create Cluster p1", "create Certificate p1-api", "create EtcdCluster p1"):
+        assert line in out.stdout.splitlines(), out.stdout
+    stored = local_env.kubectl(
+        "get", "clusters.g8s.io,certificates.g8s.io,etcdclusters.g8s.io", "-n", namespace,
+        "-o", "name",
+    )  # fmt: skip
+    assert stored.stdout.strip() == ""
+
+    local_env.kubectl("apply", "-f", str(path))
+    path.write_text(yaml.safe_dump(cluster("p1", namespace, workers=3)))
+    out = local_env.g8s("plan", "-f", str(path), check=False)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "change Cluster p1", out.stdout
+    assert "    +    replicas: 3" in lines, out.stdout
+
+    path.write_text(yaml.safe_dump(cluster("p1", namespace, workers=101)))
+    out = local_env.g8s("plan", "-f", str(path), check=False)
+    assert out.returncode == 1
+    assert "spec.workers.replicas" in out.stderr, out.stderr

@@ -120,3 +120,18 @@ def changed(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     else:
         node[last] = value
     return result
+
+
+def etcd_tls_secrets(cluster: str, namespace: str) -> list[dict[str, Any]]:
+    """Stand-ins for the members' TLS Secrets, where no certificates operator runs:
+    the etcd operator creates no member before they exist. Their content is
+    never read on simulated hosts."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{cluster}-etcd-{part}", "namespace": namespace},
+            "stringData": {"stand-in": "no certificates operator in this test"},
+        }
+        for part in ("server", "peer", "client")
+    ]

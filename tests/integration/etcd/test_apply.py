@@ -28,6 +28,7 @@ from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
 from tests.localenv import LocalEnv
 from tests.localenv import get_json as _get
+from tests.objects import etcd_tls_secrets
 
 
 def test_children_apply_and_status_is_accepted(
@@ -46,6 +47,8 @@ def test_children_apply_and_status_is_accepted(
             },
         },
     }
+    for secret in etcd_tls_secrets("demo", namespace):
+        local_env.kubectl("apply", "-f", "-", input=json.dumps(secret))
     local_env.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(cluster))
     body = _get(local_env, namespace, "etcdcluster", "demo")
 

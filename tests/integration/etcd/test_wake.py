@@ -16,6 +16,7 @@ from typing import Any
 
 from tests.localenv import LocalEnv
 from tests.localenv import get_json as _get
+from tests.objects import etcd_tls_secrets
 from tests.operators import is_ready, running_operator, settled, wait_for
 from tests.volumes import running_provisioner
 
@@ -52,6 +53,8 @@ def test_statefulset_readiness_wakes_the_etcdcluster(
         running_provisioner(local_env, tmp_path),
         running_operator("etcd", env=settings, namespace=namespace, log_dir=tmp_path) as etcd,
     ):
+        for secret in etcd_tls_secrets(NAME, namespace):
+            local_env.kubectl("apply", "-f", "-", input=json.dumps(secret))
         local_env.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(body))
         try:
             ready = wait_for(

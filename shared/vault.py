@@ -16,6 +16,7 @@ Failures come out as three kit-level errors, never as hvac or requests types:
 not retried) and ``VaultFailure`` (anything else: retry with backoff).
 """
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ REASON_UNAVAILABLE = "VaultUnavailable"
 REASON_REFUSED = "VaultRefused"
 REASON_FAILURE = "VaultError"
 
+HOSTNAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # Name of the root issuer in every mount: Vault refuses a second issuer of the
 # same name, so two racing reconciles can never create two roots.
 ROOT_ISSUER = "root"
@@ -88,6 +90,16 @@ class Role:
     client: bool
     max_ttl: str
     allow_ip_sans: bool
+    # The subject's common name the role issues for. When it is a hostname
+    # (etcd's service names, kube-apiserver) Vault checks every CN against
+    # ``allowed_names``; Kubernetes identities ("system:node:x") are not
+    # hostnames, Vault cannot check them, and for those a certificate is held
+    # to its cluster by that cluster's own CA alone.
+    common_name: str = ""
+
+    @property
+    def checks_common_name(self) -> bool:
+        return HOSTNAME.fullmatch(self.common_name) is not None
 
     def body(self) -> dict[str, Any]:
         return {
@@ -103,7 +115,7 @@ class Role:
             "allowed_other_sans": [],
             # Kubernetes identities ("system:node:x") are not hostnames.
             "enforce_hostnames": False,
-            "cn_validations": ["disabled"],
+            "cn_validations": ["hostname"] if self.checks_common_name else ["disabled"],
             "organization": list(self.organizations),
             "key_usage": list(self.key_usages),
             "ext_key_usage": [],

@@ -165,6 +165,7 @@ def ensure_pki(run: Run) -> None:
     profile = run.spec.profile
     role = Role(
         name=run.spec.role,
+        common_name=profile.common_name,
         allowed_names=(profile.common_name, *profile.dns_names),
         organizations=profile.organizations,
         key_usages=profile.key_usages,

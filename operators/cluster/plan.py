@@ -114,24 +114,8 @@ class DryRun:
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return self.kube.get(ref)
 
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        *,
-        namespace: str | None,
-        selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict[str, Any]]:
-        if field_selector:
-            return self.kube.list(
-                api_version,
-                kind,
-                namespace=namespace,
-                selector=selector,
-                field_selector=field_selector,
-            )
-        return self.kube.list(api_version, kind, namespace=namespace, selector=selector)
+    def list(self, api_version: str, kind: str, **options: Any) -> list[dict[str, Any]]:
+        return self.kube.list(api_version, kind, **options)
 
     def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
         if subresource is not None:

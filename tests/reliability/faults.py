@@ -298,7 +298,12 @@ def clusters(env: LocalEnv, namespace: str) -> dict[str, dict[str, Any]]:
 
 
 def ready(body: dict[str, Any]) -> bool:
-    conditions = (body.get("status") or {}).get("conditions") or []
+    """Ready for the object's latest spec: a Ready from before an edit is not an answer to it."""
+    status = body.get("status") or {}
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    if int(status.get("observedGeneration") or 0) < generation:
+        return False
+    conditions = status.get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.cluster import profile
 from shared.api.kinds import ALL_KINDS
 from tests import localenv
 from tests.e2e.cluster.helpers import apply, cluster, is_ready, observed
@@ -70,6 +71,13 @@ T = TypeVar("T")
 
 def write_counts(env: localenv.LocalEnv) -> Counter[tuple[str, str]]:
     """Write requests served so far, by (verb, resource[/subresource])."""
+    return request_counts(env, WRITE_VERBS)
+
+
+def request_counts(
+    env: localenv.LocalEnv, verbs: frozenset[str] | None = None
+) -> Counter[tuple[str, str]]:
+    """Requests served so far, by (verb, resource[/subresource]); all verbs unless ``verbs``."""
     text = env.kubectl("get", "--raw", "/metrics").stdout
     counts: Counter[tuple[str, str]] = Counter()
     for family in text_string_to_metric_families(text):
@@ -77,7 +85,7 @@ def write_counts(env: localenv.LocalEnv) -> Counter[tuple[str, str]]:
             continue
         for sample in family.samples:
             labels = sample.labels
-            if not sample.name.endswith("_total") or labels.get("verb") not in WRITE_VERBS:
+            if not sample.name.endswith("_total") or (verbs and labels.get("verb") not in verbs):
                 continue
             group = labels.get("group") or ""
             resource = labels.get("resource", "") + (f".{group}" if group else "")
@@ -293,6 +301,9 @@ class Figures:
     memory: dict[str, float] = field(default_factory=dict)
     build_cpu: dict[str, float] = field(default_factory=dict)
     rest_cpu: dict[str, float] = field(default_factory=dict)
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    vault: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
 
 
 def measure(
@@ -311,10 +322,24 @@ def measure(
         ]
         cpu = {op.name: usage(op).cpu_seconds for op in running}
         names = [f"b{i:03d}" for i in range(args.count)]
-        figures.many = step(
-            f"{args.count} Clusters at once",
-            lambda: ready_times(env, many_ns, names, args.timeout),
-        )
+        audit = localenv.Paths(env.name).vault_audit
+        requests, offset = request_counts(env), profile.audit_size(audit)
+        logs = profile.log_sizes(running)
+        with contextlib.ExitStack() as sampled:
+            stacks = (
+                sampled.enter_context(profile.sampling(running, log_dir / "profile"))
+                if args.profile
+                else {}
+            )
+            figures.many = step(
+                f"{args.count} Clusters at once",
+                lambda: ready_times(env, many_ns, names, args.timeout),
+            )
+        figures.requests = request_counts(env) - requests
+        figures.vault = profile.vault_requests(audit, offset)
+        figures.retries = profile.retries(running, logs)
+        if stacks:
+            print(profile.report(stacks), flush=True)
         figures.build_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
         time.sleep(args.settle)
         since = datetime.now(UTC).replace(microsecond=0)
@@ -379,6 +404,13 @@ def show(f: Figures, env_name: str) -> None:
     print("\n".join(f.rest.lines()) or "    none")
     print("writes by verb and resource, environment alone:")
     print("\n".join(f.baseline.lines()) or "    none")
+    print(f"API requests while {f.count} clusters were built, by verb and resource:")
+    requests = Counter({f"{verb:<7} {resource}": n for (verb, resource), n in f.requests.items()})
+    print("\n".join(profile.per_cluster(requests, f.count)))
+    print(f"Vault requests while {f.count} clusters were built (its audit log):")
+    print("\n".join(profile.per_cluster(f.vault, f.count)))
+    print(f"steps that failed and were retried while {f.count} clusters were built:")
+    print("\n".join(profile.per_cluster(f.retries, f.count)))
     print("objects changed at rest, by kind and field manager:")
     for (kind, manager), count in sorted(f.changed.items(), key=lambda kv: -kv[1]):
         print(f"    {kind:<24} {manager:<40} {count:5d}")
@@ -393,6 +425,11 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds before counting")
     parser.add_argument("--baseline", type=float, default=30.0, help="seconds, environment alone")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each operator with py-spy while the clusters are built; print the top",
+    )
     parser.add_argument("--env", default=os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
     args = parser.parse_args()
 

@@ -28,17 +28,26 @@ class InvalidSpec(ValueError):  # noqa: N818 - named after the condition reason
 class Retry(Exception):  # noqa: N818 - a verb, like kopf.TemporaryError's meaning
     """A step cannot finish yet (a dependency is not ready); try again later.
 
-    Without ``delay`` the retry backs off exponentially, up to ``ceiling``
-    when given (else the operator's longest delay).
+    Without ``delay`` the retry backs off exponentially from ``base`` (else
+    the operator's retry delay), up to ``ceiling`` when given (else the
+    operator's longest delay). A short ``base`` suits a wait for something
+    another operator is about to make: the first looks come soon, later ones
+    further apart.
     """
 
     def __init__(
-        self, reason: str, message: str, delay: float | None = None, ceiling: float | None = None
+        self,
+        reason: str,
+        message: str,
+        delay: float | None = None,
+        ceiling: float | None = None,
+        base: float | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.delay = delay
         self.ceiling = ceiling
+        self.base = base
 
 
 class ApiError(Exception):
@@ -74,7 +83,7 @@ def translate(exc: BaseException, *, attempt: int, base: float, ceiling: float) 
             delay = exc.delay
         else:
             top = ceiling if exc.ceiling is None else min(ceiling, exc.ceiling)
-            delay = backoff(attempt, base, top)
+            delay = backoff(attempt, base if exc.base is None else exc.base, top)
         return Verdict(retry=True, delay=delay, reason=exc.reason, message=str(exc))
     if isinstance(exc, ApiError):
         if exc.status == HTTP_CONFLICT:

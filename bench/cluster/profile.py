@@ -3,8 +3,9 @@
 py-spy samples each operator process from outside (no change to the
 operator, a few percent of overhead at 100 samples per second), writing
 collapsed stacks: one line per distinct stack, ``frame;frame;frame count``.
-Idle threads are not sampled, so a function's share of the samples is its
-share of the CPU the process used.
+Only the thread holding the GIL is sampled (``--gil``): a thread waiting for
+the API server or Vault is not working, so a function's share of the samples
+is its share of the Python work the process did.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RATE = 100
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<path>[^():]+)(?::\d+)?\)$")
 # Path parts after which the module path is worth showing (the rest is the machine's).
 ANCHORS = ("site-packages/", "lib/python3", "/operators/", "/shared/")
+OWN = ("operators/", "shared/")
 
 
 def py_spy() -> str:
@@ -46,8 +48,8 @@ def sampling(running: Sequence[RunningOperator], out_dir: Path) -> Iterator[dict
     files = {op.name: out_dir / f"{op.name}.stacks" for op in running}
     samplers = [
         subprocess.Popen(
-            [py_spy(), "record", "--pid", str(op.process.pid), "--rate", str(RATE), "--format",
-             "raw", "--nonblocking", "--output", str(files[op.name])],
+            [py_spy(), "record", "--pid", str(op.process.pid), "--rate", str(RATE), "--gil",
+             "--format", "raw", "--nonblocking", "--output", str(files[op.name])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -110,7 +112,9 @@ def read(path: Path) -> Profile:
             continue
         samples += count
         own[frames[-1]] += count
-        for name in set(frames):
+        # Only the project's own functions: the event loop and thread pool
+        # are on every stack and say nothing about what the work was for.
+        for name in {f for f in frames if f.split("(", 1)[-1].startswith(OWN)}:
             within[name] += count
     return Profile(samples, own, within)
 
@@ -120,10 +124,12 @@ def report(files: dict[str, Path], n: int = 12) -> str:
     for name, path in files.items():
         profile = read(path)
         seconds = profile.samples / RATE
-        lines.append(f"{name} operator: {profile.samples} samples (~{seconds:.1f} s of CPU)")
+        lines.append(
+            f"{name} operator: {profile.samples} samples (~{seconds:.1f} s holding the GIL)"
+        )
         lines.append("  self (where the CPU went):")
         lines += [f"    {row}" for row in profile.top(profile.own, n)]
-        lines.append("  on the stack (what it was doing for):")
+        lines.append("  g8s functions on the stack (what the work was for):")
         lines += [f"    {row}" for row in profile.top(profile.within, n)]
     return "\n".join(lines)
 

@@ -25,6 +25,12 @@ from shared.placement import pod_placement
 from shared.steps import Step
 
 OPERATOR = "kvm"
+# While a node waits for what another operator is making (its network, its
+# certificates, the etcd Service), the first look again comes this soon (it
+# usually takes well under a second), later ones twice as far apart up to
+# poll_interval. The delay itself must be short: kopf keeps a handler that
+# failed asleep until its delay is over, whatever event comes meanwhile.
+WAIT_FIRST_LOOK = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ def read_network(run: Run) -> None:
         raise Retry(
             "NetworkNotReady",
             f"ClusterNetwork {run.spec.network} has no subnet, gateway and bridge yet",
-            delay=run.settings.poll_interval,
+            base=WAIT_FIRST_LOOK,
+            ceiling=run.settings.poll_interval,
         )
     run.network = GuestNetwork(ipaddress.IPv4Network(subnet, strict=False), gateway, bridge)
     run.address = policies.node_address(run.spec, run.network.subnet)
@@ -107,7 +114,8 @@ def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> d
         raise Retry(
             reason,
             f"Secret {name} is missing or empty",
-            delay=run.settings.poll_interval,
+            base=WAIT_FIRST_LOOK,
+            ceiling=run.settings.poll_interval,
         )
     return {str(k): str(v) for k, v in data.items()}
 
@@ -151,7 +159,8 @@ def read_host_services(run: Run) -> None:
         raise Retry(
             "EtcdNotReady",
             f"Service {service} has no ClusterIP yet",
-            delay=run.settings.poll_interval,
+            base=WAIT_FIRST_LOOK,
+            ceiling=run.settings.poll_interval,
         )
     run.hosts = {
         etcd_host(spec): cluster_ip,

@@ -48,6 +48,12 @@ def test_a_retry_with_a_ceiling_backs_off_no_further() -> None:
     assert [_translate(capped, attempt)[1] for attempt in (0, 1, 2, 9)] == [2.0, 4.0, 8.0, 8.0]
 
 
+def test_a_wait_for_another_operator_looks_again_soon_then_further_apart() -> None:
+    waiting = Retry("NetworkNotReady", "no subnet yet", base=0.5, ceiling=10.0)
+    delays = [_translate(waiting, attempt)[1] for attempt in range(7)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
 def test_a_ceiling_above_the_operators_own_does_not_raise_it() -> None:
     assert _translate(Retry("X", "waiting", ceiling=1000.0), 30)[1] == 60.0
 

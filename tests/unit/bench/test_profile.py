@@ -16,21 +16,25 @@ def test_a_frame_keeps_the_function_and_the_module_not_the_machine() -> None:
     assert profile.short(stdlib) == "select (selectors.py)"
 
 
-def test_own_and_inclusive_samples_are_counted_per_function(tmp_path: Path) -> None:
+def test_own_samples_per_function_and_the_projects_functions_on_the_stack(
+    tmp_path: Path,
+) -> None:
     stacks = tmp_path / "op.stacks"
+    loop = "process 1;run (/usr/lib/python3.11/asyncio/runners.py:1)"
+    work = "reconcile (/p/operators/kvm/reconcile.py:2)"
     stacks.write_text(
-        "process 1;main (a.py:1);work (b.py:2);parse (c.py:3) 30\n"
-        "process 1;main (a.py:1);work (b.py:9) 10\n"
-        "process 1;main (a.py:1);idle (d.py:4) 60\n"
+        f"{loop};{work};loads (/v/lib/python3.11/site-packages/yaml/x.py:3) 30\n"
+        f"{loop};reconcile (/p/operators/kvm/reconcile.py:9) 10\n"
+        f"{loop};select (/usr/lib/python3.11/selectors.py:4) 60\n"
         "garbage line\n"
     )
     read = profile.read(stacks)
     assert read.samples == 100
-    assert read.own["parse (c.py)"] == 30
-    assert read.own["work (b.py)"] == 10  # lines of one function add up
-    assert read.within["work (b.py)"] == 40
-    assert read.within["main (a.py)"] == 100
-    assert read.top(read.own, 1) == [" 60.0%  idle (d.py)"]
+    assert read.own["loads (yaml/x.py)"] == 30
+    assert read.own["reconcile (operators/kvm/reconcile.py)"] == 10  # its lines add up
+    assert read.within["reconcile (operators/kvm/reconcile.py)"] == 40
+    assert "run (asyncio/runners.py)" not in read.within  # on every stack: says nothing
+    assert read.top(read.own, 1) == [" 60.0%  select (selectors.py)"]
 
 
 def test_a_missing_stack_file_is_an_empty_profile(tmp_path: Path) -> None:

@@ -73,6 +73,11 @@ def test_network_not_ready_is_retried() -> None:
     with pytest.raises(Retry) as raised:
         reconcile.read_network(_run(FakeKube()))
     assert raised.value.reason == "NetworkNotReady"
+    # Soon at first (the network operator takes well under a second), then
+    # further apart, never longer than poll_interval.
+    assert raised.value.delay is None
+    assert raised.value.base == reconcile.WAIT_FIRST_LOOK
+    assert raised.value.ceiling == KVMSettings().poll_interval
 
 
 def test_missing_certificates_are_retried() -> None:
@@ -82,6 +87,7 @@ def test_missing_certificates_are_retried() -> None:
         reconcile.read_certificates(_run(kube))
     assert raised.value.reason == "CertificatesNotReady"
     assert "demo-w-abcde-kubelet" in str(raised.value)
+    assert raised.value.base == reconcile.WAIT_FIRST_LOOK
 
 
 def test_etcd_without_a_cluster_ip_is_retried() -> None:

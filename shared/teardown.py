@@ -8,9 +8,9 @@ its data still sits on disk. Cluster API's Machine waits for its
 infrastructure for the same reason.
 
 ``teardown`` runs on every attempt of an owner's deletion handler. It deletes
-the owner's direct children with foreground propagation (each child then
-stays until its own dependents are gone: a Deployment until its ReplicaSets
-and their pods have terminated) and reports what still exists of the owner's
+the owner's direct children, those with dependents with foreground
+propagation (each then stays until its own dependents are gone: a Deployment
+until its ReplicaSets and their pods have terminated), and reports what still exists of the owner's
 tree: every object reachable through owner references, plus the
 PersistentVolumes still bound or released for the owner's claims. The caller
 retries until nothing is left. The state lives in the API server, so a
@@ -169,14 +169,31 @@ def remaining(kube: Client, scope: Scope) -> list[Mapping[str, Any]]:
     return left
 
 
+# Kinds whose objects make others (ReplicaSets, pods) that may not be listed yet.
+MAKERS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job"})
+
+
+def propagation(obj: Mapping[str, Any], tree: Sequence[Mapping[str, Any]]) -> str:
+    """Foreground for a child with dependents, so that it stays until they are gone;
+    Background for a leaf (a Secret, a Service), which then goes at once.
+
+    A foreground deletion waits for the garbage collector even when there is
+    nothing to collect: under load that took a Secret seconds to go, and a
+    cluster's deletion as many times over as it has Secrets.
+    """
+    if obj.get("kind") in MAKERS or any(uid(obj) in owner_uids(other) for other in tree):
+        return "Foreground"
+    return "Background"
+
+
 def teardown(kube: Client, scope: Scope) -> tuple[str, ...]:
-    """Delete the owner's children (foreground); what is left, described. Empty: all gone."""
+    """Delete the owner's children; what is left, described. Empty: all gone."""
     left = remaining(kube, scope)
     for obj in left:
         meta = obj.get("metadata") or {}
         if scope.owner_uid in owner_uids(obj) and not meta.get("deletionTimestamp"):
             ref = ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), meta["name"], scope.namespace)
-            kube.delete(ref, propagation="Foreground")
+            kube.delete(ref, propagation=propagation(obj, left))
     return tuple(describe(obj) for obj in left)
 
 

@@ -108,13 +108,26 @@ def test_teardown_deletes_direct_children_foreground_and_reports_the_rest() -> N
     assert client.selectors == {f"{CLUSTER}=c1"}
 
 
+def test_children_with_dependents_go_foreground_leaves_at_once() -> None:
+    deployment = obj("Deployment", "vm", "d1", OWNER)
+    certificate = obj("Certificate", "vm-kubelet", "c1", OWNER)
+    its_secret = obj("Secret", "vm-kubelet", "s1", "c1")
+    leaf = obj("Secret", "vm-ignition", "s2", OWNER)
+    tree = [deployment, certificate, its_secret, leaf]
+    # A Deployment makes ReplicaSets that may not be listed yet: always foreground.
+    assert teardown.propagation(deployment, tree) == "Foreground"
+    assert teardown.propagation(certificate, tree) == "Foreground"
+    # A leaf waits for no garbage collector.
+    assert teardown.propagation(leaf, tree) == "Background"
+
+
 def test_objects_known_by_name_are_read_one_by_one() -> None:
     # Secrets: an operator may read them by name, not list them.
     client = Client([obj("ConfigMap", "vm-ignition", "s1", OWNER), obj("ConfigMap", "x", "s2")])
     named = (ObjectRef("v1", "ConfigMap", "vm-ignition", "ns1"),)
     left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
     assert left == ("ConfigMap/vm-ignition",)
-    assert client.deleted == [("ConfigMap", "vm-ignition", "Foreground")]
+    assert client.deleted == [("ConfigMap", "vm-ignition", "Background")]
     assert client.selectors == set()  # nothing listed
 
 

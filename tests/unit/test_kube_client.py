@@ -1,4 +1,5 @@
-from shared.kube.client import failing_checks
+from operators.certificates.context import CertificatesSettings
+from shared.kube.client import POOL_SIZE, failing_checks, pooled
 
 READYZ = """[+]ping ok
 [+]etcd ok
@@ -19,3 +20,8 @@ def test_failing_checks_are_the_minus_lines() -> None:
 def test_a_ready_answer_has_no_failing_checks() -> None:
     assert failing_checks("[+]ping ok\nreadyz check passed\n") == ()
     assert failing_checks("") == ()
+
+
+def test_the_connection_pool_holds_a_connection_for_every_worker_thread() -> None:
+    assert pooled().connection_pool_maxsize == POOL_SIZE
+    assert CertificatesSettings().worker_threads <= POOL_SIZE

@@ -15,6 +15,10 @@ Prints figures, asserts nothing about time:
   The metric has no client label, so the objects whose resourceVersion moved
   in the window are listed with the field managers that wrote them;
 - (d) resident memory (VmRSS) and CPU seconds of each operator process;
+- while (b) ran: API requests by verb and resource, Vault requests (from
+  OpenBao's audit log) and failed-and-retried reconcile steps, each per
+  cluster; with ``--profile``, where each operator's Python work went
+  (``bench/cluster/profile.py``; docs/performance.md reads the figures);
 - and seconds from deleting every Cluster to all of them being gone.
 
 Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` or ``--env``

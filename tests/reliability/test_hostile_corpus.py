@@ -172,7 +172,14 @@ def test_hostile_input_is_refused_or_handled(
                 what=f"{case['id']}: {case['expect']}",
                 interval=2.0,
             )
-            assert steady_ready(), f"steady not Ready after {case['id']}"
+            # A case may disturb the healthy cluster for a moment (a child's
+            # status forged, a scale-up); it must come back Ready on its own.
+            wait_for(
+                steady_ready,
+                timeout=TIMEOUT,
+                what=f"steady Ready again after {case['id']}",
+                interval=2.0,
+            )
             summary.faults += 1
         summary.faults += len(refused)
 

@@ -8,11 +8,12 @@ its data still sits on disk. Cluster API's Machine waits for its
 infrastructure for the same reason.
 
 ``teardown`` runs on every attempt of an owner's deletion handler. It deletes
-the owner's direct children, those with dependents with foreground
+the owner's direct children — those with dependents with foreground
 propagation (each then stays until its own dependents are gone: a Deployment
-until its ReplicaSets and their pods have terminated), and reports what still exists of the owner's
-tree: every object reachable through owner references, plus the
-PersistentVolumes still bound or released for the owner's claims. The caller
+until its ReplicaSets and their pods have terminated), leaves in the
+background — and reports what still exists of the owner's tree: every
+object reachable through owner references, plus the PersistentVolumes still
+bound or released for the owner's claims. The caller
 retries until nothing is left. The state lives in the API server, so a
 restarted operator simply carries on.
 
@@ -173,7 +174,7 @@ def remaining(kube: Client, scope: Scope) -> list[Mapping[str, Any]]:
 MAKERS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job"})
 
 
-def propagation(obj: Mapping[str, Any], tree: Sequence[Mapping[str, Any]]) -> str:
+def propagation(obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str:
     """Foreground for a child with dependents, so that it stays until they are gone;
     Background for a leaf (a Secret, a Service), which then goes at once.
 
@@ -181,7 +182,7 @@ def propagation(obj: Mapping[str, Any], tree: Sequence[Mapping[str, Any]]) -> st
     nothing to collect: under load that took a Secret seconds to go, and a
     cluster's deletion as many times over as it has Secrets.
     """
-    if obj.get("kind") in MAKERS or any(uid(obj) in owner_uids(other) for other in tree):
+    if obj.get("kind") in MAKERS or any(uid(obj) in owner_uids(other) for other in others):
         return "Foreground"
     return "Background"
 

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.operators import RunningOperator
 
@@ -137,6 +138,22 @@ def report(files: dict[str, Path], n: int = 12) -> str:
 # --- Vault requests, from its audit log ----------------------------------------
 
 
+def json_lines(path: Path, offset: int) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a log, one per line, from byte ``offset`` on; other
+    lines (plain text, one still being written) are passed over."""
+    if not path.exists():
+        return
+    with path.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
+
+
 def audit_size(audit_log: Path) -> int:
     return audit_log.stat().st_size if audit_log.exists() else 0
 
@@ -154,20 +171,12 @@ def vault_path(path: str) -> str:
 def vault_requests(audit_log: Path, offset: int) -> Counter[str]:
     """Requests Vault received after ``offset`` of its audit log, by operation and path."""
     found: Counter[str] = Counter()
-    if not audit_log.exists():
-        return found
-    with audit_log.open("rb") as log:
-        log.seek(offset)
-        for line in log:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line still being written
-            if entry.get("type") != "request":
-                continue
-            request = entry.get("request") or {}
-            operation, path = request.get("operation", "?"), request.get("path") or ""
-            found[f"{operation:<7} {vault_path(path)}"] += 1
+    for entry in json_lines(audit_log, offset):
+        if entry.get("type") != "request":
+            continue
+        request = entry.get("request") or {}
+        operation, path = request.get("operation", "?"), request.get("path") or ""
+        found[f"{operation:<7} {vault_path(path)}"] += 1
     return found
 
 
@@ -193,14 +202,8 @@ def retries(running: Sequence[RunningOperator], offsets: dict[str, int]) -> Coun
     operator, kind, step and reason: where clusters waited rather than worked."""
     found: Counter[str] = Counter()
     for op in running:
-        with op.log_path.open("rb") as log:
-            log.seek(offsets.get(op.name, 0))
-            for line in log:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("event") == "step failed":
-                    where = f"{entry.get('kind')} {entry.get('step')} {entry.get('reason')}"
-                    found[f"{op.name}: {where}"] += 1
+        for entry in json_lines(op.log_path, offsets.get(op.name, 0)):
+            if entry.get("event") == "step failed":
+                where = f"{entry.get('kind')} {entry.get('step')} {entry.get('reason')}"
+                found[f"{op.name}: {where}"] += 1
     return found

@@ -47,6 +47,7 @@ from shared.api import names
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from shared.vault import TokenAuth, Vault
+from tests.e2e.cluster.helpers import is_ready, observed
 from tests.localenv import OPERATOR_SETTINGS, LocalEnv, Paths, get_json, spawn_detached
 from tests.operators import wait_for
 from tests.processes import read_pid, stop_pid
@@ -299,12 +300,7 @@ def clusters(env: LocalEnv, namespace: str) -> dict[str, dict[str, Any]]:
 
 def ready(body: dict[str, Any]) -> bool:
     """Ready for the object's latest spec: a Ready from before an edit is not an answer to it."""
-    status = body.get("status") or {}
-    generation = int((body.get("metadata") or {}).get("generation") or 0)
-    if int(status.get("observedGeneration") or 0) < generation:
-        return False
-    conditions = status.get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_ready(body) and observed(body)
 
 
 def network_uid(env: LocalEnv, namespace: str, cluster: str) -> str:

@@ -270,7 +270,7 @@ lint: $(VENV_STAMP) ## ruff check, ruff format --check, mypy (strict), lint-impo
 	cd $(ROOT) && $(VENV)/bin/lint-imports
 
 .PHONY: test-unit
-test-unit: $(VENV_STAMP) ## Unit tests: pure code, no servers
+test-unit: $(VENV_STAMP) $(HELM_STAMP) ## Unit tests: pure code, no servers (the chart tests render with helm)
 	$(call run_tier,tests/unit)
 
 .PHONY: test-integration

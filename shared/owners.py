@@ -20,14 +20,23 @@ them now and then (names only: a metadata listing per namespace and kind)
 and wakes the owner of each one that has vanished, as the deletion event
 would have.
 
+An owner whose deletion handler has run is woken no more (``OperatorContext.going``):
+its handler retries on its own timer, which kopf keeps whatever event comes,
+and a write to it between kopf's two patches that remove its finalizer (the
+progress annotations, then the finalizer with a resourceVersion test) makes
+kopf drop the removal and, on a later event, run the deletion handler again
+from the start. Deleting many clusters at once ran each release up to three
+times so.
+
 Covered by tests/unit/test_owners.py (the pure decision and the notifier
 with an in-memory client).
 """
 
 import asyncio
 import contextlib
+import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Container, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +54,9 @@ HTTP_NOT_FOUND = 404
 # Annotation values are free text, but a token is for change detection only.
 TOKEN_LIMIT = 250
 DELETED = "deleted/"
+# How long an owner whose deletion began stays unwoken (its uid remembered);
+# long after any finalizer removal, short enough that the memory stays small.
+GOING_SECONDS = 600.0
 
 
 class Patcher(Protocol):
@@ -97,12 +109,24 @@ def workload_token(body: Mapping[str, Any]) -> str:
     return "/".join(str(p) for p in parts)
 
 
-def owner_name(body: Mapping[str, Any], link: Link) -> str | None:
-    """The name of the owner of ``link``'s kind in ``body``'s ownerReferences, if any."""
+def owner_reference(body: Mapping[str, Any], link: Link) -> Mapping[str, Any] | None:
+    """The reference to the owner of ``link``'s kind in ``body``'s ownerReferences, if any."""
     for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("kind") == link.owner_kind and ref.get("apiVersion") == link.owner_api_version:
-            return str(ref.get("name"))
+            return dict(ref)
     return None
+
+
+def deleting(going: MutableMapping[str, float], body: Mapping[str, Any]) -> None:
+    """Call first in a deletion handler: ``body``'s children wake it no more.
+
+    Forgets owners that began going longer than ``GOING_SECONDS`` ago.
+    """
+    now = time.monotonic()
+    for uid, since in list(going.items()):
+        if now - since > GOING_SECONDS:
+            del going[uid]
+    going.setdefault(str((body.get("metadata") or {}).get("uid")), now)
 
 
 def child_key(body: Mapping[str, Any]) -> str:
@@ -111,16 +135,23 @@ def child_key(body: Mapping[str, Any]) -> str:
 
 
 def notice(
-    link: Link, sent: Mapping[str, str], body: Mapping[str, Any], *, deleted: bool
+    link: Link,
+    sent: Mapping[str, str],
+    body: Mapping[str, Any],
+    *,
+    deleted: bool,
+    going: Container[str] = (),
 ) -> Notice | None:
-    """The write an event of ``body`` calls for, or None when the owner already knows.
+    """The write an event of ``body`` calls for, or None when the owner already knows
+    or is being deleted (its uid in ``going``).
 
-    A deletion always notifies (the owner may re-create the child, or finish
-    its own deletion); any other event only when its token changed.
+    A deletion always notifies (the owner may re-create the child); any other
+    event only when its token changed.
     """
-    owner = owner_name(body, link)
-    if owner is None:
+    reference = owner_reference(body, link)
+    if reference is None or str(reference.get("uid")) in going:
         return None
+    owner = str(reference.get("name"))
     key = child_key(body)
     # The deleted object's uid: a child deleted, made again and deleted once
     # more must change the owner's annotation again, or that owner sleeps.
@@ -141,18 +172,20 @@ async def notify_owner(
     *,
     deleted: bool,
     seen: MutableMapping[str, Any] | None = None,
+    going: Container[str] = (),
 ) -> None:
     """Touch the owner's annotation when what it reads of ``body`` changed.
 
     ``sent`` (child key -> last token written) lives as long as the operator
     process; after a restart each child is announced once more. ``seen``,
-    when given, remembers the living children for ``sweep``.
+    when given, remembers the living children for ``sweep``; owners in
+    ``going`` are not touched.
     """
     if seen is not None:
         remember(seen, link, body, deleted=deleted)
     if deleted:
         sent.pop(child_key(body), None)
-    change = notice(link, sent, body, deleted=deleted)
+    change = notice(link, sent, body, deleted=deleted, going=going)
     if change is None:
         return
     patch = {"metadata": {"annotations": {link.annotation: change.token}}}
@@ -184,7 +217,13 @@ def watch_children(
     @kopf.on.event(*resource, registry=registry, id=id, labels=dict(labels))
     async def _child(body: kopf.Body, type: str | None, memo: OperatorContext, **_: Any) -> None:
         await notify_owner(
-            memo.client(), link, memo.sent, body, deleted=type == "DELETED", seen=memo.seen
+            memo.client(),
+            link,
+            memo.sent,
+            body,
+            deleted=type == "DELETED",
+            seen=memo.seen,
+            going=memo.going,
         )
 
     if registry not in _SWEEPING:
@@ -236,7 +275,10 @@ def vanished(
 
 
 async def sweep(
-    kube: Sweeper, sent: MutableMapping[str, str], seen: MutableMapping[str, Any]
+    kube: Sweeper,
+    sent: MutableMapping[str, str],
+    seen: MutableMapping[str, Any],
+    going: Container[str] = (),
 ) -> int:
     """Wake the owner of every child seen alive that is gone; return how many were."""
     places = sorted(
@@ -246,7 +288,7 @@ async def sweep(
     for api_version, kind, namespace in places:
         names = await asyncio.to_thread(kube.names, api_version, kind, namespace=namespace)
         for link, body in vanished(seen, api_version, kind, namespace, names):
-            await notify_owner(kube, link, sent, body, deleted=True, seen=seen)
+            await notify_owner(kube, link, sent, body, deleted=True, seen=seen, going=going)
             woken += 1
     return woken
 
@@ -271,7 +313,7 @@ async def _sweep_forever(ctx: OperatorContext) -> None:
     while True:
         await asyncio.sleep(ctx.runtime.sweep_interval)
         try:
-            woken = await sweep(ctx.client(), ctx.sent, ctx.seen)
+            woken = await sweep(ctx.client(), ctx.sent, ctx.seen, ctx.going)
         except Exception as exc:  # an API server away must not end the sweeping
             log.warning(
                 "could not sweep for deleted children", error=f"{type(exc).__name__}: {exc}"

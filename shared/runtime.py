@@ -45,6 +45,9 @@ class OperatorContext:
     # name, namespace and owners)), so that one deleted while no watch ran is
     # still found (shared.owners.sweep).
     seen: dict[str, Any] = field(default_factory=dict)
+    # Owners whose deletion handler has run (uid -> monotonic seconds), which
+    # their children's events no longer wake (shared.owners.deleting).
+    going: dict[str, float] = field(default_factory=dict)
 
     def client(self) -> Kube:
         if self.kube is None:

@@ -190,11 +190,17 @@ def propagation(obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> 
 def teardown(kube: Client, scope: Scope) -> tuple[str, ...]:
     """Delete the owner's children; what is left, described. Empty: all gone."""
     left = remaining(kube, scope)
+    deleted = False
     for obj in left:
         meta = obj.get("metadata") or {}
         if scope.owner_uid in owner_uids(obj) and not meta.get("deletionTimestamp"):
             ref = ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), meta["name"], scope.namespace)
-            kube.delete(ref, propagation=propagation(obj, left))
+            deleted = kube.delete(ref, propagation=propagation(obj, left)) or deleted
+    if deleted:
+        # A leaf deleted in the background is gone by now. Looking again lets
+        # the deletion handler finish on this attempt instead of after a
+        # retry, whose progress kopf would write to the owner first.
+        left = remaining(kube, scope)
     return tuple(describe(obj) for obj in left)
 
 

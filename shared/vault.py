@@ -2,7 +2,7 @@
 
 A narrow, synchronous interface for what the certificates operator does with
 Vault: keep a PKI mount per guest cluster (root CA created once, one role per
-component), sign CSRs, revoke, read the CRL, tidy and unmount. Call it from
+component), sign CSRs, revoke, read the CRL and unmount. Call it from
 worker threads (sync steps), never from the event loop.
 
 Authentication is either a token (read from a source each time, so a rotated
@@ -451,26 +451,6 @@ class Vault:
     def crl(self, mount: str) -> str:
         """The mount's current CRL (PEM)."""
         return str(self._call(lambda c: c.secrets.pki.read_crl(mount_point=mount)))
-
-    def tidy_state(self, mount: str) -> str:
-        """State of the mount's last tidy: Inactive, Running, Finished, Error or Cancelled."""
-        with self._mount_lock(mount):
-            result = self._call(lambda c: c.read(f"{mount}/tidy-status"))
-        return str(((result or {}).get("data") or {}).get("state") or "Inactive")
-
-    def tidy(self, mount: str) -> None:
-        """Start a tidy of the mount's certificate store and revocation list (asynchronous)."""
-        with self._mount_lock(mount):
-            self._call(
-                lambda c: c.write_data(
-                    f"{mount}/tidy",
-                    data={
-                        "tidy_cert_store": True,
-                        "tidy_revoked_certs": True,
-                        "safety_buffer": "1s",
-                    },
-                )
-            )
 
     def unmount(self, mount: str) -> None:
         """Remove ``mount`` with its CA, roles and CRL; nothing if it is already gone."""

@@ -19,7 +19,9 @@ Prints figures, asserts nothing about time:
   OpenBao's audit log) and failed-and-retried reconcile steps, each per
   cluster; with ``--profile``, where each operator's Python work went
   (``bench/cluster/profile.py``; docs/performance.md reads the figures);
-- and seconds from deleting every Cluster to all of them being gone.
+- and seconds from deleting every Cluster to all of them being gone, then
+  what of them is left (objects labelled for them, volumes, Vault mounts,
+  network allocation records): anything found is listed and the run fails.
 
 Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` or ``--env``
 overrides), started if needed and given enough simulated hosts for the VM
@@ -38,7 +40,7 @@ import secrets
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +50,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import profile
 from shared.api.kinds import ALL_KINDS
+from shared.api.labels import CLUSTER
 from tests import localenv
 from tests.e2e.cluster.helpers import apply, cluster, is_ready, observed
 from tests.operators import RunningOperator, running_operator
+from tests.reliability import faults
 from tests.volumes import running_provisioner
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
@@ -237,6 +241,24 @@ def delete_all(env: localenv.LocalEnv, namespaces: Sequence[str], timeout: float
     raise TimeoutError(f"Clusters still there {timeout:.0f} s after their deletion")
 
 
+def network_uids(env: localenv.LocalEnv, namespace: str) -> dict[str, str]:
+    """Each cluster's ClusterNetwork uid, which names its allocation records."""
+    return {
+        item["metadata"]["labels"][CLUSTER]: item["metadata"]["uid"]
+        for item in faults.items(env, namespace, "clusternetworks.g8s.io")
+    }
+
+
+def left_behind(env: localenv.LocalEnv, clusters: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """What is left of the deleted clusters (namespace -> cluster -> network uid)."""
+    return [
+        f"{namespace}/{cluster}: {thing}"
+        for namespace, uids in clusters.items()
+        for cluster, uid in uids.items()
+        for thing in faults.leftovers(env, namespace, cluster, [uid])
+    ]
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -358,11 +380,19 @@ def measure(
         figures.memory = {op.name: usage(op).rss_mib for op in running}
         # The figures first: deleting many clusters takes long, and may time out.
         show(figures, env.name)
+        deleted = {ns: network_uids(env, ns) for ns in namespaces}
         gone = step(
             f"deleting {args.count + 1} Clusters",
             lambda: delete_all(env, namespaces, args.timeout),
         )
-        print(f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s")
+        print(
+            f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s"
+            f" ({gone / max(figures.many.values()):.2f}x the time to build them)"
+        )
+        left = left_behind(env, deleted)
+        print(f"left of the deleted clusters: {len(left)}", *left[:20], sep="\n    ")
+        if left:
+            raise SystemExit(f"{len(left)} objects of deleted clusters are left")
     return figures
 
 

@@ -79,6 +79,7 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
 
     @kopf.on.delete(*resource, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, retry: int, **_: Any) -> None:
+        owners.deleting(memo.going, body)
         await release(body, memo, retry)
         # The Secret goes before the Certificate does (shared.teardown).
         scope = teardown.scope_of(body, (), named=written(body))

@@ -8,7 +8,7 @@ Reconcile: validate -> read the Secret -> ensure the cluster's PKI (mount, CA
 created once, the component's role) -> write ``<cluster>-ca`` -> issue when a
 policy says so (key made here, CSR signed by Vault, Secret written, previous
 certificate revoked). Release: revoke -> when no other Certificate of the
-cluster is left, tidy and unmount the cluster's PKI and delete ``<cluster>-ca``.
+cluster is left, unmount the cluster's PKI and delete ``<cluster>-ca``.
 """
 
 import base64
@@ -384,8 +384,14 @@ def revoke(release: Release) -> None:
 
 def others_of_cluster(release: Release) -> list[str]:
     """Names of the cluster's Certificates that are not being deleted."""
+    # The field selector (the CRD's selectableFields): a namespace holding many
+    # clusters, all deleted at once, would otherwise have every release read
+    # every Certificate of every cluster.
     items = release.ctx.client().list(
-        CERTIFICATE_API_VERSION, CERTIFICATE.kind, namespace=release.namespace
+        CERTIFICATE_API_VERSION,
+        CERTIFICATE.kind,
+        namespace=release.namespace,
+        field_selector=f"spec.cluster={release.cluster}",
     )
     return [
         item["metadata"]["name"]
@@ -406,24 +412,16 @@ def drop_node_role(release: Release) -> None:
     release.ctx.vault.delete_role(release.mount, role)
 
 
-TIDY_DONE = ("Finished", "Error", "Cancelled")
-
-
 def teardown_if_last(release: Release) -> None:
-    """Tidy, then remove the cluster's mount, once no other Certificate of it is left.
+    """Remove the cluster's mount, once no other Certificate of it is left.
 
-    Vault tidies in the background: start it, come back (a retry) until it has
-    finished, then unmount. The state lives in Vault, so retries need no memory.
+    No tidy first: unmounting deletes the mount's whole store (certificates,
+    revocation list, roles), which is all a tidy would have cleaned.
     """
     if others_of_cluster(release):
         return
     vault = release.ctx.vault
     if release.mount in vault.mounts(release.mount):
-        state = vault.tidy_state(release.mount)
-        if state not in TIDY_DONE:
-            if state != "Running":
-                vault.tidy(release.mount)
-            raise Retry("Tidying", f"tidying {release.mount} before removing it", delay=1.0)
         vault.unmount(release.mount)
     release.ctx.client().delete(
         ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)

@@ -84,6 +84,7 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
 
     @kopf.on.delete(group, version, plural, registry=registry, id="delete")
     async def _delete(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        owners.deleting(memo.going, body)
         stage, left = await asyncio.to_thread(steps.delete_next, memo.client(), ref(body))
         before = list((body.get("status") or {}).get("conditions") or [])
         generation = int(body["metadata"].get("generation") or 0)
@@ -107,4 +108,6 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
 
 async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:
     """Touch the owning Cluster's annotation when what it reads of ``body`` changed."""
-    await owners.notify_owner(ctx.client(), CHILD_LINK, ctx.sent, body, deleted=deleted)
+    await owners.notify_owner(
+        ctx.client(), CHILD_LINK, ctx.sent, body, deleted=deleted, going=ctx.going
+    )

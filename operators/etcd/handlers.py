@@ -26,7 +26,7 @@ from operators.etcd.children import statefulset
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
-from shared import teardown
+from shared import owners, teardown
 from shared.api import names
 from shared.api.kinds import ETCD_CLUSTER
 from shared.handling import Reconciler, register_bound
@@ -66,6 +66,7 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="teardown")
     async def _teardown(body: kopf.Body, memo: Any, **_: Any) -> None:
+        owners.deleting(memo.going, body)
         await teardown.hold_until_gone(memo.client(), teardown_scope(body))
 
 

@@ -18,7 +18,7 @@ from operators.network.allocation import Owner
 from operators.network.context import NetworkContext, NetworkSettings
 from operators.network.model import ClusterNetworkSpec, parse
 from operators.network.status import report
-from shared import logs, teardown
+from shared import logs, owners, teardown
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.handling import Reconciler, register_bound
 
@@ -52,6 +52,7 @@ def register(registry: kopf.OperatorRegistry, settings: NetworkSettings) -> None
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, **_: Any) -> None:
+        owners.deleting(memo.going, body)
         # By UID alone: a spec that no longer parses must still release.
         meta = body["metadata"]
         owner = Owner(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]))

@@ -12,6 +12,7 @@ The notifier runs with an in-memory patcher; no API server, no kopf loop.
 """
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -25,7 +26,9 @@ from shared.kube import Kube, ObjectRef
 from shared.metrics import OperatorMetrics
 from shared.owners import (
     DELETED,
+    GOING_SECONDS,
     Link,
+    deleting,
     notice,
     notify_owner,
     sweep,
@@ -39,7 +42,11 @@ LINK = Link("g8s.io/v1alpha1", "KVMNode", "g8s.io/children", lambda b: str(b["st
 
 
 def child(ready: int, *, owner: str | None = "n1") -> dict[str, Any]:
-    refs = [{"apiVersion": "g8s.io/v1alpha1", "kind": "KVMNode", "name": owner}] if owner else []
+    refs = (
+        [{"apiVersion": "g8s.io/v1alpha1", "kind": "KVMNode", "name": owner, "uid": f"uid-{owner}"}]
+        if owner
+        else []
+    )
     return {
         "kind": "Deployment",
         "metadata": {"name": "n1", "namespace": "ns", "ownerReferences": refs},
@@ -108,6 +115,29 @@ def test_a_child_deleted_again_after_it_was_made_again_wakes_its_owner_again() -
         asyncio.run(notify_owner(kube, LINK, sent, body, deleted=True))
     deletions = [t for t in kube.tokens() if t.startswith(DELETED)]
     assert len(deletions) == len(set(deletions)) == 2
+
+
+def test_an_owner_being_deleted_is_woken_no_more() -> None:
+    # A write between kopf's two finalizer patches would make it run the
+    # deletion handler again; the handler retries on its own timer anyway.
+    kube, sent, going = Patches(), dict[str, str](), dict[str, float]()
+    deleting(going, {"metadata": {"name": "n1", "uid": "uid-n1"}})
+    asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=False, going=going))
+    asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=True, going=going))
+    assert kube.calls == []
+    # Another owner is still woken.
+    other = child(1, owner="n2")
+    asyncio.run(notify_owner(kube, LINK, sent, other, deleted=True, going=going))
+    assert len(kube.calls) == 1
+
+
+def test_owners_that_began_going_long_ago_are_forgotten() -> None:
+    going = {"uid-old": time.monotonic() - GOING_SECONDS - 1}
+    deleting(going, {"metadata": {"uid": "uid-new"}})
+    assert set(going) == {"uid-new"}
+    since = going["uid-new"]
+    deleting(going, {"metadata": {"uid": "uid-new"}})  # a retry keeps the first time
+    assert going["uid-new"] == since
 
 
 def test_gone_owner_is_ignored_and_not_remembered() -> None:

@@ -32,8 +32,11 @@ def volume(name: str, claim: str, namespace: str = "ns1") -> dict[str, Any]:
 class Client:
     """Lists by kind (the selector is recorded, not applied); deletes are recorded."""
 
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
+    def __init__(self, objects: list[dict[str, Any]], *, leaves_vanish: bool = False) -> None:
         self.objects = objects
+        # Like the API server: an object deleted in the background without
+        # finalizers is gone at once.
+        self.leaves_vanish = leaves_vanish
         self.deleted: list[tuple[str, str, str]] = []
         self.selectors: set[str] = set()
 
@@ -59,6 +62,12 @@ class Client:
 
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
         self.deleted.append((ref.kind, ref.name, propagation))
+        if self.leaves_vanish and propagation == "Background":
+            self.objects = [
+                o
+                for o in self.objects
+                if (o["kind"], o["metadata"]["name"]) != (ref.kind, ref.name)
+            ]
         return True
 
 
@@ -129,6 +138,16 @@ def test_objects_known_by_name_are_read_one_by_one() -> None:
     assert left == ("ConfigMap/vm-ignition",)
     assert client.deleted == [("ConfigMap", "vm-ignition", "Background")]
     assert client.selectors == set()  # nothing listed
+
+
+def test_a_leaf_gone_at_once_lets_the_owner_go_on_the_same_attempt() -> None:
+    # Else every deletion handler would fail once and wait a retry for a Secret
+    # that had long gone.
+    named = (ObjectRef("v1", "Secret", "vm-kubelet", "ns1"),)
+    client = Client([obj("Secret", "vm-kubelet", "s1", OWNER)], leaves_vanish=True)
+    left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
+    assert client.deleted == [("Secret", "vm-kubelet", "Background")]
+    assert left == ()
 
 
 def test_a_released_volume_of_the_owners_claim_keeps_the_owner() -> None:

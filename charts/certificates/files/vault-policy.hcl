@@ -1,6 +1,6 @@
 # What the certificates operator needs of Vault (OpenBao), with the default
 # mount prefix "pki-": read the mount table, create and remove its own PKI
-# mounts, and use them (CA, roles, sign, revoke, CRL, tidy). Nothing else:
+# mounts, and use them (CA, roles, sign, revoke, CRL). Nothing else:
 # no other secrets engine, no auth method, no policy, no audit device, no
 # token but its own. Write it with
 #   bao policy write g8s-certificates vault-policy.hcl

@@ -2,8 +2,8 @@
 
 Covers: a mount's root CA is created once and kept; a role signs only its own
 names (cluster A's role refuses a name of cluster B); a signed leaf chains to
-the mount's CA; revocation by PEM appears in the mount's CRL; tidy and unmount
-leave no mount; an unreachable Vault is ``VaultUnavailable``; a renewable token
+the mount's CA; revocation by PEM appears in the mount's CRL; unmount leaves no
+mount; an unreachable Vault is ``VaultUnavailable``; a renewable token
 is renewed.
 """
 
@@ -84,7 +84,6 @@ def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     vault.revoke(mount, issued.certificate)  # twice is fine
 
-    vault.tidy(mount)
     vault.unmount(mount)
     assert mount not in vault.mounts(mount)
 

@@ -44,7 +44,6 @@ class FakeVault:
         self.roles: dict[tuple[str, str], Role] = {}
         self.revoked: list[int] = []
         self.signed = 0
-        self.tidied: list[str] = []
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
 
     def _check(self) -> None:
@@ -116,14 +115,6 @@ class FakeVault:
         self._check()
         self.revoked.append(x509.load_pem_x509_certificate(certificate_pem.encode()).serial_number)
 
-    def tidy_state(self, mount: str) -> str:
-        self._check()
-        return "Finished" if mount in self.tidied else "Inactive"
-
-    def tidy(self, mount: str) -> None:
-        self._check()
-        self.tidied.append(mount)
-
     def unmount(self, mount: str) -> None:
         self._check()
         self.mounts_.pop(mount, None)
@@ -160,12 +151,20 @@ class FakeKube:
         return copy.deepcopy(found) if found is not None else None
 
     def list(
-        self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None,
+        selector: str = "",
+        field_selector: str = "",
     ) -> list[dict[str, Any]]:
         return [
             copy.deepcopy(o)
             for (k, ns, _), o in self.objects.items()
-            if k == kind and (namespace is None or ns == namespace)
+            if k == kind
+            and (namespace is None or ns == namespace)
+            and fields_match(o, field_selector)
         ]
 
     def delete(self, ref: ObjectRef) -> bool:
@@ -173,6 +172,18 @@ class FakeKube:
 
     def fail_with(self, status: int) -> None:
         raise ApiError(status, "Boom", "injected")
+
+
+def fields_match(obj: dict[str, Any], field_selector: str) -> bool:
+    """The API server's field selection, for equality terms ("spec.cluster=c1,...")."""
+    for term in filter(None, field_selector.split(",")):
+        path, _, wanted = term.partition("=")
+        value: Any = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value != wanted:
+            return False
+    return True
 
 
 def at(hours: float) -> datetime:

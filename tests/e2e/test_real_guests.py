@@ -9,7 +9,9 @@ Cluster with one control plane and one worker is applied; checked here:
   report, each kubelet with its own identity; the admin kubeconfig the
   cluster operator writes works from this machine, verified against <c>-ca;
 - a Deployment in the guest runs on the worker;
-- a client certificate of another cluster's PKI is refused by this guest API;
+- a client certificate of another cluster's PKI is refused by this guest API,
+  and another cluster's etcd client certificate by this guest's etcd (which
+  takes this cluster's own);
 - workers 1 -> 2: a new VM boots and its Node joins; 2 -> 1 with a
   PodDisruptionBudget holding a pod on the leaving node: the drain waits
   (KVMNode Drained=False, the budget named) until the budget goes, then the
@@ -36,6 +38,8 @@ from typing import Any
 
 import pytest
 
+from shared.api import certificates as catalogue
+from shared.api import names
 from tests import hostnode, install, localenv, progress
 from tests.conftest import failed
 from tests.e2e.cluster import helpers
@@ -219,32 +223,42 @@ def test_a_deployment_runs_on_the_worker(guest_cluster: tuple[str, Guest]) -> No
     assert pods[0]["status"]["phase"] == "Running"
 
 
+OTHER = "other"
+
+
+def secret(env: LocalEnv, namespace: str, name: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        out = env.kubectl("get", "secret", name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    return dict(wait_for(found, timeout=120, what=f"Secret {name}"))
+
+
+def issued(env: LocalEnv, namespace: str, component: str) -> dict[str, Any]:
+    """The TLS Secret of a Certificate of another cluster (its own Vault mount and CA)."""
+    name = catalogue.secret_name(OTHER, component)
+    helpers.apply(
+        env,
+        {
+            "apiVersion": "g8s.io/v1alpha1",
+            "kind": "Certificate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"cluster": OTHER, "component": component},
+        },
+    )
+    return secret(env, namespace, name)
+
+
 def test_another_clusters_certificate_is_refused(
     local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
 ) -> None:
     namespace, guest = guest_cluster
     # An admin certificate from another cluster's PKI (its own Vault mount and CA).
-    helpers.apply(
-        local_env,
-        {
-            "apiVersion": "g8s.io/v1alpha1",
-            "kind": "Certificate",
-            "metadata": {"name": "other-admin", "namespace": namespace},
-            "spec": {"cluster": "other", "component": "admin"},
-        },
-    )
-
-    def issued() -> dict[str, Any] | None:
-        out = local_env.kubectl(
-            "get", "secret", "other-admin", "-n", namespace, "-o", "json", check=False
-        )
-        return json.loads(out.stdout) if out.returncode == 0 else None
-
-    secret = wait_for(issued, timeout=120, what="Secret other-admin")
+    admin = issued(local_env, namespace, catalogue.ADMIN)
     config = json.loads(guest.kubeconfig.read_text())
     user = config["users"][0]["user"]
-    user["client-certificate-data"] = secret["data"]["tls.crt"]
-    user["client-key-data"] = secret["data"]["tls.key"]
+    user["client-certificate-data"] = admin["data"]["tls.crt"]
+    user["client-key-data"] = admin["data"]["tls.key"]
     foreign = tmp_path / "foreign.kubeconfig"
     foreign.write_text(json.dumps(config))
     foreign.chmod(0o600)
@@ -259,6 +273,61 @@ def test_another_clusters_certificate_is_refused(
     assert "Unauthorized" in out.stderr or "unauthorized" in out.stderr.lower(), out.stderr
     local_env.kubectl(
         "delete", "certificate.g8s.io", "other-admin", "-n", namespace, "--timeout=120s"
+    )
+
+
+def test_another_clusters_etcd_client_certificate_is_refused_by_etcd(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    namespace, _ = guest_cluster
+    own = secret(local_env, namespace, catalogue.secret_name(CLUSTER, catalogue.ETCD_CLIENT))
+    foreign = issued(local_env, namespace, catalogue.ETCD_CLIENT)
+    pod = helpers.get(local_env, namespace, "pod", f"{names.etcd_statefulset(CLUSTER)}-0")
+    endpoint = f"https://{pod['status']['podIP']}:2379"
+
+    def etcdctl(client: dict[str, Any], who: str) -> subprocess.CompletedProcess[str]:
+        files = {}
+        for key in ("ca.crt", "tls.crt", "tls.key"):
+            files[key] = tmp_path / f"{who}-{key}"
+            # The server is always checked against this cluster's CA.
+            source = own if key == "ca.crt" else client
+            files[key].write_bytes(base64.b64decode(source["data"][key]))
+            files[key].chmod(0o600)
+        return subprocess.run(
+            [
+                str(BIN / "etcdctl"),
+                f"--endpoints={endpoint}",
+                f"--cacert={files['ca.crt']}",
+                f"--cert={files['tls.crt']}",
+                f"--key={files['tls.key']}",
+                "--dial-timeout=10s",
+                "--command-timeout=20s",
+                "get",
+                "/registry/namespaces/default",
+                "--keys-only",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    # This cluster's own client certificate reads the guest's data: the
+    # refusal below is the certificate's, not an unreachable etcd.
+    allowed = etcdctl(own, "own")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "/registry/namespaces/default" in allowed.stdout
+    refused = etcdctl(foreign, "foreign")
+    assert refused.returncode != 0, refused.stdout
+    assert "/registry" not in refused.stdout
+    print(f"\nguest etcd refused the other cluster's client certificate: {refused.stderr.strip()}")
+    local_env.kubectl(
+        "delete",
+        "certificate.g8s.io",
+        catalogue.secret_name(OTHER, catalogue.ETCD_CLIENT),
+        "-n",
+        namespace,
+        "--timeout=120s",
     )
 
 

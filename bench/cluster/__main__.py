@@ -14,6 +14,7 @@ Prints figures, asserts nothing about time:
   environment alone before any operator ran (its leases and node heartbeats).
   The metric has no client label, so the objects whose resourceVersion moved
   in the window are listed with the field managers that wrote them;
+- (c) Vault requests at rest over the same window, from OpenBao's audit log;
 - (d) resident memory (VmRSS) and CPU seconds of each operator process;
 - while (b) ran: API requests by verb and resource, Vault requests (from
   OpenBao's audit log) and failed-and-retried reconcile steps, each per
@@ -327,6 +328,7 @@ class Figures:
     memory: dict[str, float] = field(default_factory=dict)
     build_cpu: dict[str, float] = field(default_factory=dict)
     rest_cpu: dict[str, float] = field(default_factory=dict)
+    rest_vault: Counter[str] = field(default_factory=Counter)
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     vault: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
@@ -371,11 +373,13 @@ def measure(
         since = datetime.now(UTC).replace(microsecond=0)
         before = versions(env)
         cpu = {op.name: usage(op).cpu_seconds for op in running}
+        offset = profile.audit_size(audit)
         figures.rest = step(
             f"{args.count + 1} Clusters Ready: counting writes for {args.rest:.0f} s",
             lambda: write_rate(env, args.rest),
         )
         figures.rest_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
+        figures.rest_vault = profile.vault_requests(audit, offset)
         figures.changed = writers(before, versions(env), since)
         figures.memory = {op.name: usage(op).rss_mib for op in running}
         # The figures first: deleting many clusters takes long, and may time out.
@@ -418,6 +422,10 @@ def rows(f: Figures) -> list[tuple[str, str]]:
         ),
         ("    environment alone (baseline)", f"{f.baseline.per_minute:.1f} /min"),
         ("    difference", f"{f.rest.per_minute - f.baseline.per_minute:.1f} /min"),
+        (
+            f"(c) Vault requests at rest, {f.count + 1} clusters",
+            f"{sum(f.rest_vault.values())} over {f.rest_seconds:.0f} s",
+        ),
     ]
     result += [
         (
@@ -436,6 +444,9 @@ def show(f: Figures, env_name: str) -> None:
     print(table(rows(f)))
     print("\nwrites at rest by verb and resource, with the clusters:")
     print("\n".join(f.rest.lines()) or "    none")
+    print("Vault requests at rest, by operation and path:")
+    lines = [f"    {path:<56} {n:7d}" for path, n in f.rest_vault.most_common()]
+    print("\n".join(lines) or "    none")
     print("writes by verb and resource, environment alone:")
     print("\n".join(f.baseline.lines()) or "    none")
     print(f"API requests while {f.count} clusters were built, by verb and resource:")

@@ -40,6 +40,14 @@ class Machines:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """An etcd backup to start the guest from: where it is in the store, and its SHA-256."""
+
+    location: str
+    checksum: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str
     namespace: str
@@ -60,6 +68,7 @@ class ClusterSpec:
     max_surge: int
     max_unavailable: int
     paused: bool
+    restore_from: Snapshot | None = None
 
     @property
     def ref(self) -> ClusterRef:
@@ -108,4 +117,15 @@ def parse(body: Mapping[str, Any]) -> ClusterSpec:
         max_surge=max_surge,
         max_unavailable=max_unavailable,
         paused=fields.boolean(body, "spec.paused", default=False),
+        restore_from=_snapshot(body),
     )
+
+
+def _snapshot(body: Mapping[str, Any]) -> Snapshot | None:
+    # The CRD checks the form; the etcd operator checks the file itself.
+    if fields.at(body, "spec.etcd.restoreFrom") is None:
+        return None
+    checksum = fields.at(body, "spec.etcd.restoreFrom.checksum") or ""
+    if not isinstance(checksum, str):
+        raise InvalidSpec("spec.etcd.restoreFrom.checksum", f"must be a string, got {checksum!r}")
+    return Snapshot(fields.string(body, "spec.etcd.restoreFrom.location"), checksum)

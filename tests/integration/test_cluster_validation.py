@@ -56,6 +56,30 @@ CLUSTER_CASES = [
         ("spec.controlPlane.replicas:", "1, 3, 5 or 7"),
     ),
     Case("etcd-replicas-4", "spec.etcd.replicas", 4, ("spec.etcd.replicas:", "1, 3 or 5")),
+    Case(
+        "etcd-restore-outside-the-store",
+        "spec.etcd.restoreFrom",
+        {"location": "ns/../../etc/x.db"},
+        ("spec.etcd.restoreFrom.location:", "a path inside the backup store"),
+    ),
+    Case(
+        "etcd-restore-not-a-snapshot",
+        "spec.etcd.restoreFrom",
+        {"location": "ns/demo/notes.txt"},
+        ("spec.etcd.restoreFrom.location:", "ending in .db"),
+    ),
+    Case(
+        "etcd-restore-checksum",
+        "spec.etcd.restoreFrom",
+        {"location": "ns/demo/a.db", "checksum": "ABC"},
+        ("spec.etcd.restoreFrom.checksum:", "64 lower-case hex digits"),
+    ),
+    Case(
+        "etcd-restore-without-location",
+        "spec.etcd.restoreFrom",
+        {"checksum": "ab" * 32},
+        ("spec.etcd.restoreFrom.location:", "Required value"),
+    ),
     Case("etcd-replicas-7", "spec.etcd.replicas", 7, ("spec.etcd.replicas:", "1, 3 or 5")),
     Case(
         "control-plane-cpus-negative",

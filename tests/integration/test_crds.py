@@ -8,7 +8,8 @@ as docs/design.md#the-cluster-resource); ``kubectl get g8s`` lists objects of al
 ``kubectl get clusters`` shows the printer columns; ``kubectl explain
 clusters.spec.etcd`` describes the fields; the immutable fields (a Cluster's
 baseDomain and CIDRs, a Certificate's cluster and component, a KVMNode's
-cluster, role and index, an EtcdCluster's restore source, a ClusterNetwork's
+cluster, role and index, an EtcdCluster's restore source and a Cluster's
+(only at creation), a ClusterNetwork's
 VNI and subnet once set) refuse a change with a message naming the field,
 while ordinary changes (scaling, a one-minor upgrade, setting a VNI once) are
 accepted, and a downgrade or a two-minor jump is refused.
@@ -256,6 +257,37 @@ def test_cluster_field_is_immutable(
         assert get(local_env, obj)["spec"]["baseDomain"] == "imm.g8s.local"
     finally:
         delete(local_env, obj)
+
+
+SNAPSHOT = {"location": "ns/old/20261204T120000Z-manual.db", "checksum": "ab" * 32}
+
+
+def test_a_clusters_restore_source_is_set_at_creation_only(
+    local_env: LocalEnv, namespace: str
+) -> None:
+    path = "spec.etcd.restoreFrom"
+    plain, restored = (
+        cluster(namespace),
+        changed(cluster(namespace, "imm-restored"), path, SNAPSHOT),
+    )
+    try:
+        apply(local_env, plain)
+        ok, output = apply(local_env, changed(plain, path, SNAPSHOT), check=False)
+        assert not ok, output
+        assert f"{path}: Forbidden: {path} can only be set when the Cluster is created" in output
+
+        apply(local_env, restored)
+        assert get(local_env, restored)["spec"]["etcd"]["restoreFrom"] == SNAPSHOT
+        other_file = {**SNAPSHOT, "location": "ns/old/20261205T000000Z-manual.db"}
+        ok, output = apply(local_env, changed(restored, path, other_file), check=False)
+        assert not ok, output
+        assert f"{path}: Forbidden: {path} is immutable" in output
+        # Scaling a restored cluster is an ordinary change.
+        apply(local_env, changed(restored, "spec.workers", {"replicas": 3}))
+        assert get(local_env, restored)["spec"]["etcd"]["restoreFrom"] == SNAPSHOT
+    finally:
+        delete(local_env, plain)
+        delete(local_env, restored)
 
 
 def test_cluster_accepts_scaling_and_a_one_minor_upgrade(

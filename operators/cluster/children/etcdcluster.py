@@ -9,7 +9,7 @@ from shared.api.kinds import ETCD_CLUSTER
 
 
 def build(spec: ClusterSpec) -> dict[str, Any]:
-    return {
+    etcd: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": ETCD_CLUSTER.kind,
         "metadata": {"name": spec.name},
@@ -24,3 +24,9 @@ def build(spec: ClusterSpec) -> dict[str, Any]:
             "backup": {"schedule": spec.backup_schedule, "keep": spec.backup_keep},
         },
     }
+    if spec.restore_from is not None:
+        restore = {"location": spec.restore_from.location}
+        if spec.restore_from.checksum:
+            restore["checksum"] = spec.restore_from.checksum
+        etcd["spec"]["restore"] = restore
+    return etcd

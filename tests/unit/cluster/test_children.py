@@ -49,6 +49,17 @@ def test_etcdcluster_uses_the_etcd_certificate_secrets() -> None:
         "peerSecretName": "c1-etcd-peer",
         "clientSecretName": "c1-etcd-client",
     }
+    assert "restore" not in built["spec"]
+
+
+def test_etcdcluster_starts_from_the_snapshot_the_cluster_names() -> None:
+    checksum = "ab" * 32
+    snapshot = {"location": "ns1/old/20261204T120000Z-manual.db", "checksum": checksum}
+    built = etcdcluster.build(cluster_spec(etcd={"restoreFrom": snapshot}))
+    assert built["spec"]["restore"] == snapshot
+    # Without a checksum the etcd operator takes the file's own.
+    built = etcdcluster.build(cluster_spec(etcd={"restoreFrom": {"location": "ns1/a/b.db"}}))
+    assert built["spec"]["restore"] == {"location": "ns1/a/b.db"}
 
 
 def test_clusternetwork_leaves_allocation_to_its_operator() -> None:

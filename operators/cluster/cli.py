@@ -12,6 +12,10 @@ owner can read, since it holds a client key.
 ``g8s plan -f <manifest>``: what applying a Cluster manifest would create,
 change or delete, from server-side dry runs (``operators.cluster.plan``);
 nothing is written.
+
+``g8s backup <name> [-n namespace] [--timeout seconds]``: a backup of the
+guest's etcd now, printed as a new Cluster's ``spec.etcd.restoreFrom``
+(``operators.cluster.backups``).
 """
 
 import argparse
@@ -23,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from operators.cluster import backups, reconcile
 from operators.cluster import plan as planning
-from operators.cluster import reconcile
 from operators.cluster.model import ref
 from shared import conditions as cond
 from shared.api import API_VERSION, names
@@ -135,6 +139,12 @@ def parser() -> argparse.ArgumentParser:
         "plan", help="what applying a Cluster manifest would create, change or delete"
     )
     plan_cmd.add_argument("-f", "--filename", type=Path, required=True, help="the manifest")
+    backup_cmd = commands.add_parser("backup", help="back up the guest's etcd now")
+    backup_cmd.add_argument("name")
+    backup_cmd.add_argument("-n", "--namespace", default="default")
+    backup_cmd.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for it (default 300)"
+    )
     return top
 
 
@@ -152,9 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "plan":
             lines = planning.plan(kube, planning.load(args.filename.read_text())).lines()
+        elif args.command == "backup":
+            taken = backups.backup(
+                kube,
+                args.name,
+                args.namespace,
+                timeout=args.timeout,
+                say=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+            lines = backups.summary(taken)
         else:
             lines = describe(kube, args.name, args.namespace, cond.utc_now())
-    except (LookupError, ApiError, ValueError, OSError) as exc:
+    except (LookupError, ApiError, ValueError, OSError) as exc:  # OSError: also TimeoutError
         print(f"g8s: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))

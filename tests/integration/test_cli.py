@@ -5,7 +5,10 @@ only its owner can read, and says on stderr, with a non-zero exit, when the
 Cluster does not exist; `g8s describe cluster` names a missing Cluster the same
 way; `g8s plan -f` lists what a new Cluster would create and writes nothing,
 shows a stored Cluster's change as a diff, and reports a refused field with
-the API server's words and a non-zero exit.
+the API server's words and a non-zero exit; `g8s backup` names a missing
+cluster, and asks the EtcdCluster for a backup (``g8s.io/backup-now``) and,
+with no etcd operator to take it, ends at its timeout with a non-zero exit
+(taking a backup on real etcd members: tests/integration/etcd/test_backup.py).
 """
 
 import base64
@@ -17,6 +20,7 @@ import yaml
 
 from tests.e2e.cluster.helpers import cluster
 from tests.localenv import LocalEnv
+from tests.objects import etcd_cluster
 
 
 def test_kubeconfig_writes_the_secret_privately(
@@ -42,6 +46,24 @@ def test_a_missing_cluster_is_named(local_env: LocalEnv, namespace: str) -> None
         out = local_env.g8s(*args, "-n", namespace, check=False)
         assert out.returncode == 1
         assert f"Cluster {namespace}/nope not found" in out.stderr, out.stderr
+
+
+def test_backup_asks_the_etcd_cluster_and_gives_up_at_its_timeout(
+    local_env: LocalEnv, namespace: str
+) -> None:
+    out = local_env.g8s("backup", "nope", "-n", namespace, check=False)
+    assert out.returncode == 1
+    assert f"EtcdCluster {namespace}/nope not found" in out.stderr, out.stderr
+
+    local_env.kubectl("apply", "-f", "-", input=json.dumps(etcd_cluster("b1", namespace)))
+    out = local_env.g8s("backup", "b1", "-n", namespace, "--timeout", "3", check=False)
+    assert out.returncode == 1
+    assert "no backup within 3 s" in out.stderr, out.stderr
+    stored = json.loads(
+        local_env.kubectl("get", "etcdclusters.g8s.io", "b1", "-n", namespace, "-o", "json").stdout
+    )
+    asked = stored["metadata"]["annotations"]["g8s.io/backup-now"]
+    assert f"g8s.io/backup-now={asked}" in out.stderr
 
 
 def test_plan_writes_nothing_and_shows_changes(

@@ -187,7 +187,10 @@ def ready(parts: Sequence[Observation]) -> Observation:
 
 
 def phase(spec: ClusterSpec, observed: Observed, parts: Sequence[Observation]) -> str:
-    if any(n.version != spec.kubernetes_version for n in observed.nodes):
+    # As UpToDate and status.kubernetesVersion read it: an old node still
+    # being removed is no longer part of the rollout.
+    live = [n for n in observed.nodes if not n.deleting]
+    if any(n.version != spec.kubernetes_version for n in live):
         return UPGRADING
     if parts and parts[0].status == c.TRUE:
         return PROVISIONED

@@ -50,6 +50,9 @@ from tests.volumes import running_provisioner, volumes_dir
 CLUSTER = "g1"
 BOOT_TIMEOUT = 1800.0
 SCALE_TIMEOUT = 1200.0
+# A pod of the guest: its controller-manager, starved of CPU under emulation,
+# may lose its leader lease and restart a few times before it makes the pod.
+ROLLOUT_SECONDS = 600
 SPEC: dict[str, Any] = {
     "controlPlane": {"replicas": 1, "cpus": 2, "memoryMiB": 2048, "diskGiB": 10},
     "workers": {"replicas": 1, "cpus": 1, "memoryMiB": 1024, "diskGiB": 10},
@@ -212,7 +215,13 @@ def apply_in_guest(guest: Guest, *objects: dict[str, Any]) -> None:
 def test_a_deployment_runs_on_the_worker(guest_cluster: tuple[str, Guest]) -> None:
     _, guest = guest_cluster
     apply_in_guest(guest, pause_deployment("hello", 1))
-    guest.run("rollout", "status", "deployment/hello", "--timeout=300s", timeout=330)
+    guest.run(
+        "rollout",
+        "status",
+        "deployment/hello",
+        f"--timeout={ROLLOUT_SECONDS}s",
+        timeout=ROLLOUT_SECONDS + 30,
+    )
     pods = [
         p
         for p in guest.json("pods", "-l", "app=hello")["items"]
@@ -370,7 +379,13 @@ def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "spread"}}},
     }
     apply_in_guest(guest, spread, budget)
-    guest.run("rollout", "status", "deployment/spread", "--timeout=300s", timeout=330)
+    guest.run(
+        "rollout",
+        "status",
+        "deployment/spread",
+        f"--timeout={ROLLOUT_SECONDS}s",
+        timeout=ROLLOUT_SECONDS + 30,
+    )
 
     helpers.patch(local_env, namespace, CLUSTER, {"spec": {"workers": {"replicas": 1}}})
 

@@ -101,6 +101,21 @@ def test_upgrading_phase_and_up_to_date() -> None:
     assert "kubernetesVersion" not in report.fields
 
 
+def test_an_old_node_still_going_away_ends_the_upgrade_everywhere_at_once() -> None:
+    # The phase said Upgrading while UpToDate said True and the version was
+    # reported: one status that contradicted itself until the node was gone.
+    nodes = [
+        NodeState("cp0", "controlplane", 0, "1.34.4", True, "t"),
+        NodeState("w0", "worker", 0, "1.34.4", True, "t"),
+        NodeState("w1", "worker", 1, "1.34.4", True, "t"),
+        NodeState("w2", "worker", 2, "1.33.0", True, "t", deleting=True),
+    ]
+    report = status.report(cluster_spec(), all_ready(nodes=nodes), "e")
+    assert by_type(report)[c.UP_TO_DATE].status == "True"
+    assert report.fields["kubernetesVersion"] == "1.34.4"
+    assert report.phase == "Provisioned"
+
+
 def test_transitions_are_flips_only() -> None:
     before = [{"type": "Ready", "status": "False"}, {"type": "EtcdReady", "status": "True"}]
     after = [

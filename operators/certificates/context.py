@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from operators.certificates.known import KnownPki
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import seconds
 from operators.certificates.policies import Undelivered
@@ -64,10 +63,6 @@ class CertificatesSettings:
     # Threads for the blocking steps (hvac, the Kubernetes client); asyncio's
     # default of cpus + 4 queues a burst of Certificates behind a few calls.
     worker_threads: int = 16
-    # Seconds a reconcile trusts that a cluster's mount, CA and a role exist as
-    # this process last made sure of them (operators/certificates/known.py);
-    # 0 makes sure on every reconcile (four Vault requests).
-    pki_known_seconds: float = 60.0
 
     @property
     def max_ttl_seconds(self) -> int:
@@ -100,7 +95,6 @@ class CertificatesContext(OperatorContext):
     # Certificate uid -> what was signed for it and not written yet; the
     # private key stays in this process's memory only.
     undelivered: dict[str, Undelivered] = field(default_factory=dict, kw_only=True)
-    known: KnownPki = field(default_factory=lambda: KnownPki(60.0), kw_only=True)
 
 
 def cached(source: Callable[[], str], seconds_valid: float) -> Callable[[], str]:
@@ -174,5 +168,4 @@ def make_context(
         vault=vault,
         kube=kube,
         certificate_metrics=CertificateMetrics(metrics.registry),
-        known=KnownPki(settings.pki_known_seconds),
     )

@@ -37,7 +37,7 @@ from shared.children import owned
 from shared.errors import Retry
 from shared.kube import ObjectRef
 from shared.steps import Step
-from shared.vault import CA, Role, VaultRefused, VaultUnavailable
+from shared.vault import CA, Role, VaultUnavailable
 
 
 @dataclass
@@ -50,8 +50,6 @@ class Run:
     now: datetime
     current: policies.Current | None = None
     ca_pem: str = ""
-    # The mount was not asked of Vault this time (known.py).
-    pki_trusted: bool = False
     decision: policies.Decision | None = None
     issued: policies.Current | None = None
 
@@ -176,35 +174,13 @@ def ensure_pki(run: Run) -> None:
         max_ttl=settings.pki_max_ttl,
         allow_ip_sans=bool(profile.ip_addresses),
     )
-    known = run.ctx.known
-    ca_pem = known.ca(run.mount)
-    run.pki_trusted = ca_pem is not None
     try:
-        if ca_pem is None:
-            ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
-            known.mount_ensured(run.mount, ca_pem)
-        if not known.has_role(run.mount, role):
-            run.ctx.vault.ensure_role(run.mount, role)
-            known.role_ensured(run.mount, role)
-        run.ca_pem = ca_pem
-    except VaultRefused as exc:
-        retry = refused(run, exc)
-        if retry is None:
-            raise
-        raise retry from exc
+        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
+        run.ctx.vault.ensure_role(run.mount, role)
     except VaultUnavailable:
         _vault_call_observed(run, ok=False)
         raise
     _vault_call_observed(run, ok=True)
-
-
-def refused(run: Run, exc: VaultRefused) -> Retry | None:
-    """A retry when this reconcile trusted what it knew of the mount without
-    asking (perhaps gone since); None when the refusal stands."""
-    run.ctx.known.forget(run.mount)
-    if not run.pki_trusted:
-        return None
-    return Retry("VaultRefused", f"{exc}; making sure of the PKI again", delay=1.0)
 
 
 def write_ca_secret(run: Run) -> None:
@@ -296,25 +272,15 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
             revision=revision,
         )
         return secret, policies.Current(digest, None, spec.key_algorithm, revision=revision)
-    try:
-        issued = run.ctx.vault.sign(
-            run.mount,
-            run.spec.role,
-            keys.csr_pem(key, profile.common_name),
-            common_name=profile.common_name,
-            dns_names=profile.dns_names,
-            ip_addresses=profile.ip_addresses,
-            ttl=spec.ttl,
-        )
-    except VaultRefused as exc:
-        retry = refused(run, exc)
-        if retry is None:
-            raise
-        raise retry from exc
-    if keys.fingerprint(issued.issuing_ca) != keys.fingerprint(run.ca_pem):
-        # The mount's CA is another than the one known: the mount was made anew.
-        run.ctx.known.forget(run.mount)
-        raise Retry("IssuerChanged", f"{run.mount} signed with a CA other than the one known")
+    issued = run.ctx.vault.sign(
+        run.mount,
+        run.spec.role,
+        keys.csr_pem(key, profile.common_name),
+        common_name=profile.common_name,
+        dns_names=profile.dns_names,
+        ip_addresses=profile.ip_addresses,
+        ttl=spec.ttl,
+    )
     info = keys.CertificateInfo.from_pem(issued.certificate)
     if info is None:
         raise Retry("VaultError", "Vault returned a certificate that cannot be read")
@@ -455,7 +421,6 @@ def teardown_if_last(release: Release) -> None:
     if others_of_cluster(release):
         return
     vault = release.ctx.vault
-    release.ctx.known.forget(release.mount)
     if release.mount in vault.mounts(release.mount):
         vault.unmount(release.mount)
     release.ctx.client().delete(

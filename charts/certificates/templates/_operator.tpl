@@ -36,7 +36,6 @@ G8S_PKI_MOUNT_PREFIX: {{ .Values.pki.mountPrefix | quote }}
 G8S_PKI_CA_TTL: {{ .Values.pki.caTTL | quote }}
 G8S_PKI_MAX_TTL: {{ .Values.pki.maxTTL | quote }}
 G8S_PKI_CA_KEY_TYPE: {{ .Values.pki.caKeyType | quote }}
-G8S_PKI_KNOWN_SECONDS: {{ toString .Values.pki.knownSeconds | quote }}
 G8S_RENEWAL_CHECK_INTERVAL: {{ toString .Values.renewalCheckInterval | quote }}
 G8S_WORKER_THREADS: {{ toString (int .Values.workerThreads) | quote }}
 {{- end -}}

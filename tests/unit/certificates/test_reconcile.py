@@ -28,7 +28,6 @@ from shared.kube import ObjectRef
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
 from shared.steps import Outcome, RetryPolicy, run_steps
-from shared.vault import CA
 from tests.unit.certificates.fakes import FakeKube, FakeVault, at, certificate_body
 
 T0 = at(0)
@@ -310,88 +309,6 @@ def with_node_certificate(world: World) -> tuple[dict[str, Any], dict[str, Any]]
         _, outcome = world.reconcile(body)
         assert outcome.ok
     return api, node
-
-
-def admin_certificate() -> dict[str, Any]:
-    admin = certificate_body(component="admin")
-    admin["metadata"].update(name="c1-admin", uid="uid-admin")
-    return admin
-
-
-def test_a_clusters_pki_is_asked_of_vault_once_for_its_certificates() -> None:
-    world = World()
-    for body in (certificate_body(), admin_certificate()):
-        world.kube.apply(body)
-        _, outcome = world.reconcile(body)
-        assert outcome.ok
-    # The mount once; each role once (each Certificate has its own).
-    assert world.vault.ensured == {"pki": 1, "role": 2}
-    assert world.vault.signed == 2
-
-
-def test_a_mount_gone_behind_the_operators_back_is_made_again_on_the_retry() -> None:
-    world = World()
-    api, admin = certificate_body(), admin_certificate()
-    world.kube.apply(api)
-    assert world.reconcile(api)[1].ok
-    world.vault.unmount("pki-ns1-c1")  # Vault lost it (a dev server restarted)
-
-    world.kube.apply(admin)
-    _, outcome = world.reconcile(admin)
-    assert outcome.verdict is not None
-    assert outcome.verdict.retry
-    assert outcome.verdict.reason == "VaultRefused"
-    _, outcome = world.reconcile(admin)
-    assert outcome.ok
-    assert world.vault.mounts("pki") == ["pki-ns1-c1"]
-    # The new CA is in the Secret with the certificate it signed.
-    secret = world.secret("c1-admin")
-    cert = x509.load_pem_x509_certificate(data(secret, "tls.crt"))
-    ca = x509.load_pem_x509_certificate(data(secret, "ca.crt"))
-    cert.verify_directly_issued_by(ca)
-
-
-def test_a_mount_made_anew_with_another_ca_is_noticed_in_what_vault_signs() -> None:
-    world = World()
-    admin = admin_certificate()
-    world.kube.apply(admin)
-    run, outcome = world.reconcile(admin)
-    assert outcome.ok
-    old_ca = run.ca_pem
-    # The mount made again behind the operator's back: a new CA, the same roles.
-    roles = dict(world.vault.roles)
-    world.vault.unmount("pki-ns1-c1")
-    new_ca = world.vault.ensure_pki("pki-ns1-c1", CA("c1 CA", "87600h"), max_ttl="87600h")
-    world.vault.roles.update(roles)
-    assert new_ca != old_ca
-    world.kube.delete(ObjectRef("v1", "Secret", "c1-admin", "ns1"))  # wants a new certificate
-
-    _, outcome = world.reconcile(admin)
-    assert outcome.verdict is not None
-    assert outcome.verdict.retry
-    assert outcome.verdict.reason == "IssuerChanged"
-    run, outcome = world.reconcile(admin)
-    assert outcome.ok
-    assert run.ca_pem == new_ca
-    assert data(world.secret("c1-admin"), "ca.crt").decode().strip() == new_ca
-
-
-def test_a_refusal_after_asking_vault_is_not_retried() -> None:
-    # The spec's own fault: asking again would be refused again.
-    world = World()
-    api = certificate_body()
-    world.kube.apply(api)
-    world.ctx.known.seconds = 0.0  # ask every time
-    world.vault.roles.clear()
-    original = world.vault.ensure_role
-    world.vault.ensure_role = lambda mount, role: None  # type: ignore[method-assign]
-    try:
-        _, outcome = world.reconcile(api)
-    finally:
-        world.vault.ensure_role = original  # type: ignore[method-assign]
-    assert outcome.verdict is not None
-    assert not outcome.verdict.retry
-    assert outcome.verdict.reason == "VaultRefused"
 
 
 def test_node_certificates_get_their_own_secret_and_role_which_release_removes() -> None:

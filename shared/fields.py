@@ -5,10 +5,33 @@ through (an old CRD, a hand-edited object) and raise ``InvalidSpec`` naming
 the field, so the object gets a condition instead of the operator a crash.
 """
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.errors import InvalidSpec
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(path: str, text: str) -> float:
+    """Seconds of a Go duration such as ``5m`` or ``1h30m`` (what the CRDs allow)."""
+    position = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise InvalidSpec(path, f"must be a duration such as 5m or 90s, got {text!r}")
+    return total
+
+
+def duration(body: Mapping[str, Any], path: str, *, default: str) -> float:
+    """The Go duration at ``path`` in seconds."""
+    return seconds(path, string(body, path, default=default))
 
 
 def at(body: Mapping[str, Any], path: str, default: Any = None) -> Any:

@@ -9,7 +9,6 @@ through and names the field.
 """
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +20,10 @@ from shared.errors import InvalidSpec
 DEFAULT_TTL = "4320h"
 DEFAULT_RENEW_BEFORE = "720h"
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
 
 def seconds(text: str, field: str) -> int:
     """Whole seconds in a Go duration ("4320h", "1h30m", "90s")."""
-    value = text.strip()
-    parts = _PART.findall(value)
-    if not value or "".join(n + u for n, u in parts) != value:
-        raise InvalidSpec(field, f"must be a duration such as 4320h or 90m, got {text!r}")
-    return int(sum(float(number) * _UNIT[unit] for number, unit in parts))
+    return int(fields.seconds(field, text.strip()))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from operators.certificates import policies
 from operators.certificates.context import CertificatesContext
 from shared import logs
 from shared.api import certificates as catalogue
-from shared.conditions import timestamp
+from shared.conditions import parse_timestamp, timestamp
 from shared.errors import ApiError
 from shared.kube import ObjectRef
 
@@ -31,12 +31,7 @@ class Stopper(Protocol):
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_timestamp(value)
 
 
 def next_wake(status: Mapping[str, Any], now: datetime, check_interval: float) -> float | None:

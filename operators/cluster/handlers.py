@@ -21,15 +21,19 @@ from shared import owners
 from shared.api import API_VERSION, GROUP, VERSION
 from shared.api import conditions as c
 from shared.api.kinds import CLUSTER
-from shared.api.labels import CHILDREN_ANNOTATION
+from shared.api.labels import CHILDREN_ANNOTATION, HEALTH_CHECK_ANNOTATION
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
-from shared.conditions import set_condition
+from shared.conditions import get as get_condition
+from shared.conditions import set_condition, timestamp
 from shared.handling import Reconciler, reconcile
+from shared.kube import ObjectRef
 from shared.pause import pause_reason
 
 CHILD_LINK = owners.Link(API_VERSION, CLUSTER.kind, CHILDREN_ANNOTATION, steps.child_token)
 # How soon a deletion stage is looked at again while its children go away.
 DELETE_RECHECK_SECONDS = 2.0
+# How often node health is judged again while a node is not Ready.
+HEALTH_CHECK_SECONDS = 15.0
 
 
 def reconciler(ctx: ClusterContext) -> Reconciler[ClusterSpec, steps.Run]:
@@ -96,6 +100,22 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
         if stage is not None:
             raise kopf.TemporaryError(f"removing {stage}", delay=DELETE_RECHECK_SECONDS)
 
+    @kopf.timer(
+        group,
+        version,
+        plural,
+        registry=registry,
+        id="health",
+        interval=HEALTH_CHECK_SECONDS,
+        when=lambda body, **_: nodes_unhealthy(body),
+    )
+    async def _health(body: kopf.Body, memo: Any, **_: Any) -> None:
+        # A node's timeout ends without any child changing. The stamp makes
+        # kopf run the reconcile handler, which judges node health again: one
+        # handler writes the status, never two at once from different reads.
+        stamp = {"metadata": {"annotations": {HEALTH_CHECK_ANNOTATION: timestamp(memo.clock())}}}
+        await asyncio.to_thread(memo.client().patch, ref_of(body), stamp)
+
     for kind in steps.CHILD_KINDS:
         owners.watch_children(
             registry,
@@ -104,6 +124,20 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
             labels={CLUSTER_LABEL: kopf.PRESENT},
             id=f"watch-{kind.plural}",
         )
+
+
+def nodes_unhealthy(body: Mapping[str, Any]) -> bool:
+    """The health timer runs only while NodesHealthy says a node is not Ready:
+    at rest it costs nothing."""
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    health = get_condition((body.get("status") or {}).get("conditions") or [], c.NODES_HEALTHY)
+    return health is not None and health.get("status") != c.TRUE
+
+
+def ref_of(body: Mapping[str, Any]) -> ObjectRef:
+    meta = body["metadata"]
+    return ObjectRef(API_VERSION, CLUSTER.kind, str(meta["name"]), str(meta["namespace"]))
 
 
 async def notify_owner(ctx: ClusterContext, body: Mapping[str, Any], *, deleted: bool) -> None:

@@ -4,6 +4,7 @@ The CRD defaults and validates every field; ``parse`` still checks types and
 ranges so that an object written before a CRD change is reported, not crashed on.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,17 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Remediation:
+    """``spec.remediation``: when a node counts as unhealthy and is replaced."""
+
+    enabled: bool = True
+    unhealthy_timeout: float = 300.0
+    startup_timeout: float = 1800.0
+    # A count ("2") or a share of the live nodes ("40%").
+    max_unhealthy: str = "40%"
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str
     namespace: str
@@ -69,6 +81,7 @@ class ClusterSpec:
     max_unavailable: int
     paused: bool
     restore_from: Snapshot | None = None
+    remediation: Remediation = Remediation()
 
     @property
     def ref(self) -> ClusterRef:
@@ -118,6 +131,27 @@ def parse(body: Mapping[str, Any]) -> ClusterSpec:
         max_unavailable=max_unavailable,
         paused=fields.boolean(body, "spec.paused", default=False),
         restore_from=_snapshot(body),
+        remediation=_remediation(body),
+    )
+
+
+def _remediation(body: Mapping[str, Any]) -> Remediation:
+    limit = fields.at(body, "spec.remediation.maxUnhealthy", "40%")
+    if isinstance(limit, bool) or not isinstance(limit, (int, str)):
+        raise InvalidSpec(
+            "spec.remediation.maxUnhealthy", f"must be a count or a percentage, got {limit!r}"
+        )
+    text = str(limit).strip()
+    if not re.fullmatch(r"[0-9]+%?", text) or (text.endswith("%") and int(text[:-1]) > 100):
+        raise InvalidSpec(
+            "spec.remediation.maxUnhealthy",
+            f"must be a count or a percentage such as 40%, got {limit!r}",
+        )
+    return Remediation(
+        enabled=fields.boolean(body, "spec.remediation.enabled", default=True),
+        unhealthy_timeout=fields.duration(body, "spec.remediation.unhealthyTimeout", default="5m"),
+        startup_timeout=fields.duration(body, "spec.remediation.startupTimeout", default="30m"),
+        max_unhealthy=text,
     )
 
 

@@ -23,6 +23,10 @@ class NodeState:
     # metadata.creationTimestamp (RFC 3339 sorts as time); "newest" is the latest.
     created: str
     deleting: bool = False
+    # When the KVMNode's Ready condition last changed, and when it was first
+    # Ready (status.firstReadyTime; empty while still starting).
+    ready_since: str = ""
+    first_ready: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
 """The ordered steps of one Cluster reconciliation, and of its deletion; no kopf here.
 
-observe -> encryption -> service -> certificates -> network -> etcd -> nodes ->
-endpoints -> kubeconfig. Every child is server-side applied from its pure builder, so a
+observe -> encryption -> service -> certificates -> network -> etcd -> remediate ->
+nodes -> endpoints -> kubeconfig. Every child is server-side applied from its pure builder, so a
 step that finds nothing to change costs one no-op request and writes nothing.
 """
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from operators.cluster import policies
+from operators.cluster import policies, remediation
 from operators.cluster import status as aggregate
 from operators.cluster.children import (
     certificate,
@@ -58,6 +59,8 @@ class Run:
     observed: Observed = field(default_factory=Observed)
     # The API Service's ClusterIP once it has one.
     api_ip: str = ""
+    # When this reconcile began: node health is judged against it.
+    now: datetime = field(default_factory=cond.utc_now)
 
     def of(self, kind: Kind) -> list[dict[str, Any]]:
         return self.children.get(kind.kind, [])
@@ -91,7 +94,7 @@ class Run:
 
 
 def make_run(spec: ClusterSpec, body: Mapping[str, Any], ctx: ClusterContext) -> Run:
-    return Run(spec, body, ctx.client())
+    return Run(spec, body, ctx.client(), now=ctx.clock())
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -112,6 +115,8 @@ def list_children(kube: Kube, spec: ClusterRef) -> dict[str, list[dict[str, Any]
 def node_state(body: Mapping[str, Any]) -> NodeState:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    ready = cond.get(status.get("conditions") or [], c.READY) or {}
     return NodeState(
         name=str(meta.get("name")),
         role=str(spec.get("role")),
@@ -120,6 +125,8 @@ def node_state(body: Mapping[str, Any]) -> NodeState:
         ready=child_ready(KVM_NODE.kind, str(meta.get("name")), body).ready,
         created=str(meta.get("creationTimestamp") or ""),
         deleting=bool(meta.get("deletionTimestamp")),
+        ready_since=str(ready.get("lastTransitionTime") or ""),
+        first_ready=str(status.get("firstReadyTime") or ""),
     )
 
 
@@ -214,6 +221,17 @@ def plan(run: Run) -> tuple[NodePlan, NodePlan]:
     )
 
 
+def remediate(run: Run) -> None:
+    """Delete the KVMNodes that stopped being healthy; the node plan that runs
+    next sees them going and creates their replacements in the same pass."""
+    verdict = remediation.judge(run.observed.nodes, run.spec.remediation, run.now)
+    for name in verdict.replace:
+        run.kube.delete(ObjectRef(API_VERSION, KVM_NODE.kind, name, run.spec.namespace))
+    replaced = set(verdict.replace)
+    nodes = [replace(n, deleting=True) if n.name in replaced else n for n in run.observed.nodes]
+    run.observed = Observed(**{**run.observed.__dict__, "nodes": nodes, "health": verdict})
+
+
 def apply_nodes(run: Run) -> None:
     """Re-apply live nodes at their own version, create and delete what the plans say."""
     spec = run.spec
@@ -275,6 +293,7 @@ STEPS: tuple[Step[Run], ...] = (
     Step("certificates", apply_certificates),
     Step("network", apply_network),
     Step("etcd", apply_etcd),
+    Step("remediate", remediate),
     Step("nodes", apply_nodes),
     Step("endpoints", apply_endpoints),
     Step("kubeconfig", write_kubeconfig),

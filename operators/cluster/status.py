@@ -9,8 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from operators.cluster import remediation
 from operators.cluster.model import CONTROLPLANE, WORKER, ClusterSpec
 from operators.cluster.policies import NodePlan, NodeState
+from operators.cluster.remediation import Verdict
 from shared import conditions as cond
 from shared.api import conditions as c
 from shared.api import names
@@ -85,6 +87,8 @@ class Observed:
     node_ready: Sequence[ChildReady] = ()
     plans: Sequence[NodePlan] = ()
     kubeconfig: bool = False
+    # Node remediation's verdict; None when the reconcile did not get that far.
+    health: Verdict | None = None
 
 
 def _aggregate(type_: str, children: Sequence[ChildReady], what: str) -> Observation:
@@ -175,7 +179,13 @@ def observations(spec: ClusterSpec, observed: Observed) -> list[Observation]:
         ),
         up_to_date(spec, observed),
     ]
-    return [ready(parts), *parts]
+    # NodesHealthy is not part of Ready: a node being replaced already shows
+    # in ControlPlaneReady or WorkersReady.
+    health = observed.health
+    if health is None:
+        return [ready(parts), *parts]
+    extra = Observation(c.NODES_HEALTHY, health.status, health.reason, health.message)
+    return [ready(parts), *parts, extra]
 
 
 def ready(parts: Sequence[Observation]) -> Observation:
@@ -241,13 +251,21 @@ class Transition:
 def transitions(
     before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
 ) -> list[Transition]:
-    """Conditions whose status flipped (or appeared): each becomes a Kubernetes Event."""
+    """Conditions whose status flipped (or appeared), and each node replacement:
+    each becomes a Kubernetes Event."""
     old = {str(x.get("type")): str(x.get("status")) for x in before}
+    replacing = {
+        str(x.get("message")) for x in before if x.get("reason") == remediation.REMEDIATING
+    }
     result = []
     for condition in after:
         type_ = str(condition.get("type"))
         status = str(condition.get("status"))
-        if old.get(type_) != status:
+        # Each replacement of a node is announced, even one after another.
+        replaced = condition.get("reason") == remediation.REMEDIATING and (
+            str(condition.get("message")) not in replacing
+        )
+        if old.get(type_) != status or replaced:
             result.append(
                 Transition(
                     type_,

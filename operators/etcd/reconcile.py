@@ -25,7 +25,7 @@ from operators.etcd.model import EtcdClusterSpec
 from shared.api import names
 from shared.backup import BackupError, BackupStore, backup_name
 from shared.children import owned
-from shared.conditions import timestamp
+from shared.conditions import parse_timestamp, timestamp
 from shared.errors import Retry
 from shared.etcd import EtcdClient, EtcdError, Member, TLSMaterial
 from shared.kube import Kube, ObjectRef
@@ -102,12 +102,7 @@ class Run:
 
 
 def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_timestamp(text)
 
 
 def make_run(spec: EtcdClusterSpec, body: Mapping[str, Any], ctx: EtcdContext) -> Run:

@@ -4,7 +4,8 @@ One ``drain_pass`` cordons the Node and asks the Eviction API to evict
 every pod on it that a drain may move (not DaemonSet pods, not static
 mirror pods, not pods already finished or terminating). The Eviction API
 honours PodDisruptionBudgets: a pod whose budget forbids it now is counted
-as blocked and tried again on the next pass. The caller decides, from
+as blocked and tried again on the next pass. Terminating pods of a Node that
+is not Ready do not hold the drain: nothing will finish them. The caller decides, from
 ``policies.drain_decision``, whether to wait, stop, or give up on the timeout.
 """
 
@@ -28,6 +29,8 @@ class GuestApi(Protocol):
     def evict(self, name: str, namespace: str) -> None: ...
 
     def delete_node(self, node: str) -> None: ...
+
+    def node_ready(self, node: str) -> bool: ...
 
 
 class KubeGuest:
@@ -56,6 +59,13 @@ class KubeGuest:
 
     def delete_node(self, node: str) -> None:
         self._kube.delete(ObjectRef("v1", "Node", node))
+
+    def node_ready(self, node: str) -> bool:
+        found = self._kube.get(ObjectRef("v1", "Node", node)) or {}
+        for condition in (found.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "Ready":
+                return bool(condition.get("status") == "True")
+        return False
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,14 @@ def drain_pass(api: GuestApi, node: str) -> DrainPass:
             raise
         evicted.append(_key(pod))
     # Evicted pods may be gone at once (no grace period) or terminating:
-    # only a fresh look tells which are still there.
-    still = sorted(_key(p) for p in api.pods_on(node) if evictable(p))
+    # only a fresh look tells which are still there. On a Node that is not
+    # Ready no kubelet will finish a terminating pod, so waiting for it would
+    # only hold the node until the drain timeout (Cluster API's drain skips
+    # them too); budgets still hold the pods not yet evicted.
+    ready = api.node_ready(node)
+    still = sorted(
+        _key(p)
+        for p in api.pods_on(node)
+        if evictable(p) and (ready or not (p.get("metadata") or {}).get("deletionTimestamp"))
+    )
     return DrainPass(tuple(evicted), tuple(blocked), tuple(still))

@@ -1,7 +1,6 @@
 """Typed view of a ``KVMNode`` (crds/kvmnodes.g8s.io.yaml)."""
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,17 +11,6 @@ from shared.errors import InvalidSpec
 CONTROLPLANE = "controlplane"
 WORKER = "worker"
 ROLES = (CONTROLPLANE, WORKER)
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 
 
 @dataclass(frozen=True)
@@ -45,20 +33,6 @@ class KVMNodeSpec:
     @property
     def is_controlplane(self) -> bool:
         return self.role == CONTROLPLANE
-
-
-def parse_duration(path: str, text: str) -> float:
-    """Seconds of a Go duration such as ``5m`` or ``1h30m`` (what the CRD allows)."""
-    position = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise InvalidSpec(path, f"must be a duration such as 5m or 90s, got {text!r}")
-    return total
 
 
 def _cidr(body: Mapping[str, Any], path: str, default: str) -> ipaddress.IPv4Network:
@@ -87,7 +61,5 @@ def parse(body: Mapping[str, Any]) -> KVMNodeSpec:
         service_cidr=_cidr(body, "spec.serviceCIDR", "172.31.0.0/16"),
         pod_cidr=_cidr(body, "spec.podCIDR", "10.2.0.0/16"),
         api_endpoint=endpoint,
-        drain_timeout=parse_duration(
-            "spec.drainTimeout", fields.string(body, "spec.drainTimeout", default="5m")
-        ),
+        drain_timeout=fields.duration(body, "spec.drainTimeout", default="5m"),
     )

@@ -10,6 +10,7 @@ import ipaddress
 from base64 import b64decode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from operators.kvm import policies
@@ -19,6 +20,7 @@ from operators.kvm.model import KVMNodeSpec
 from shared.api import API_VERSION, labels, names
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
+from shared.conditions import utc_now
 from shared.errors import Retry
 from shared.kube import Kube, ObjectRef
 from shared.placement import pod_placement
@@ -70,6 +72,8 @@ class Run:
     # The launcher pod's host says its pods are simulated (no VM really runs).
     simulated_host: str = ""
     guest: GuestNode | None = None
+    # When this reconcile began: what status.firstReadyTime records.
+    now: datetime = field(default_factory=utc_now)
 
 
 def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run:
@@ -79,6 +83,7 @@ def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run
         kube=ctx.client(),
         settings=ctx.settings,
         guest_client=ctx.guest_client,
+        now=ctx.clock(),
     )
 
 

@@ -7,7 +7,7 @@ from operators.kvm.model import KVMNodeSpec
 from operators.kvm.policies import mac_address
 from operators.kvm.reconcile import Run
 from shared.api import conditions as c
-from shared.conditions import Observation
+from shared.conditions import Observation, timestamp
 from shared.status import Report
 from shared.steps import Outcome
 
@@ -97,10 +97,15 @@ def report(spec: KVMNodeSpec, run: Run, outcome: Outcome) -> Report:
     vm = vm_running(run.pod, run.simulated_host)
     node = node_ready(run)
     drained = Observation.false(c.DRAINED, REASON_NOT_DRAINING, "node in service")
+    out = fields(spec, run)
+    first_ready = (run.body.get("status") or {}).get("firstReadyTime")
+    if first_ready:
+        out["firstReadyTime"] = first_ready
     if node.status == "True":
         phase = READY
         ready = Observation.true(c.READY, node.reason, node.message or "node ready")
+        out.setdefault("firstReadyTime", timestamp(run.now))
     else:
         phase = RUNNING if vm.status == "True" else PROVISIONING
         ready = Observation.false(c.READY, node.reason, node.message)
-    return Report(phase=phase, observations=(ready, vm, node, drained), fields=fields(spec, run))
+    return Report(phase=phase, observations=(ready, vm, node, drained), fields=out)

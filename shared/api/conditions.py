@@ -22,6 +22,8 @@ NETWORK_READY = "NetworkReady"
 CONTROL_PLANE_READY = "ControlPlaneReady"
 WORKERS_READY = "WorkersReady"
 UP_TO_DATE = "UpToDate"
+# Node remediation: every node Ready, or which are replaced and why.
+NODES_HEALTHY = "NodesHealthy"
 DELETING = "Deleting"
 
 # Certificate.

@@ -20,6 +20,9 @@ CAPI_PAUSED = "cluster.x-k8s.io/paused"
 BACKUP_NOW = f"{GROUP}/backup-now"
 # Set on an owner by the operator when a child it reads changed (shared.owners).
 CHILDREN_ANNOTATION = f"{GROUP}/children"
+# Stamped on a Cluster while a node is not Ready, so that node health is judged
+# again when no child changes (the cluster operator's health timer).
+HEALTH_CHECK_ANNOTATION = f"{GROUP}/health-check"
 
 
 def managed_by(operator: str) -> str:

@@ -185,7 +185,9 @@ def test_every_property_has_a_description_and_a_type(kind: kinds.Kind) -> None:
     assert str(schema.get("description", "")).strip()
     missing = []
     for path, sub in walk(schema):
-        assert "type" in sub, f"{dotted(path)} has no type (structural schemas need one)"
+        # int-or-string is the one structural exception to a type.
+        typed = "type" in sub or sub.get("x-kubernetes-int-or-string") is True
+        assert typed, f"{dotted(path)} has no type (structural schemas need one)"
         if path not in UNDESCRIBED and not str(sub.get("description", "")).strip():
             missing.append(dotted(path))
     assert not missing, f"properties without a description: {missing}"
@@ -471,6 +473,12 @@ def test_cluster_example_is_the_documented_defaults() -> None:
         "network": {"serviceCIDR": "172.31.0.0/16", "podCIDR": "10.2.0.0/16"},
         "certificates": {"ttl": "4320h", "renewBefore": "720h", "keyAlgorithm": "ECDSAP256"},
         "rollout": {"maxSurge": 1, "maxUnavailable": 0},
+        "remediation": {
+            "enabled": True,
+            "unhealthyTimeout": "5m",
+            "startupTimeout": "30m",
+            "maxUnhealthy": "40%",
+        },
         "paused": False,
     }
 

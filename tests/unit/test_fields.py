@@ -49,3 +49,21 @@ def test_errors_name_the_field(call: object, message: str) -> None:
     with pytest.raises(InvalidSpec) as excinfo:
         call()  # type: ignore[operator]
     assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0s", 0.0), ("90s", 90.0), ("1.5m", 90.0), ("250ms", 0.25)]
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert fields.seconds("f", text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "m5", "5 m", "5d"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(InvalidSpec, match="f: must be a duration"):
+        fields.seconds("f", text)
+
+
+def test_duration_reads_the_field_or_its_default() -> None:
+    assert fields.duration({"spec": {"t": "1h30m"}}, "spec.t", default="5m") == 5400.0
+    assert fields.duration({}, "spec.t", default="5m") == 300.0

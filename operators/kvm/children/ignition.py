@@ -325,6 +325,19 @@ def _component_kubeconfig_path(component: str) -> str:
     return f"/etc/kubernetes/{component}.kubeconfig"
 
 
+# kubeadm's lease timings (15 s lease, 10 s renew deadline, 2 s retry) are
+# shorter than a guest under software emulation sometimes takes to answer a
+# renewal; a missed deadline makes the controller-manager or scheduler exit,
+# and while it restarts no Deployment rolls out. These make a lost leader's
+# successor wait up to 60 s instead of 15 s.
+LEADER_ELECTION = (
+    "--leader-elect=true",
+    "--leader-elect-lease-duration=60s",
+    "--leader-elect-renew-deadline=45s",
+    "--leader-elect-retry-period=10s",
+)
+
+
 def controller_manager_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
     kubeconfig_path = _component_kubeconfig_path(certs.CONTROLLER_MANAGER)
     command = [
@@ -340,7 +353,7 @@ def controller_manager_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, A
         # Each node's pod subnet is fixed by its address (its CNI configuration).
         "--allocate-node-cidrs=false",
         "--use-service-account-credentials=true",
-        "--leader-elect=true",
+        *LEADER_ELECTION,
     ]
     image = f"{inputs.images.registry}/kube-controller-manager:v{spec.kubernetes_version}"
     return static_pod("kube-controller-manager", image, command)
@@ -353,7 +366,7 @@ def scheduler_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         f"--kubeconfig={kubeconfig_path}",
         f"--authentication-kubeconfig={kubeconfig_path}",
         f"--authorization-kubeconfig={kubeconfig_path}",
-        "--leader-elect=true",
+        *LEADER_ELECTION,
     ]
     image = f"{inputs.images.registry}/kube-scheduler:v{spec.kubernetes_version}"
     return static_pod("kube-scheduler", image, command)

@@ -10,6 +10,7 @@ name another Cluster already holds (reported as NameTaken, nothing taken over).
 import asyncio
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,9 +24,14 @@ from shared.errors import InvalidSpec
 from shared.steps import Outcome, Step
 from tests.unit.cluster.helpers import SERVICE_IP_PREFIX, UID, FakeKube, cluster_body, ready
 
+# A few minutes after the fake API server's creation times: no node is overdue.
+NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 
-def run_all(kube: FakeKube, body: dict[str, Any], key: bytes = b"k" * 32) -> Run:
-    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: key)
+
+def run_all(
+    kube: FakeKube, body: dict[str, Any], key: bytes = b"k" * 32, now: datetime = NOW
+) -> Run:
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: key, now=now)
     for step in reconcile.STEPS:
         result = step.run(run)
         assert result is None
@@ -238,3 +244,38 @@ def test_a_child_name_another_cluster_holds_is_reported_not_taken() -> None:
     assert raised.value.reason == "NameTaken"
     assert "belongs to Cluster c1" in str(raised.value)
     assert kube.objects[("Certificate", "ns", "c1-apiserver-etcd-client")] == held
+
+
+def test_an_unhealthy_worker_is_replaced_in_the_same_pass() -> None:
+    kube = FakeKube()
+    run_initialized(kube, cluster_body())
+    mark_ready(kube, "KVMNode")
+    workers = sorted(
+        (n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"),
+        key=lambda n: n["metadata"]["name"],
+    )
+    sick = workers[0]
+    sick["status"] = {
+        **ready("False", reason="GuestNodeNotReady"),
+        "firstReadyTime": "2026-01-01T00:01:00Z",
+    }
+    sick["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-01T00:02:00Z"
+    # Not Ready for 3 minutes of a 5-minute timeout: waited for.
+    waiting = run_all(kube, cluster_body())
+    assert waiting.observed.health is not None
+    assert waiting.observed.health.reason == "NodesNotReady"
+    assert f"KVMNode/{sick['metadata']['name']}" not in kube.deleted
+    # 6 minutes: replaced, and its replacement made at once.
+    later = datetime(2026, 1, 1, 0, 8, 1, tzinfo=UTC)
+    run = run_all(kube, cluster_body(), now=later)
+    assert run.observed.health is not None
+    assert run.observed.health.replace == (sick["metadata"]["name"],)
+    assert f"KVMNode/{sick['metadata']['name']}" in kube.deleted
+    now_workers = [n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"]
+    assert len(now_workers) == 2
+    assert sick["metadata"]["name"] not in {n["metadata"]["name"] for n in now_workers}
+    report = reconcile.report(run.spec, run, Outcome())
+    health = [o for o in report.observations if o.type == "NodesHealthy"]
+    assert [(o.status, o.reason) for o in health] == [("False", "Remediating")]
+    # Not part of Ready: Ready names the missing worker instead.
+    assert report.observations[0].reason != "Remediating"

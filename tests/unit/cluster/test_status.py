@@ -131,3 +131,19 @@ def test_deleting_condition_names_the_stage() -> None:
     obs = status.deleting("workers", 2)
     assert obs.type == c.DELETING
     assert "workers" in obs.message
+
+
+def test_each_replacement_is_announced_even_without_a_flip() -> None:
+    def health(message: str) -> dict[str, str]:
+        return {
+            "type": "NodesHealthy",
+            "status": "False",
+            "reason": "Remediating",
+            "message": message,
+        }
+
+    first = [health("replacing w0: w0 not Ready since t0")]
+    assert status.transitions([], first)[0].reason == "Remediating"
+    assert status.transitions(first, first) == []
+    second = [health("replacing w1: w1 not Ready since t1")]
+    assert [t.message for t in status.transitions(first, second)] == [second[0]["message"]]

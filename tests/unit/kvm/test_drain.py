@@ -23,6 +23,7 @@ class FakeGuest:
     protected: set[str] = field(default_factory=set)
     cordoned: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    ready: bool = True
 
     def cordon(self, node: str) -> None:
         self.cordoned.append(node)
@@ -32,6 +33,9 @@ class FakeGuest:
 
     def pods_on(self, node: str) -> Sequence[Mapping[str, Any]]:
         return list(self.pods)
+
+    def node_ready(self, node: str) -> bool:
+        return self.ready
 
     def evict(self, name: str, namespace: str) -> None:
         if name in self.protected:
@@ -65,6 +69,19 @@ def test_terminating_pods_are_waited_for_not_evicted_again() -> None:
     result = drain.drain_pass(guest, "n")
     assert result.evicted == ()
     assert result.remaining == ("app/slow",)
+
+
+def test_a_not_ready_node_does_not_wait_for_terminating_pods() -> None:
+    """No kubelet finishes them; a budget still holds the pods not yet evicted."""
+    guest = FakeGuest(
+        pods=[_pod("stuck", deletionTimestamp="2026-01-01T00:00:00Z"), _pod("db-0")],
+        protected={"db-0"},
+        ready=False,
+    )
+    result = drain.drain_pass(guest, "n")
+    assert result.remaining == ("app/db-0",)
+    guest.protected.clear()
+    assert drain.drain_pass(guest, "n").remaining == ()
 
 
 def _run(status: dict[str, Any] | None = None, **spec_fields: Any) -> Run:

@@ -115,3 +115,25 @@ def test_render_is_stable_json() -> None:
     second = ignition.render(ignition.build(node, inputs(node)))
     assert first == second
     assert json.loads(first)["ignition"]["version"] == "3.4.0"
+
+
+def _seconds(flags: list[str], name: str) -> float:
+    (value,) = [f.split("=", 1)[1] for f in flags if f.startswith(f"--{name}=")]
+    assert value.endswith("s")
+    return float(value[:-1])
+
+
+def test_leader_election_tolerates_a_slow_guest() -> None:
+    """Lease timings client-go accepts, with a renew deadline far above kubeadm's 10 s."""
+    node = spec("controlplane")
+    files = _files(ignition.build(node, inputs(node)))
+    for manifest in ("kube-controller-manager", "kube-scheduler"):
+        pod = json.loads(_content(files[f"/etc/kubernetes/manifests/{manifest}.yaml"]))
+        flags = pod["spec"]["containers"][0]["command"]
+        assert "--leader-elect=true" in flags
+        lease = _seconds(flags, "leader-elect-lease-duration")
+        renew = _seconds(flags, "leader-elect-renew-deadline")
+        retry = _seconds(flags, "leader-elect-retry-period")
+        # client-go's own checks: lease > renew > retry * JitterFactor (1.2).
+        assert lease > renew > retry * 1.2
+        assert renew >= 30

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from operators.kvm.model import parse, parse_duration
+from operators.kvm.model import parse
 from shared.errors import InvalidSpec
 from tests.unit.kvm.helpers import body
 
@@ -39,19 +39,6 @@ def test_given_fields() -> None:
     assert (spec.cpus, spec.memory_mib, spec.disk_gib) == (4, 8192, 50)
     assert spec.drain_timeout == 5400.0
     assert spec.api_endpoint == "https://a:6443"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("0s", 0.0), ("90s", 90.0), ("1.5m", 90.0), ("250ms", 0.25)]
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration("f", text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "5", "m5", "5 m", "5d"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(InvalidSpec, match="f: must be a duration"):
-        parse_duration("f", text)
 
 
 @pytest.mark.parametrize(

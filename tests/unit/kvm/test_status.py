@@ -1,6 +1,7 @@
 """Status from what a reconciliation saw: phase, VMRunning, NodeReady (host pod or guest)."""
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -102,3 +103,17 @@ def test_failed_step_leaves_ready_to_the_kit() -> None:
     report = status.report(spec(), _run(None), outcome)
     assert report.phase == "Provisioning"
     assert not any(o.type == "Ready" for o in report.observations)
+
+
+def test_first_ready_time_is_written_once() -> None:
+    run = _run(_pod(True), GuestNode(ready=True, message="kubelet is posting ready status"))
+    run.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert status.report(spec(), run, Outcome()).fields["firstReadyTime"] == "2026-01-01T12:00:00Z"
+    run.body = {**run.body, "status": {"firstReadyTime": "2026-01-01T11:00:00Z"}}
+    run.now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert status.report(spec(), run, Outcome()).fields["firstReadyTime"] == "2026-01-01T11:00:00Z"
+    # Not Ready now: the moment it was first Ready stays.
+    run.guest = GuestNode(ready=False, message="kubelet stopped posting")
+    assert status.report(spec(), run, Outcome()).fields["firstReadyTime"] == "2026-01-01T11:00:00Z"
+    # Never Ready: none.
+    assert "firstReadyTime" not in status.report(spec(), _run(_pod(False)), Outcome()).fields

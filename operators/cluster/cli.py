@@ -16,6 +16,11 @@ nothing is written.
 ``g8s backup <name> [-n namespace] [--timeout seconds]``: a backup of the
 guest's etcd now, printed as a new Cluster's ``spec.etcd.restoreFrom``
 (``operators.cluster.backups``).
+
+``g8s restore <name> [-n namespace] [--from location] [--checksum sha256]
+[--as new-name]``: the Cluster's spec with ``spec.etcd.restoreFrom`` (the
+latest backup unless named), printed, or created under the new name
+(``operators.cluster.restores``).
 """
 
 import argparse
@@ -27,7 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from operators.cluster import backups, reconcile
+import yaml
+
+from operators.cluster import backups, reconcile, restores
 from operators.cluster import plan as planning
 from operators.cluster.model import ref
 from shared import conditions as cond
@@ -145,6 +152,21 @@ def parser() -> argparse.ArgumentParser:
     backup_cmd.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for it (default 300)"
     )
+    restore_cmd = commands.add_parser(
+        "restore", help="a Cluster like this one whose etcd starts from a backup"
+    )
+    restore_cmd.add_argument("name")
+    restore_cmd.add_argument("-n", "--namespace", default="default")
+    restore_cmd.add_argument(
+        "--from", dest="location", default="", help="the backup (default: the latest)"
+    )
+    restore_cmd.add_argument("--checksum", default="", help="its SHA-256, checked before use")
+    restore_cmd.add_argument(
+        "--as",
+        dest="new_name",
+        default="",
+        help="create it now under this name; without it the manifest is printed",
+    )
     return top
 
 
@@ -171,6 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say=lambda line: print(line, file=sys.stderr, flush=True),
             )
             lines = backups.summary(taken)
+        elif args.command == "restore":
+            manifest = restores.restore(
+                kube,
+                args.name,
+                args.namespace,
+                location=args.location,
+                checksum=args.checksum,
+                new_name=args.new_name,
+            )
+            source = manifest["spec"]["etcd"]["restoreFrom"]["location"]
+            if args.new_name:
+                lines = [f"created Cluster {args.namespace}/{args.new_name} from backup {source}"]
+            else:
+                lines = [yaml.safe_dump(manifest, sort_keys=False).rstrip()]
         else:
             lines = describe(kube, args.name, args.namespace, cond.utc_now())
     except (LookupError, ApiError, ValueError, OSError) as exc:  # OSError: also TimeoutError

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.cluster.helpers import cluster
+from tests.e2e.cluster.helpers import apply, cluster
 from tests.localenv import LocalEnv
 from tests.objects import etcd_cluster
 
@@ -93,3 +93,46 @@ def test_plan_writes_nothing_and_shows_changes(
     out = local_env.g8s("plan", "-f", str(path), check=False)
     assert out.returncode == 1
     assert "spec.workers.replicas" in out.stderr, out.stderr
+
+
+def test_restore_prints_or_creates_a_cluster_from_the_latest_backup(
+    local_env: LocalEnv, namespace: str
+) -> None:
+    out = local_env.g8s("restore", "r1", "-n", namespace, check=False)
+    assert out.returncode == 1
+    assert f"Cluster {namespace}/r1 not found" in out.stderr, out.stderr
+
+    apply(local_env, cluster("r1", namespace, workers=1), etcd_cluster("r1", namespace))
+    out = local_env.g8s("restore", "r1", "-n", namespace, check=False)
+    assert out.returncode == 1
+    assert "no backup recorded yet" in out.stderr, out.stderr
+
+    # What the etcd operator records after a backup.
+    location, checksum = f"{namespace}/r1/20261205T000000Z-manual.db", "0f" * 32
+    last = {"location": location, "checksum": checksum, "time": "2026-12-05T00:00:00Z"}
+    local_env.kubectl(
+        "patch", "etcdclusters.g8s.io", "r1", "-n", namespace, "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": {"lastBackup": last}}),
+    )  # fmt: skip
+    out = local_env.g8s("restore", "r1", "-n", namespace, check=False)
+    assert out.returncode == 0, out.stderr
+    printed = yaml.safe_load(out.stdout)
+    assert printed["metadata"]["name"] == "r1"
+    assert printed["spec"]["etcd"]["restoreFrom"] == {"location": location, "checksum": checksum}
+    # The printed manifest is one the API server takes (as a dry run: r1 exists).
+    local_env.kubectl(
+        "create", "--dry-run=server", "-f", "-",
+        input=json.dumps({**printed, "metadata": {**printed["metadata"], "name": "r1-dry"}}),
+    )  # fmt: skip
+
+    out = local_env.g8s("restore", "r1", "-n", namespace, "--as", "r2", check=False)
+    assert out.returncode == 0, out.stderr
+    assert f"from backup {location}" in out.stdout
+    created = json.loads(
+        local_env.kubectl("get", "clusters.g8s.io", "r2", "-n", namespace, "-o", "json").stdout
+    )
+    assert created["spec"]["etcd"]["restoreFrom"]["location"] == location
+    assert created["spec"]["baseDomain"] == "r1.g8s.local"
+    again = local_env.g8s("restore", "r1", "-n", namespace, "--as", "r2", check=False)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr, again.stderr

@@ -3,7 +3,7 @@
 Covers, one test per case: invalid ``Cluster`` objects (odd replica counts,
 CPU / memory / disk / replica ranges, CIDR format, prefix lengths and overlap,
 name length and form, Kubernetes version, base domain, certificate TTLs and
-key algorithm, backup schedule and retention, rollout settings, wrong types,
+key algorithm, backup schedule and retention, rollout and remediation settings, wrong types,
 unknown fields under strict field validation, a missing base domain), and a
 few invalid objects of the other kinds (Certificate component, names, IPs and
 TTLs; KVMNode role, index and name; EtcdCluster replicas, TLS and backup path;
@@ -252,6 +252,30 @@ CLUSTER_CASES = [
         "spec.rollout.maxSurge",
         11,
         ("spec.rollout.maxSurge:", "between 0 and 10"),
+    ),
+    Case(
+        "unhealthy-timeout-too-short",
+        "spec.remediation.unhealthyTimeout",
+        "10s",
+        ("spec.remediation.unhealthyTimeout:", "between 30s and 24h"),
+    ),
+    Case(
+        "startup-timeout-not-a-duration",
+        "spec.remediation.startupTimeout",
+        "soon",
+        ("spec.remediation.startupTimeout:", "must be a duration"),
+    ),
+    Case(
+        "max-unhealthy-over-100-percent",
+        "spec.remediation.maxUnhealthy",
+        "120%",
+        ("spec.remediation.maxUnhealthy:", "at most 100%"),
+    ),
+    Case(
+        "max-unhealthy-negative",
+        "spec.remediation.maxUnhealthy",
+        -1,
+        ("spec.remediation.maxUnhealthy:", "count of at least 0"),
     ),
     Case(
         "paused-not-a-boolean",

@@ -16,6 +16,8 @@ Cluster with one control plane and one worker is applied; checked here:
   PodDisruptionBudget holding a pod on the leaving node: the drain waits
   (KVMNode Drained=False, the budget named) until the budget goes, then the
   VM powers off and its Node leaves the guest;
+- a worker whose QEMU is stopped (SIGSTOP) is replaced by node remediation:
+  its KVMNode goes, with a Remediating Event, and a new worker joins;
 - deleting the Cluster leaves no QEMU process, tap device, bridge, disk or
   guest object behind.
 
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import signal
 import stat
 import subprocess
 import time
@@ -418,6 +422,75 @@ def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(
         lambda: not qemu_processes(f"guest={leaving}"),
         timeout=300,
         what=f"the VM of {leaving} powered off",
+    )
+
+
+def test_a_wedged_worker_is_replaced(local_env: LocalEnv, guest_cluster: tuple[str, Guest]) -> None:
+    """SIGSTOP on a worker's QEMU: its guest Node goes NotReady, the cluster operator
+    replaces its KVMNode after unhealthyTimeout, and a new worker joins the guest."""
+    namespace, guest = guest_cluster
+    remediation = {"unhealthyTimeout": "60s", "maxUnhealthy": "1"}
+    helpers.patch(local_env, namespace, CLUSTER, {"spec": {"remediation": remediation}})
+    (wedged,) = [
+        n["metadata"]["name"]
+        for n in kvmnodes(local_env, namespace)
+        if n["spec"]["role"] == "worker" and not n["metadata"].get("deletionTimestamp")
+    ]
+    (line,) = qemu_processes(f"guest={wedged}")
+    pid = int(line.split()[0])
+    started = time.monotonic()
+    os.kill(pid, signal.SIGSTOP)
+    moments: dict[str, float] = {}
+
+    def since(what: str) -> bool:
+        moments.setdefault(what, time.monotonic() - started)
+        return True
+
+    try:
+        wait_for(
+            lambda: (
+                helpers.condition(
+                    helpers.get(local_env, namespace, "cluster.g8s.io", CLUSTER), "NodesHealthy"
+                ).get("reason")
+                == "Remediating"
+                or wedged not in {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)}
+                or None
+            ),
+            timeout=600,
+            what=f"remediation of {wedged}",
+            interval=2.0,
+        )
+        since("remediation begun")
+        events = helpers.events(local_env, namespace, CLUSTER, reason="Remediating")
+        assert any(wedged in e for e in events), events
+
+        def replacement_ready() -> bool:
+            try:
+                ready = guest.ready_nodes()
+            except (AssertionError, subprocess.TimeoutExpired):
+                return False  # the guest API is slow under emulation: ask again
+            others = [n for n in ready if f"{CLUSTER}-w-" in n and n != wedged]
+            return bool(others) and since("replacement Node Ready")
+
+        wait_for(replacement_ready, timeout=SCALE_TIMEOUT, what="a new worker Ready", interval=5.0)
+        wait_for(
+            lambda: (
+                wedged not in {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)}
+                and since("old KVMNode gone")
+            ),
+            timeout=600,
+            what=f"KVMNode {wedged} gone",
+            interval=2.0,
+        )
+    finally:
+        if qemu_processes(f"guest={wedged}"):
+            os.kill(pid, signal.SIGCONT)
+    figures = ", ".join(f"{what} after {seconds:.0f} s" for what, seconds in moments.items())
+    print(f"\nwedged worker {wedged} (SIGSTOP, unhealthyTimeout 60s): {figures}")
+    wait_for(
+        lambda: not qemu_processes(f"guest={wedged}"),
+        timeout=300,
+        what=f"the VM of {wedged} gone",
     )
 
 

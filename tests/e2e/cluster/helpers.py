@@ -67,6 +67,13 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return {}
 
 
+def events(env: LocalEnv, namespace: str, name: str, *, reason: str) -> list[str]:
+    """The messages of the Events with ``reason`` about the object named ``name``."""
+    selector = f"involvedObject.name={name},reason={reason}"
+    listed = get(env, namespace, "events", "--field-selector", selector)
+    return [str(e.get("message")) for e in listed["items"]]
+
+
 def is_ready(obj: dict[str, Any]) -> bool:
     return condition(obj, "Ready").get("status") == "True"
 

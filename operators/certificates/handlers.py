@@ -95,7 +95,12 @@ def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
     cluster, component, node = spec.get("cluster"), spec.get("component"), spec.get("node")
     if not isinstance(cluster, str) or not isinstance(component, str):
         return ()
-    name = catalogue.secret_name(cluster, component, node if isinstance(node, str) else "")
+    own = spec.get("secretName")
+    name = (
+        own
+        if isinstance(own, str) and own
+        else catalogue.secret_name(cluster, component, node if isinstance(node, str) else "")
+    )
     return (ObjectRef("v1", "Secret", name, body["metadata"]["namespace"]),)
 
 
@@ -116,6 +121,8 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
         component,
         ctx,
         node=node if isinstance(node, str) else "",
+        secret_name=str(spec.get("secretName") or ""),
+        uid=str(meta.get("uid") or ""),
     )
     policy = RetryPolicy(retry, ctx.runtime.retry_delay, ctx.runtime.max_retry_delay)
     outcome = await run_steps(

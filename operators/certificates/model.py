@@ -11,14 +11,21 @@ through and names the field.
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import fields
 from shared.api import certificates as catalogue
+from shared.conditions import parse_timestamp
 from shared.errors import InvalidSpec
 
 DEFAULT_TTL = "4320h"
 DEFAULT_RENEW_BEFORE = "720h"
+# spec.onExpiry: renewed before it expires (every certificate a cluster uses),
+# or deleted at the end of its ttl (a short-lived credential handed out once).
+RENEW = "Renew"
+DELETE = "Delete"
+ON_EXPIRY = (RENEW, DELETE)
 
 
 def seconds(text: str, field: str) -> int:
@@ -44,6 +51,19 @@ class CertificateSpec:
     organizations: tuple[str, ...] | None = None
     dns_names: tuple[str, ...] | None = None
     ip_addresses: tuple[str, ...] | None = None
+    # spec.secretName: a Secret of its own instead of the component's.
+    secret_name_override: str = ""
+    on_expiry: str = RENEW
+    # metadata.creationTimestamp: where a Delete certificate's life starts.
+    created: datetime | None = None
+
+    @property
+    def lifetime_end(self) -> datetime | None:
+        """When an ``onExpiry: Delete`` Certificate ends, with every certificate
+        issued for it (even one issued again after its Secret was deleted)."""
+        if self.on_expiry != DELETE or self.created is None:
+            return None
+        return self.created + timedelta(seconds=self.ttl_seconds)
 
     @property
     def ttl(self) -> str:
@@ -63,6 +83,8 @@ class CertificateSpec:
 
     @property
     def secret_name(self) -> str:
+        if self.secret_name_override:
+            return self.secret_name_override
         return catalogue.secret_name(self.cluster, self.component, self.node)
 
     @property
@@ -147,4 +169,7 @@ def parse(body: Mapping[str, Any]) -> CertificateSpec:
         organizations=_optional_strings(body, "spec.organizations"),
         dns_names=_optional_strings(body, "spec.dnsNames"),
         ip_addresses=ips,
+        secret_name_override=str(fields.at(body, "spec.secretName") or ""),
+        on_expiry=fields.string(body, "spec.onExpiry", default=RENEW, choices=ON_EXPIRY),
+        created=parse_timestamp(fields.at(body, "metadata.creationTimestamp")),
     )

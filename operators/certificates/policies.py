@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from operators.certificates.model import CertificateSpec
+from operators.certificates.model import DELETE, CertificateSpec
 from shared.api import certificates as catalogue
 from shared.errors import InvalidSpec
 
@@ -23,6 +23,7 @@ REASON_TAMPERED = "SecretTampered"
 REASON_EXPIRED = "Expired"
 REASON_TTL_TOO_LONG = "TTLExceedsLimit"
 REASON_NAME_OUTSIDE_CLUSTER = "NameOutsideCluster"
+REASON_SECRET_TAKEN = "SecretTaken"  # noqa: S105 - a reason, not a secret
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,36 @@ def renewal_time(not_before: datetime, not_after: datetime, renew_before_seconds
     return not_after - ahead
 
 
+def lifetime_over(spec: CertificateSpec, now: datetime) -> bool:
+    """An ``onExpiry: Delete`` Certificate whose ttl since its creation has passed."""
+    end = spec.lifetime_end
+    return end is not None and now >= end
+
+
+def issue_ttl(spec: CertificateSpec, now: datetime) -> str:
+    """The TTL to ask Vault for: the spec's, cut to what is left of a Delete
+    Certificate's life, so that no certificate issued for it outlives it."""
+    end = spec.lifetime_end
+    if end is None:
+        return spec.ttl
+    left = int((end - now).total_seconds())
+    return f"{max(1, min(spec.ttl_seconds, left))}s"
+
+
+def next_action_time(spec: CertificateSpec, not_before: datetime, not_after: datetime) -> datetime:
+    """When the renewal timer wakes the reconciler: to renew, or to delete at the end."""
+    end = spec.lifetime_end
+    if end is not None:
+        return end
+    return renewal_time(not_before, not_after, spec.renew_before_seconds)
+
+
 def issue_reason(  # noqa: PLR0911 - one return per policy, in order
     spec: CertificateSpec, current: Current | None, *, ca_fingerprint: str, now: datetime
 ) -> Decision | None:
     """Why a new certificate (or key pair) must be issued now, or None."""
+    if lifetime_over(spec, now):
+        return None  # the Certificate is deleted, not issued again
     if current is None:
         return Decision(REASON_MISSING, "the Secret does not exist yet")
     if current.key_algorithm is None:
@@ -150,6 +177,8 @@ def issue_reason(  # noqa: PLR0911 - one return per policy, in order
         return Decision(REASON_ISSUER_CHANGED, "the Secret's CA is not the cluster's CA")
     if current.faults:
         return Decision(REASON_TAMPERED, current.faults)
+    if spec.on_expiry == DELETE:
+        return None  # never renewed: it ends with the Certificate
     if now >= current.not_after:
         return Decision(REASON_EXPIRED, f"expired at {current.not_after.isoformat()}")
     due = renewal_time(current.not_before, current.not_after, spec.renew_before_seconds)

@@ -34,7 +34,7 @@ from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
 from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.children import owned
-from shared.errors import Retry
+from shared.errors import InvalidSpec, Retry
 from shared.kube import ObjectRef
 from shared.steps import Step
 from shared.vault import CA, Role, VaultUnavailable
@@ -136,8 +136,37 @@ async def validate(run: Run) -> None:
     policies.validate(run.spec, max_ttl_seconds=run.ctx.settings.max_ttl_seconds)
 
 
+def expire(run: Run) -> None:
+    """Delete an ``onExpiry: Delete`` Certificate at the end of its life; its
+    release then removes the Secret (there is nothing left to revoke: Vault
+    refuses to revoke an expired certificate)."""
+    if not policies.lifetime_over(run.spec, run.now):
+        return
+    log = logs.get_logger("g8s.certificates", namespace=run.spec.namespace, name=run.spec.name)
+    log.info("lifetime over, deleting the Certificate", ended=str(run.spec.lifetime_end))
+    run.ctx.client().delete(
+        ObjectRef(CERTIFICATE_API_VERSION, CERTIFICATE.kind, run.spec.name, run.spec.namespace)
+    )
+
+
+def controller_uid(obj: Mapping[str, Any] | None) -> str | None:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return next((str(r.get("uid")) for r in refs if r.get("controller")), None)
+
+
 def read_secret(run: Run) -> None:
-    run.current = read_current(run.ctx.client().get(secret_ref(run.spec)))
+    secret = run.ctx.client().get(secret_ref(run.spec))
+    holder = controller_uid(secret)
+    if holder is not None and holder != run.uid:
+        # Another Certificate writes it: overwriting it would take that one's
+        # key away, and releasing this one would revoke that one's certificate.
+        raise InvalidSpec(
+            "spec.secretName",
+            f"Secret {run.spec.secret_name} is written by another Certificate; "
+            "name a Secret of this Certificate's own",
+            reason=policies.REASON_SECRET_TAKEN,
+        )
+    run.current = read_current(secret)
     # Known before Vault is asked anything, so that a failure there still says
     # why an issuance was wanted; the issue step decides again with the CA.
     own_ca = run.current.ca_fingerprint if run.current else None
@@ -279,7 +308,7 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         common_name=profile.common_name,
         dns_names=profile.dns_names,
         ip_addresses=profile.ip_addresses,
-        ttl=spec.ttl,
+        ttl=policies.issue_ttl(spec, run.now),
     )
     info = keys.CertificateInfo.from_pem(issued.certificate)
     if info is None:
@@ -319,6 +348,7 @@ async def record_metrics(run: Run) -> None:
 
 STEPS: tuple[Step[Run], ...] = (
     Step("validate", validate),
+    Step("expire", expire),
     Step("read-secret", read_secret),
     Step("ensure-pki", ensure_pki),
     Step("write-ca-secret", write_ca_secret),
@@ -340,6 +370,9 @@ class Release:
     component: str
     ctx: CertificatesContext
     node: str = ""
+    # spec.secretName when the Certificate names its own Secret.
+    secret_name: str = ""
+    uid: str = ""
     torn_down: bool = False
     cluster_going: bool = False
 
@@ -366,17 +399,18 @@ def cluster_going(release: Release) -> bool:
 def revoke(release: Release) -> None:
     if release.cluster_going:
         return
-    secret = release.ctx.client().get(
-        ObjectRef(
-            "v1",
-            "Secret",
-            catalogue.secret_name(release.cluster, release.component, release.node),
-            release.namespace,
-        )
+    name = release.secret_name or catalogue.secret_name(
+        release.cluster, release.component, release.node
     )
+    secret = release.ctx.client().get(ObjectRef("v1", "Secret", name, release.namespace))
+    holder = controller_uid(secret)
+    if holder is not None and release.uid and holder != release.uid:
+        return  # another Certificate's certificate: not this one's to revoke
     current = read_current(secret)
     if current is None or current.certificate_pem is None:
         return
+    if current.not_after is not None and current.not_after <= release.ctx.clock():
+        return  # expired: Vault refuses to revoke it, and nothing accepts it any more
     if release.mount not in release.ctx.vault.mounts(release.mount):
         return
     release.ctx.vault.revoke(release.mount, current.certificate_pem)

@@ -30,9 +30,7 @@ def certificate_fields(spec: CertificateSpec, state: policies.Current | None) ->
         return {}
     result: dict[str, Any] = {"revision": state.revision}
     if state.not_before is not None and state.not_after is not None:
-        renewal = policies.renewal_time(
-            state.not_before, state.not_after, spec.renew_before_seconds
-        )
+        renewal = policies.next_action_time(spec, state.not_before, state.not_after)
         result |= {
             "notBefore": timestamp(state.not_before),
             "notAfter": timestamp(state.not_after),
@@ -56,7 +54,12 @@ def report(
     if verdict is None:
         fields |= {"failedAttempts": 0, "lastFailureTime": None, "nextAttemptTime": None}
         what = "key pair" if spec.profile.key_pair_only else "certificate"
-        if "notAfter" in fields:
+        if "notAfter" in fields and spec.lifetime_end is not None:
+            message = (
+                f"{what} valid until {fields['notAfter']}, never renewed; the Certificate "
+                f"and its Secret are deleted at {fields['renewalTime']}"
+            )
+        elif "notAfter" in fields:
             message = f"{what} valid until {fields['notAfter']}, renewal at {fields['renewalTime']}"
         else:
             message = f"{what} in Secret {spec.secret_name}"

@@ -7,7 +7,9 @@ its Ready status, reason and age, children grouped in the deletion order
 
 ``g8s kubeconfig <name> [-n namespace] [-o file]``: the guest cluster's admin
 kubeconfig (Secret ``<name>-kubeconfig``), to stdout or to a file only its
-owner can read, since it holds a client key.
+owner can read, since it holds a client key. With ``--ttl 30m`` a short-lived
+admin certificate of its own instead, deleted at its end
+(``operators.cluster.credentials``).
 
 ``g8s plan -f <manifest>``: what applying a Cluster manifest would create,
 change or delete, from server-side dry runs (``operators.cluster.plan``);
@@ -34,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from operators.cluster import backups, reconcile, restores
+from operators.cluster import backups, credentials, reconcile, restores
 from operators.cluster import plan as planning
 from operators.cluster.model import ref
 from shared import conditions as cond
@@ -142,6 +144,15 @@ def parser() -> argparse.ArgumentParser:
     config_cmd.add_argument("name")
     config_cmd.add_argument("-n", "--namespace", default="default")
     config_cmd.add_argument("-o", "--output", type=Path, help="write it here (mode 0600)")
+    config_cmd.add_argument(
+        "--ttl",
+        default="",
+        help="a short-lived admin certificate of its own instead (a duration such as 30m); "
+        "deleted, and refused by the guest, at its end",
+    )
+    config_cmd.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for it (default 120)"
+    )
     plan_cmd = commands.add_parser(
         "plan", help="what applying a Cluster manifest would create, change or delete"
     )
@@ -175,7 +186,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         kube = Kube(connect(), "g8s-cli")
         if args.command == "kubeconfig":
-            text = kubeconfig(kube, args.name, args.namespace)
+            text = (
+                credentials.short_lived(
+                    kube,
+                    args.name,
+                    args.namespace,
+                    ttl=args.ttl,
+                    timeout=args.timeout,
+                    say=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+                if args.ttl
+                else kubeconfig(kube, args.name, args.namespace)
+            )
             if args.output is None:
                 sys.stdout.write(text)
             else:

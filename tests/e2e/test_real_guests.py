@@ -9,6 +9,8 @@ Cluster with one control plane and one worker is applied; checked here:
   report, each kubelet with its own identity; the admin kubeconfig the
   cluster operator writes works from this machine, verified against <c>-ca;
 - a Deployment in the guest runs on the worker;
+- `g8s kubeconfig --ttl 60s` works, and is refused once it ends (its
+  Certificate and Secret deleted by the certificates operator);
 - a client certificate of another cluster's PKI is refused by this guest API,
   and another cluster's etcd client certificate by this guest's etcd (which
   takes this cluster's own);
@@ -234,6 +236,58 @@ def test_a_deployment_runs_on_the_worker(guest_cluster: tuple[str, Guest]) -> No
     assert len(pods) == 1
     assert f"{CLUSTER}-w-" in pods[0]["spec"]["nodeName"]
     assert pods[0]["status"]["phase"] == "Running"
+
+
+def test_a_short_lived_kubeconfig_works_until_its_end(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    """`g8s kubeconfig --ttl 60s`: the guest takes it, then refuses it once it ends;
+    its Certificate and Secret are gone, the long-lived admin kubeconfig still works."""
+    namespace, guest = guest_cluster
+    path = tmp_path / "short.kubeconfig"
+    made = local_env.g8s(
+        "kubeconfig", CLUSTER, "-n", namespace, "--ttl", "60s", "-o", str(path), timeout=180
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (name,) = [
+        line.split()[3].split("/")[1] for line in made.stderr.splitlines() if "asked for" in line
+    ]
+
+    def nodes_with(kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+        return localenv.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "name"],
+            check=False,
+            timeout=120,
+        )
+
+    def answer(refused: bool) -> subprocess.CompletedProcess[str] | None:
+        out = nodes_with(path)
+        if refused:
+            return out if out.returncode != 0 and "Unauthorized" in out.stderr else None
+        return out if out.returncode == 0 else None
+
+    answered = wait_for(
+        lambda: answer(refused=False),
+        timeout=120,
+        what="the guest API answering the short-lived kubeconfig",
+        interval=3.0,
+    )
+    assert f"node/{CLUSTER}-cp-" in answered.stdout
+    wait_for(
+        lambda: helpers.find(local_env, namespace, "certificate.g8s.io", name) is None,
+        timeout=240,
+        what=f"Certificate {name} deleted at its end",
+        interval=3.0,
+    )
+    assert helpers.find(local_env, namespace, "secret", name) is None
+    refused = wait_for(
+        lambda: answer(refused=True),
+        timeout=120,
+        what="the guest API refusing the ended certificate",
+        interval=3.0,
+    )
+    assert refused.returncode != 0
+    assert guest.ready_nodes(), "the long-lived admin kubeconfig still works"
 
 
 OTHER = "other"

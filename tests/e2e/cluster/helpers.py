@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.api import certificates as catalogue
 from shared.api.kinds import ALL_KINDS
-from tests.localenv import BIN, LocalEnv, get_json
+from tests.localenv import BIN, LocalEnv, find_json, get_json
 from tests.operators import RunningOperator, running_operator, wait_for
 from tests.volumes import running_provisioner
 
@@ -32,6 +32,7 @@ PAUSED_ANNOTATION = "g8s.io/paused"
 
 # The e2e tests read objects as helpers.get(env, namespace, *what).
 get = get_json
+find = find_json
 
 
 def cluster(name: str, namespace: str, workers: int = 2, **spec: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from operators.certificates import policies
-from operators.certificates.model import parse
+from operators.certificates.model import CertificateSpec, parse
 from shared.errors import InvalidSpec
 from tests.unit.certificates.fakes import at, certificate_body
 
@@ -96,3 +96,46 @@ def test_validate_names_outside_the_cluster() -> None:
 def test_seconds_until() -> None:
     assert policies.seconds_until(at(1), at(0)) == 3600
     assert policies.seconds_until(at(0), at(0) + timedelta(seconds=5)) == 0
+
+
+def _short_lived(**spec: str) -> CertificateSpec:
+    body = certificate_body(ttl="10h", onExpiry="Delete", secretName="c1-kubeconfig-abcde", **spec)
+    body["metadata"]["creationTimestamp"] = "2030-01-01T00:00:00Z"
+    return parse(body)
+
+
+def test_a_delete_certificate_ends_ttl_after_its_creation() -> None:
+    spec = _short_lived()
+    assert spec.secret_name == "c1-kubeconfig-abcde"
+    assert spec.lifetime_end == at(10)
+    assert not policies.lifetime_over(spec, at(9.99))
+    assert policies.lifetime_over(spec, at(10))
+    # Issued late (its Secret deleted and issued again), it still ends then.
+    assert policies.issue_ttl(spec, at(0)) == "36000s"
+    assert policies.issue_ttl(spec, at(7)) == "10800s"
+    assert policies.issue_ttl(spec, at(10.5)) == "1s"
+    # The renewal timer wakes at the end, to delete it.
+    assert policies.next_action_time(spec, at(0), at(10)) == at(10)
+    assert policies.issue_ttl(SPEC, at(7)) == SPEC.ttl
+
+
+def test_a_delete_certificate_is_never_renewed_nor_issued_after_its_end() -> None:
+    spec = _short_lived()
+    current = replace(GOOD, spec_hash=policies.spec_hash(spec), not_after=at(10))
+    for hours in (9.5, 11):
+        assert policies.issue_reason(spec, current, ca_fingerprint=CA, now=at(hours)) is None
+    # A missing Secret is issued again while its life lasts, not after.
+    assert policies.issue_reason(spec, None, ca_fingerprint=CA, now=at(5)) is not None
+    assert policies.issue_reason(spec, None, ca_fingerprint=CA, now=at(10)) is None
+    # Tampering is still repaired.
+    tampered = replace(current, faults="key does not match")
+    decision = policies.issue_reason(spec, tampered, ca_fingerprint=CA, now=at(5))
+    assert decision is not None
+    assert decision.reason == "SecretTampered"
+
+
+def test_on_expiry_is_renew_or_delete() -> None:
+    assert parse(certificate_body()).on_expiry == "Renew"
+    assert parse(certificate_body()).lifetime_end is None
+    with pytest.raises(InvalidSpec, match=r"spec\.onExpiry"):
+        parse(certificate_body(onExpiry="Keep"))

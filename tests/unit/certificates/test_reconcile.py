@@ -87,6 +87,8 @@ class World:
             spec["component"],
             self.ctx,
             node=spec.get("node", ""),
+            secret_name=spec.get("secretName", ""),
+            uid=body["metadata"].get("uid", ""),
         )
         outcome = asyncio.run(
             run_steps(
@@ -360,3 +362,58 @@ def test_release_waits_for_vault() -> None:
     assert outcome.verdict is not None
     assert outcome.verdict.retry
     assert outcome.verdict.reason == "VaultUnavailable"
+
+
+def short_lived(name: str, uid: str, ttl: str = "2h") -> dict[str, Any]:
+    body = certificate_body(component="admin", ttl=ttl, onExpiry="Delete", secretName=name)
+    body["metadata"] |= {"name": name, "uid": uid, "creationTimestamp": "2030-01-01T00:00:00Z"}
+    return body
+
+
+def test_a_short_lived_certificate_is_deleted_at_its_end_and_not_revoked() -> None:
+    world = World()
+    body = short_lived("c1-kubeconfig-aaaaa", "uid-k")
+    world.kube.apply(body)
+    _, outcome = world.at(at(1)).reconcile(body)
+    assert outcome.ok, outcome.verdict
+    # Issued an hour in: its certificate ends with the Certificate, at 2 h.
+    cert = x509.load_pem_x509_certificate(data(world.secret("c1-kubeconfig-aaaaa"), "tls.crt"))
+    assert cert.not_valid_after_utc == at(2)
+    # Never renewed: nothing is issued up to the end.
+    signed = world.vault.signed
+    _, outcome = world.at(at(1.9)).reconcile(body)
+    assert outcome.ok
+    assert world.vault.signed == signed
+    # At the end, the Certificate is deleted; its release revokes nothing (expired).
+    _, outcome = world.at(at(2)).reconcile(body)
+    assert outcome.ok
+    assert ("Certificate", "ns1", "c1-kubeconfig-aaaaa") not in world.kube.objects
+    _, outcome = world.release(body)
+    assert outcome.ok
+    assert world.vault.revoked == []
+
+
+def test_a_short_lived_certificate_deleted_early_is_revoked() -> None:
+    world = World()
+    body = short_lived("c1-kubeconfig-bbbbb", "uid-b")
+    world.kube.apply(body)
+    world.reconcile(body)
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-kubeconfig-bbbbb", "ns1"))
+    _, outcome = world.at(at(1)).release(body)
+    assert outcome.ok
+    assert len(world.vault.revoked) == 1
+
+
+def test_a_secret_another_certificate_writes_is_refused_and_never_revoked() -> None:
+    world = World()
+    mine = short_lived("c1-kubeconfig-ccccc", "uid-c")
+    world.kube.apply(mine)
+    world.reconcile(mine)
+    thief = short_lived("c1-kubeconfig-ccccc", "uid-t")
+    thief["metadata"]["name"] = "c1-thief"
+    _, outcome = world.reconcile(thief)
+    assert outcome.verdict is not None
+    assert outcome.verdict.reason == "SecretTaken"
+    _, outcome = world.release(thief)
+    assert outcome.ok
+    assert world.vault.revoked == []

@@ -217,12 +217,11 @@ class EtcdClient:
 
     # Cluster membership.
 
-    async def members(self) -> list[Member]:
-        response = await self._any(
-            lambda e: e.cluster.MemberList(
-                rpc.MemberListRequest(linearizable=True), timeout=self.timeout
-            )
-        )
+    async def members(self, *, linearizable: bool = True) -> list[Member]:
+        """The member list; ``linearizable=False`` is any member's own copy, which a
+        member without a quorum still answers (it may be stale)."""
+        request = rpc.MemberListRequest(linearizable=linearizable)
+        response = await self._any(lambda e: e.cluster.MemberList(request, timeout=self.timeout))
         return [_member(raw) for raw in response.members]
 
     async def add_learner(self, peer_urls: Sequence[str]) -> Member:

@@ -58,7 +58,13 @@ async def probe(
     try:
         members = await client.members()
     except EtcdError as exc:
-        return Probe(members=None, leader="", error=f"member list failed: {exc}")
+        # Without a quorum the linearizable list fails; a member's own copy
+        # still tells which members there are, so the status can say that the
+        # quorum is lost (and membership changes wait) instead of "unreachable".
+        try:
+            members = await client.members(linearizable=False)
+        except EtcdError:
+            return Probe(members=None, leader="", error=f"member list failed: {exc}")
     statuses = await asyncio.gather(*(_status(client, m) for m in members))
     views: list[MemberView] = []
     problems: dict[str, str] = {}

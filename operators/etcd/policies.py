@@ -94,7 +94,7 @@ def no_quorum(m: Membership) -> Action | None:
         "wait",
         "",
         None,
-        "NoQuorum",
+        "QuorumLost",
         f"{len(healthy)} of {len(voters)} voting members healthy, "
         f"{quorum(len(voters))} needed: no membership change is safe",
     )

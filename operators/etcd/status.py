@@ -47,7 +47,7 @@ def members_healthy(run: Run) -> Observation:  # noqa: PLR0911 - one return per 
     if sick:
         problems = probe.problems or {}
         detail = "; ".join(f"{m.name}: {problems.get(m.name, 'unhealthy')}" for m in sick)
-        reason = "NoQuorum" if healthy < policies.quorum(len(voters)) else "MemberUnhealthy"
+        reason = "QuorumLost" if healthy < policies.quorum(len(voters)) else "MemberUnhealthy"
         return Observation.false(t, reason, f"{summary}; {detail}")
     return Observation.true(t, "MembersHealthy", f"{summary}, leader {probe.leader or 'unknown'}")
 

@@ -10,14 +10,24 @@ member just removed.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from operators.etcd import membership, policies
+from operators.etcd.children import members, statefulset
+from operators.etcd.model import EtcdClusterSpec, parse
+from shared.backup import FilesystemStore
 from shared.etcd import EtcdClient, EtcdError, Member
-from tests.integration.etcd.localetcd import LocalEtcd
+from tests.integration.etcd.localetcd import BIN, LocalEtcd
 
 TIMEOUT = timedelta(minutes=5)
+# Where backups of the guest "demo" of namespace "ns" go in the store.
+DIRECTORY = "ns/demo"
 
 
 def name_of(cluster: LocalEtcd, member: Member) -> str:
@@ -112,3 +122,73 @@ async def converge(
             elif action.kind == "remove":
                 cluster.wipe(action.member)
     raise AssertionError(f"no convergence to {desired} members in {rounds} rounds")
+
+
+def restore_spec() -> EtcdClusterSpec:
+    """An EtcdCluster of three members restored from a backup (its StatefulSet's shape)."""
+    return parse(
+        {
+            "metadata": {"name": "demo", "namespace": "ns", "uid": "0123456789abcdef"},
+            "spec": {
+                "replicas": 3,
+                "tls": {
+                    "serverSecretName": "demo-etcd-server",
+                    "peerSecretName": "demo-etcd-peer",
+                    "clientSecretName": "demo-etcd-client",
+                },
+                "restore": {"location": f"{DIRECTORY}/x.db"},
+            },
+        }
+    )
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of container env values."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), value)
+
+
+def restore_container(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The restore init container the etcd operator builds for ``record``'s backup."""
+    source = statefulset.RestoreSource("backups", record["location"], record["checksum"])
+    built = statefulset.build(restore_spec(), replicas=3, image="etcd", restore=source)
+    return dict(built["spec"]["template"]["spec"]["initContainers"][0])
+
+
+def run_restore(
+    container: Mapping[str, Any], member: str, cluster: LocalEtcd, overrides: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run the init container's command as the kubelet would, for pod ``member``."""
+    env: dict[str, str] = {"POD_NAME": member}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = _expand(entry["value"], env)
+    assert env["ETCD_INITIAL_ADVERTISE_PEER_URLS"].startswith(f"https://{member}.demo-etcd-peer.")
+    env.update(overrides)
+    env["ETCD_INITIAL_ADVERTISE_PEER_URLS"] = cluster.member(member).peer_url
+    env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run(
+        container["command"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def restore_overrides(
+    cluster: LocalEtcd, store: FilesystemStore, record: Mapping[str, Any], work: Path
+) -> dict[str, dict[str, str]]:
+    """Per member, what points the restore command at this machine: its data
+    directory, the members ConfigMap the operator writes (as mounted files) and
+    the backup in the store."""
+    names = sorted(cluster.members)
+    peers = {name: cluster.member(name).peer_url for name in names}
+    configmap = members.build(restore_spec(), peers=peers, state="new")
+    cluster_dir = work / "cluster"
+    cluster_dir.mkdir(exist_ok=True)
+    for key, value in configmap["data"].items():
+        (cluster_dir / key).write_text(value)
+    return {
+        name: {
+            "ETCD_DATA_DIR": str(cluster.members[name].data_dir),
+            "CLUSTER_DIR": str(cluster_dir),
+            "SNAPSHOT_FILE": str(store.path(record["location"])),
+        }
+        for name in names
+    }

@@ -14,42 +14,27 @@ runs when due, the leader last, both reported in the status.
 
 import asyncio
 import os
-import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from operators.etcd import policies, reconcile, status
-from operators.etcd.children import members, statefulset
 from operators.etcd.context import EtcdSettings
-from operators.etcd.model import EtcdClusterSpec, parse
+from operators.etcd.model import parse
 from shared.backup import FilesystemStore, backup_name
 from shared.etcd import EtcdClient
 from shared.kube import Kube
 from shared.steps import Outcome
 from tests.integration.etcd.conftest import NAMES, observe
-from tests.integration.etcd.localetcd import BIN, LocalEtcd
+from tests.integration.etcd.driver import (
+    DIRECTORY,
+    restore_container,
+    restore_overrides,
+    run_restore,
+)
+from tests.integration.etcd.localetcd import LocalEtcd
 
 KEYS = {f"/registry/pods/p{i:04d}".encode(): os.urandom(64) for i in range(500)}
-DIRECTORY = "ns/demo"
-
-
-def _spec() -> EtcdClusterSpec:
-    return parse(
-        {
-            "metadata": {"name": "demo", "namespace": "ns", "uid": "0123456789abcdef"},
-            "spec": {
-                "replicas": 3,
-                "tls": {
-                    "serverSecretName": "demo-etcd-server",
-                    "peerSecretName": "demo-etcd-peer",
-                    "clientSecretName": "demo-etcd-client",
-                },
-                "restore": {"location": "ns/demo/x.db"},
-            },
-        }
-    )
 
 
 async def _fill(client: EtcdClient) -> None:
@@ -61,28 +46,6 @@ def _backup(store: FilesystemStore, cluster: LocalEtcd, name: str, keep: int = 7
     endpoint = cluster.members["m1"].endpoint
     return reconcile.take_backup(
         store, DIRECTORY, name=name, endpoint=endpoint, tls=None, keep=keep, timeout=10
-    )
-
-
-def _expand(value: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion of container env values."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), value)
-
-
-def _run_restore(
-    container: dict[str, Any], member: str, cluster: LocalEtcd, overrides: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """Run the init container's command as the kubelet would, for pod ``member``."""
-    env: dict[str, str] = {"POD_NAME": member}
-    for entry in container["env"]:
-        if "value" in entry:
-            env[entry["name"]] = _expand(entry["value"], env)
-    assert env["ETCD_INITIAL_ADVERTISE_PEER_URLS"].startswith(f"https://{member}.demo-etcd-peer.")
-    env.update(overrides)
-    env["ETCD_INITIAL_ADVERTISE_PEER_URLS"] = cluster.member(member).peer_url
-    env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    return subprocess.run(
-        container["command"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -105,28 +68,13 @@ def test_snapshot_wipe_restore_with_the_init_container_command(
         local_etcd.wipe(name)
         assert not local_etcd.members[name].data_dir.exists()
 
-    spec = _spec()
-    source = statefulset.RestoreSource("backups", record["location"], record["checksum"])
-    built = statefulset.build(spec, replicas=3, image="etcd", restore=source)
-    container = built["spec"]["template"]["spec"]["initContainers"][0]
-    # The members ConfigMap the operator writes for a bootstrap, as mounted files.
-    peers = {name: local_etcd.member(name).peer_url for name in NAMES}
-    configmap = members.build(spec, peers=peers, state="new")
-    cluster_dir = tmp_path / "cluster"
-    cluster_dir.mkdir()
-    for key, value in configmap["data"].items():
-        (cluster_dir / key).write_text(value)
-
+    container = restore_container(record)
+    overrides = restore_overrides(local_etcd, store, record, tmp_path)
     for name in NAMES:
-        overrides = {
-            "ETCD_DATA_DIR": str(local_etcd.members[name].data_dir),
-            "CLUSTER_DIR": str(cluster_dir),
-            "SNAPSHOT_FILE": str(store.path(record["location"])),
-        }
-        result = _run_restore(container, name, local_etcd, overrides)
+        result = run_restore(container, name, local_etcd, overrides[name])
         assert result.returncode == 0, result.stderr
         assert (local_etcd.members[name].data_dir / "member" / "snap").is_dir()
-        again = _run_restore(container, name, local_etcd, overrides)
+        again = run_restore(container, name, local_etcd, overrides[name])
         assert again.returncode == 0, again.stderr
         assert "not restoring over it" in again.stdout
 
@@ -149,26 +97,10 @@ def test_restore_refuses_a_snapshot_with_another_checksum(
 ) -> None:
     store = FilesystemStore(tmp_path / "backups")
     record = _backup(store, local_etcd, backup_name(datetime.now(UTC)))
-    spec = _spec()
-    wrong = statefulset.RestoreSource("backups", record["location"], "0" * 64)
-    built = statefulset.build(spec, replicas=3, image="etcd", restore=wrong)
-    container = built["spec"]["template"]["spec"]["initContainers"][0]
-    cluster_dir = tmp_path / "cluster"
-    cluster_dir.mkdir()
-    configmap = members.build(spec, peers={"m0": local_etcd.member("m0").peer_url}, state="new")
-    for key, value in configmap["data"].items():
-        (cluster_dir / key).write_text(value)
+    container = restore_container({**record, "checksum": "0" * 64})
     data_dir = tmp_path / "fresh" / "data"
-    result = _run_restore(
-        container,
-        "m0",
-        local_etcd,
-        {
-            "ETCD_DATA_DIR": str(data_dir),
-            "CLUSTER_DIR": str(cluster_dir),
-            "SNAPSHOT_FILE": str(store.path(record["location"])),
-        },
-    )
+    overrides = restore_overrides(local_etcd, store, record, tmp_path)["m0"]
+    result = run_restore(container, "m0", local_etcd, {**overrides, "ETCD_DATA_DIR": str(data_dir)})
     assert result.returncode != 0
     assert "FAILED" in result.stdout + result.stderr
     assert not data_dir.exists()

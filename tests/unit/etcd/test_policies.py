@@ -170,7 +170,7 @@ def test_no_change_without_quorum() -> None:
         3, m("m0"), m("m1", healthy=False, since=long), m("m2", healthy=False, since=long)
     )
     assert action is not None
-    assert (action.kind, action.reason) == ("wait", "NoQuorum")
+    assert (action.kind, action.reason) == ("wait", "QuorumLost")
 
 
 def test_replacement_never_breaks_quorum_of_five() -> None:

@@ -179,7 +179,7 @@ def test_probed_unhealthy_member_and_lost_quorum() -> None:
         MemberView("demo-etcd-1", 2, False, False, unhealthy_since=NOW),
         MemberView("demo-etcd-2", 3, False, False, unhealthy_since=NOW),
     )
-    assert status.members_healthy(run).reason == "NoQuorum"
+    assert status.members_healthy(run).reason == "QuorumLost"
 
 
 def test_scaling_is_not_ready() -> None:

@@ -9,6 +9,7 @@ re-reads its children. At rest no child changes, so nothing is written.
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -23,8 +24,7 @@ from shared.api import conditions as c
 from shared.api.kinds import CLUSTER
 from shared.api.labels import CHILDREN_ANNOTATION, HEALTH_CHECK_ANNOTATION
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
-from shared.conditions import get as get_condition
-from shared.conditions import set_condition, timestamp
+from shared.conditions import parse_timestamp, set_condition, timestamp
 from shared.handling import Reconciler, reconcile
 from shared.kube import ObjectRef
 from shared.pause import pause_reason
@@ -32,7 +32,8 @@ from shared.pause import pause_reason
 CHILD_LINK = owners.Link(API_VERSION, CLUSTER.kind, CHILDREN_ANNOTATION, steps.child_token)
 # How soon a deletion stage is looked at again while its children go away.
 DELETE_RECHECK_SECONDS = 2.0
-# How often node health is judged again while a node is not Ready.
+# How often the health timer looks whether status.nextHealthCheckTime has come
+# (a read of the body kopf already has; it writes only then).
 HEALTH_CHECK_SECONDS = 15.0
 
 
@@ -107,9 +108,13 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
         registry=registry,
         id="health",
         interval=HEALTH_CHECK_SECONDS,
-        when=lambda body, **_: nodes_unhealthy(body),
+        # kopf re-evaluates a filter on events only, so the time is looked at
+        # inside: the timer exists while a check is scheduled at all.
+        when=lambda body, **_: health_check_scheduled(body),
     )
     async def _health(body: kopf.Body, memo: Any, **_: Any) -> None:
+        if not health_check_due(body, memo.clock()):
+            return
         # A node's timeout ends without any child changing. The stamp makes
         # kopf run the reconcile handler, which judges node health again: one
         # handler writes the status, never two at once from different reads.
@@ -126,13 +131,21 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
         )
 
 
-def nodes_unhealthy(body: Mapping[str, Any]) -> bool:
-    """The health timer runs only while NodesHealthy says a node is not Ready:
-    at rest it costs nothing."""
+def health_check_scheduled(body: Mapping[str, Any]) -> bool:
+    """Whether the status names a moment to judge node health again."""
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         return False
-    health = get_condition((body.get("status") or {}).get("conditions") or [], c.NODES_HEALTHY)
-    return health is not None and health.get("status") != c.TRUE
+    return bool((body.get("status") or {}).get("nextHealthCheckTime"))
+
+
+def health_check_due(body: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a not-Ready node has fallen due since the last reconcile (the
+    status says when the first will): at rest, and while nodes only start, the
+    timer writes nothing."""
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    due = parse_timestamp((body.get("status") or {}).get("nextHealthCheckTime"))
+    return due is not None and due <= now
 
 
 def ref_of(body: Mapping[str, Any]) -> ObjectRef:

@@ -37,6 +37,8 @@ class Verdict:
     reason: str
     message: str
     replace: tuple[str, ...] = ()
+    # When to judge again though nothing changes: a waiting node falls due.
+    recheck_at: datetime | None = None
 
 
 def allowed(max_unhealthy: str, total: int) -> int:
@@ -86,7 +88,10 @@ def judge(nodes: Sequence[NodeState], policy: Remediation, now: datetime) -> Ver
             else n.name
             for n in sick
         )
-        return Verdict(c.UNKNOWN, NOT_READY, f"not Ready: {pending}")
+        known = [m for m in moments.values() if m is not None]
+        return Verdict(
+            c.UNKNOWN, NOT_READY, f"not Ready: {pending}", recheck_at=min(known, default=None)
+        )
     limit = allowed(policy.max_unhealthy, len(live))
     if len(unhealthy) > limit:
         return Verdict(

@@ -228,6 +228,10 @@ def report(spec: ClusterSpec, observed: Observed, endpoint: str) -> Report:
     live = [n for n in observed.nodes if not n.deleting]
     if live and all(n.version == spec.kubernetes_version for n in live):
         fields["kubernetesVersion"] = spec.kubernetes_version
+    if observed.health is not None:
+        recheck = observed.health.recheck_at
+        # None removes it (a merge patch): nothing to look at again.
+        fields["nextHealthCheckTime"] = cond.timestamp(recheck) if recheck else None
     return Report(phase=phase(spec, observed, parts), observations=tuple(parts), fields=fields)
 
 

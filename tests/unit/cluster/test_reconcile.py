@@ -265,6 +265,8 @@ def test_an_unhealthy_worker_is_replaced_in_the_same_pass() -> None:
     assert waiting.observed.health is not None
     assert waiting.observed.health.reason == "NodesNotReady"
     assert f"KVMNode/{sick['metadata']['name']}" not in kube.deleted
+    waited = reconcile.report(waiting.spec, waiting, Outcome())
+    assert waited.fields["nextHealthCheckTime"] == "2026-01-01T00:07:00Z"
     # 6 minutes: replaced, and its replacement made at once.
     later = datetime(2026, 1, 1, 0, 8, 1, tzinfo=UTC)
     run = run_all(kube, cluster_body(), now=later)
@@ -277,5 +279,6 @@ def test_an_unhealthy_worker_is_replaced_in_the_same_pass() -> None:
     report = reconcile.report(run.spec, run, Outcome())
     health = [o for o in report.observations if o.type == "NodesHealthy"]
     assert [(o.status, o.reason) for o in health] == [("False", "Remediating")]
+    assert report.fields["nextHealthCheckTime"] is None
     # Not part of Ready: Ready names the missing worker instead.
     assert report.observations[0].reason != "Remediating"

@@ -52,6 +52,7 @@ def test_a_node_not_ready_within_its_timeout_is_waited_for_with_its_moment() -> 
     assert (verdict.status, verdict.reason, verdict.replace) == ("Unknown", "NodesNotReady", ())
     # The moment, not an age: the message is the same on every pass.
     assert "2026-01-01T12:03:00Z" in verdict.message
+    assert verdict.recheck_at == datetime(2026, 1, 1, 12, 3, tzinfo=UTC)
 
 
 def test_a_node_past_its_timeout_is_replaced() -> None:

@@ -17,9 +17,8 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from operators.certificates import keys
+from bench.floor import sign_latencies
 from shared.api import certificates as catalogue
-from shared.vault import CA, Role, TokenAuth, Vault
 from tests import localenv
 from tests.operators import running_operator
 
@@ -116,51 +115,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def sign_latencies(env: localenv.LocalEnv, count: int) -> list[float]:
-    """Seconds per ``sign`` call, sequential, on the same Vault through the same adapter."""
-    token = env.vault_token
-    vault = Vault(env.vault_addr, TokenAuth(lambda: token))
-    info = catalogue.ClusterInfo(
-        f"s{secrets.token_hex(3)}", "bench", "sign.bench.test", "172.31.0.0/16"
-    )
-    mount = catalogue.mount_path(info.namespace, info.name)
-    vault.ensure_pki(mount, CA("bench CA", "87600h"), max_ttl="87600h")
-    profile = catalogue.profile(catalogue.API, info)
-    vault.ensure_role(
-        mount,
-        Role(
-            profile.component,
-            (profile.common_name, *profile.dns_names),
-            profile.organizations,
-            profile.key_usages,
-            profile.server,
-            profile.client,
-            "8760h",
-            True,
-        ),
-    )
-    csrs = [
-        keys.csr_pem(keys.new_key(catalogue.ECDSA_P256), profile.common_name) for _ in range(count)
-    ]
-    result = []
-    try:
-        for csr in csrs:
-            started = time.perf_counter()
-            vault.sign(
-                mount,
-                profile.component,
-                csr,
-                common_name=profile.common_name,
-                dns_names=profile.dns_names,
-                ip_addresses=profile.ip_addresses,
-                ttl="24h",
-            )
-            result.append(time.perf_counter() - started)
-    finally:
-        vault.unmount(mount)
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,9 @@ Prints figures, asserts nothing about time:
   in the window are listed with the field managers that wrote them;
 - (c) Vault requests at rest over the same window, from OpenBao's audit log;
 - (d) resident memory (VmRSS) and CPU seconds of each operator process;
+- the floor (``bench/floor.py``): one certificate issued with the bare
+  clients (Vault ``sign``, Secret write, status patch), times the
+  certificates of one cluster, and (a) and (b) as ratios to it;
 - while (b) ran: API requests by verb and resource, Vault requests (from
   OpenBao's audit log) and failed-and-retried reconcile steps, each per
   cluster; with ``--profile``, where each operator's Python work went
@@ -49,6 +52,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import floor as floors
 from bench.cluster import profile
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
@@ -332,22 +336,33 @@ class Figures:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     vault: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
+    floor: floors.Floor | None = None
+    # Certificates of one cluster: what the floor of a cluster multiplies.
+    certificates: int = 0
 
 
 def measure(
     env: localenv.LocalEnv, args: argparse.Namespace, namespaces: Sequence[str], log_dir: Path
 ) -> Figures:
-    one_ns, many_ns = namespaces
+    one_ns, many_ns, floor_ns = namespaces
     figures = Figures(args.count, args.rest)
     figures.baseline = step(
         f"environment alone: counting writes for {args.baseline:.0f} s",
         lambda: write_rate(env, args.baseline),
     )
-    with running_provisioner(env, log_dir), operators(env, namespaces, log_dir) as running:
+    watched = [one_ns, many_ns]
+    with running_provisioner(env, log_dir), operators(env, watched, log_dir) as running:
         wait_started(running)
         figures.one = step("one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout))[
             "one"
         ]
+        figures.certificates = len(
+            env.kubectl("get", "certificates.g8s.io", "-n", one_ns, "-o", "name").stdout.split()
+        )
+        figures.floor = step(
+            "the floor: sign, Secret write and status patch with the bare clients",
+            lambda: floors.measure(env, floor_ns),
+        )
         cpu = {op.name: usage(op).cpu_seconds for op in running}
         names = [f"b{i:03d}" for i in range(args.count)]
         audit = localenv.Paths(env.name).vault_audit
@@ -384,10 +399,10 @@ def measure(
         figures.memory = {op.name: usage(op).rss_mib for op in running}
         # The figures first: deleting many clusters takes long, and may time out.
         show(figures, env.name)
-        deleted = {ns: network_uids(env, ns) for ns in namespaces}
+        deleted = {ns: network_uids(env, ns) for ns in watched}
         gone = step(
             f"deleting {args.count + 1} Clusters",
-            lambda: delete_all(env, namespaces, args.timeout),
+            lambda: delete_all(env, watched, args.timeout),
         )
         print(
             f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s"
@@ -405,6 +420,7 @@ def rows(f: Figures) -> list[tuple[str, str]]:
     last, p50, p90 = max(times), statistics.median(times), percentile(times, 0.9)
     result = [
         ("(a) apply -> Ready, 1 cluster", f"{f.one:.1f} s"),
+        *floor_rows(f),
         (
             f"(b) apply -> all Ready, {f.count} clusters at once",
             f"{last:.1f} s ({last / f.one:.1f}x one cluster, "
@@ -437,6 +453,25 @@ def rows(f: Figures) -> list[tuple[str, str]]:
     ]
     result.append(("    all operators", f"{sum(f.memory.values()):.1f} MiB RSS"))
     return result
+
+
+def floor_rows(f: Figures) -> list[tuple[str, str]]:
+    """The one-cluster and all-Ready times as ratios to the floor (bench/floor.py)."""
+    if f.floor is None or not f.certificates:
+        return []
+    one = f.floor.per_certificate * f.certificates
+    last = max(f.many.values()) if f.many else 0.0
+    return [
+        ("    floor", f.floor.line()),
+        (
+            f"    floor of a cluster ({f.certificates} certificates, one after another)",
+            f"{one:.2f} s; one cluster took {f.one / one:.1f}x that",
+        ),
+        (
+            f"    floor of {f.count} clusters, one after another",
+            f"{one * f.count:.1f} s; all Ready took {last / (one * f.count):.2f}x that",
+        ),
+    ]
 
 
 def show(f: Figures, env_name: str) -> None:
@@ -484,7 +519,8 @@ def main() -> None:
     hosts = scale_hosts(env, args.count + 1)
     print(f"... {hosts} simulated hosts", flush=True)
     tag = secrets.token_hex(3)
-    namespaces = [f"bench-one-{tag}", f"bench-many-{tag}"]
+    # The third is the floor's, which no operator watches.
+    namespaces = [f"bench-one-{tag}", f"bench-many-{tag}", f"bench-floor-{tag}"]
     for namespace in namespaces:
         env.kubectl("create", "namespace", namespace)
     log_dir = localenv.ROOT / ".state" / "bench-cluster" / tag

@@ -30,13 +30,9 @@ class Stopper(Protocol):
     def wait(self, timeout: float | None = None) -> Awaitable[Any]: ...
 
 
-def parse_time(value: Any) -> datetime | None:
-    return parse_timestamp(value)
-
-
 def next_wake(status: Mapping[str, Any], now: datetime, check_interval: float) -> float | None:
     """Seconds to sleep before looking again; None when renewal is due now."""
-    renewal = parse_time(status.get("renewalTime"))
+    renewal = parse_timestamp(status.get("renewalTime"))
     if renewal is None:
         return check_interval
     delay = policies.seconds_until(renewal, now)

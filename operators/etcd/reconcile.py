@@ -73,7 +73,7 @@ class Run:
     @property
     def created(self) -> datetime:
         text = (self.body.get("metadata") or {}).get("creationTimestamp")
-        return _parse_time(text) or self.now
+        return parse_timestamp(text) or self.now
 
     @property
     def ready_replicas(self) -> int:
@@ -99,10 +99,6 @@ class Run:
     def later(self, reason: str, message: str, delay: float | None = None) -> None:
         if self.requeue is None:
             self.requeue = Retry(reason, message, delay)
-
-
-def _parse_time(text: Any) -> datetime | None:
-    return parse_timestamp(text)
 
 
 def make_run(spec: EtcdClusterSpec, body: Mapping[str, Any], ctx: EtcdContext) -> Run:
@@ -139,7 +135,7 @@ def tls_material(secret: Mapping[str, Any]) -> TLSMaterial:
 def previously_unhealthy(status: Mapping[str, Any]) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     for member in status.get("members") or []:
-        since = _parse_time(member.get("unhealthySince"))
+        since = parse_timestamp(member.get("unhealthySince"))
         if isinstance(member, Mapping) and since is not None:
             found[str(member.get("name"))] = since
     return found
@@ -340,7 +336,7 @@ def backup(run: Run) -> None:
     requested = policies.backup_requested(
         spec.backup_request, str(run.status.get("lastBackupRequest") or "")
     )
-    last = _parse_time((run.status.get("lastBackup") or {}).get("time"))
+    last = parse_timestamp((run.status.get("lastBackup") or {}).get("time"))
     scheduled = policies.due(spec.backup.schedule, last, run.created, run.now)
     if not (requested or scheduled):
         return
@@ -427,7 +423,7 @@ def take_backup(
 
 async def defragment(run: Run) -> None:
     schedule = run.spec.backup.defrag_schedule
-    last = _parse_time(run.status.get("lastDefragmentationTime"))
+    last = parse_timestamp(run.status.get("lastDefragmentationTime"))
     if not policies.due(schedule, last, run.created, run.now):
         return
     probe = run.probe

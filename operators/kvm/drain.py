@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.conditions import is_true
 from shared.errors import ApiError
 from shared.kube import Kube, ObjectRef
 
@@ -62,10 +63,7 @@ class KubeGuest:
 
     def node_ready(self, node: str) -> bool:
         found = self._kube.get(ObjectRef("v1", "Node", node)) or {}
-        for condition in (found.get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "Ready":
-                return bool(condition.get("status") == "True")
-        return False
+        return is_true((found.get("status") or {}).get("conditions") or [], "Ready")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from tests.integration.etcd.driver import (
     restore_overrides,
     run_restore,
 )
-from tests.integration.etcd.localetcd import LocalEtcd, MissingEtcdError
+from tests.integration.etcd.localetcd import LocalEtcd, bootstrapped
 from tests.reliability.faults import Summary
 
 NAMES = ["m0", "m1", "m2"]
@@ -49,15 +49,7 @@ KEYS = {f"/registry/secrets/s{i:04d}".encode(): os.urandom(48) for i in range(30
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[LocalEtcd]:
-    try:
-        cluster = LocalEtcd(tmp_path / "etcd")
-    except MissingEtcdError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        cluster.bootstrap(NAMES)
-        yield cluster
-    finally:
-        cluster.close()
+    yield from bootstrapped(tmp_path / "etcd", NAMES)
 
 
 async def missing_keys(cluster: LocalEtcd, name: str) -> list[str]:

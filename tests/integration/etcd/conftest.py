@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.etcd.driver import TIMEOUT, converge, observe
-from tests.integration.etcd.localetcd import LocalEtcd, MissingEtcdError
+from tests.integration.etcd.localetcd import LocalEtcd, bootstrapped
 
 NAMES = ["m0", "m1", "m2"]
 
@@ -17,12 +17,4 @@ __all__ = ["NAMES", "TIMEOUT", "converge", "observe"]
 
 @pytest.fixture
 def local_etcd(tmp_path: Path) -> Iterator[LocalEtcd]:
-    try:
-        cluster = LocalEtcd(tmp_path / "etcd")
-    except MissingEtcdError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        cluster.bootstrap(NAMES)
-        yield cluster
-    finally:
-        cluster.close()
+    yield from bootstrapped(tmp_path / "etcd", NAMES)

@@ -19,8 +19,11 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.localenv import free_port
 
@@ -193,3 +196,19 @@ class LocalEtcd:
     def close(self) -> None:
         for name in list(self.members):
             self.stop(name)
+
+
+def bootstrapped(root: Path, names: Sequence[str]) -> Iterator[LocalEtcd]:
+    """A pytest fixture's body: ``names`` bootstrapped under ``root``, stopped after.
+
+    A missing etcd binary fails the test with a clear message, never skips it.
+    """
+    try:
+        cluster = LocalEtcd(root)
+    except MissingEtcdError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        cluster.bootstrap(list(names))
+        yield cluster
+    finally:
+        cluster.close()

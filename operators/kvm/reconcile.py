@@ -68,6 +68,7 @@ class Run:
     hosts: dict[str, str] = field(default_factory=dict)
     encryption_key_b64: str = ""
     ignition_hash: str = ""
+    live: tuple[ignition.LiveFile, ...] = ()
     pod: dict[str, Any] | None = None
     # The launcher pod's host says its pods are simulated (no VM really runs).
     simulated_host: str = ""
@@ -204,9 +205,11 @@ def node_inputs(run: Run) -> ignition.NodeInputs:
 
 
 def apply_ignition(run: Run) -> None:
-    config = ignition.render(ignition.build(run.spec, node_inputs(run)))
+    inputs = node_inputs(run)
+    config = ignition.render(ignition.build(run.spec, inputs))
     run.ignition_hash = secret.content_hash(config)
-    run.kube.apply(_owned(run, secret.build(run.spec, config)))
+    run.live = ignition.live_files(run.spec, inputs)
+    run.kube.apply(_owned(run, secret.build(run.spec, config, run.live)))
 
 
 def apply_disk(run: Run) -> None:
@@ -231,6 +234,7 @@ def apply_deployment(run: Run) -> None:
         accel=run.settings.accel,
         guest_image=run.settings.guest_image_path,
         placement=pod_placement(run.settings.node_selector, run.settings.tolerations),
+        live=run.live,
     )
     run.kube.apply(_owned(run, deployment.build(run.spec, pod)))
 

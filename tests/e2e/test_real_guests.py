@@ -8,6 +8,9 @@ Cluster with one control plane and one worker is applied; checked here:
   are Ready; the guest's Nodes are the KVMNodes, at the addresses the KVMNodes
   report, each kubelet with its own identity; the admin kubeconfig the
   cluster operator writes works from this machine, verified against <c>-ca;
+- the API server's certificate reissued reaches the running guest through the
+  launcher's share: served within minutes, no VM restarted, and a client
+  asking once a second all along sees no failed request;
 - a Deployment in the guest runs on the worker;
 - `g8s kubeconfig --ttl 60s` works, and is refused once it ends (its
   Certificate and Secret deleted by the certificates operator);
@@ -48,6 +51,7 @@ from shared.api import certificates as catalogue
 from shared.api import names
 from tests import hostnode, install, localenv, progress
 from tests.conftest import failed
+from tests.e2e import guestprobe
 from tests.e2e.cluster import helpers
 from tests.localenv import BIN, LocalEnv
 from tests.operators import wait_for
@@ -191,6 +195,64 @@ def test_guest_nodes_are_the_kvm_nodes_and_ready(
     assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]) == ca
     assert "insecure-skip-tls-verify" not in config["clusters"][0]["cluster"]
     assert guest.run("get", "--raw", "/readyz").strip() == "ok"
+
+
+def launcher_pods(env: LocalEnv, namespace: str) -> dict[str, tuple[str, int]]:
+    """Each VM's launcher pod: name -> (uid, restarts): a VM restart changes one of them."""
+    found = helpers.get(env, namespace, "pods", "-l", "app.kubernetes.io/managed-by=g8s-kvm")
+    return {
+        p["metadata"]["name"]: (
+            p["metadata"]["uid"],
+            sum(c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])),
+        )
+        for p in found["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    }
+
+
+def test_a_renewed_certificate_reaches_the_running_guest(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    """The API server's certificate reissued (its Secret deleted): the running guest serves
+    the new one through the launcher's share, with no VM restart and no failed request."""
+    namespace, guest = guest_cluster
+    pods = launcher_pods(local_env, namespace)
+    (controlplane,) = [
+        n["metadata"]["name"]
+        for n in kvmnodes(local_env, namespace)
+        if n["spec"]["role"] == "controlplane"
+    ]
+    ignition_secret = names.ignition_secret(controlplane)
+    config_hash = helpers.get(local_env, namespace, "secret", ignition_secret)["metadata"][
+        "annotations"
+    ]["g8s.io/ignition-sha256"]
+    with guestprobe.Prober(guest.kubeconfig) as prober:
+        wait_for(prober.tally.last_serial, timeout=120, what="a first answer")
+        old = prober.tally.last_serial()
+        started = time.monotonic()
+        local_env.kubectl(
+            "delete", "secret", catalogue.secret_name(CLUSTER, catalogue.API), "-n", namespace
+        )
+        wait_for(
+            lambda: prober.tally.last_serial() not in (None, old),
+            timeout=900,
+            what="the guest API server serving its new certificate",
+            interval=5.0,
+        )
+        taken_up = time.monotonic() - started
+        time.sleep(30)  # and keeps serving it
+    tally = prober.tally
+    print(
+        f"\nAPI server certificate renewed -> served by the running guest after {taken_up:.0f} s;"
+        f" continuous client: {tally.ok} requests answered, {len(tally.failures)} failed"
+    )
+    assert tally.failures == [], tally.failures
+    # Once switched, never back to the old certificate.
+    switched = next(i for i, (_, serial) in enumerate(tally.serials) if serial != old)
+    assert old not in [serial for _, serial in tally.serials[switched:]]
+    assert launcher_pods(local_env, namespace) == pods
+    renewed = helpers.get(local_env, namespace, "secret", ignition_secret)["metadata"]
+    assert renewed["annotations"]["g8s.io/ignition-sha256"] == config_hash
 
 
 def pause_deployment(name: str, replicas: int, **pod_spec: Any) -> dict[str, Any]:

@@ -3,14 +3,19 @@
 The pod mounts the node's disk volume (a filesystem) at ``DISK_DIR``, where
 the launcher keeps the VM's qcow2 overlay, and the guest OS image read-only
 at ``GUEST_DIR`` from a host directory (or finds it baked into the launcher
-image when no host directory is set). It is privileged (see ``_security``).
+image when no host directory is set). The node's live files (certificates,
+keys, encryption config) are the Ignition Secret's ``pki_*`` keys, mounted at
+``PKI_DIR`` as the tree the guest expects; the launcher shares that directory
+with the VM over 9p, and the kubelet keeps it up to date. It is privileged
+(see ``_security``).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.kvm.children.secret import CONFIG_KEY, HASH_ANNOTATION
+from operators.kvm.children.ignition import LiveFile
+from operators.kvm.children.secret import CONFIG_KEY, HASH_ANNOTATION, live_key
 from operators.kvm.model import KVMNodeSpec
 from operators.kvm.policies import Resources
 from shared.api import names
@@ -20,6 +25,7 @@ OPERATOR = "kvm"
 NODE_LABEL = "g8s.io/kvm-node"
 CONTAINER = "launcher"
 IGNITION_DIR = "/etc/g8s/ignition"
+PKI_DIR = "/etc/g8s/pki"
 DISK_DIR = "/var/lib/g8s/disk"
 GUEST_DIR = "/var/lib/g8s/guest"
 QMP_SOCKET = "/run/g8s/qmp.sock"
@@ -44,6 +50,8 @@ class LauncherPod:
     guest_image: str = ""
     # nodeSelector and tolerations of the pod (shared.placement.pod_placement).
     placement: Mapping[str, Any] = field(default_factory=dict)
+    # The node's live files; only their paths and modes are in the pod.
+    live: Sequence[LiveFile] = ()
 
 
 def selector(spec: KVMNodeSpec) -> dict[str, str]:
@@ -60,6 +68,7 @@ def _env(spec: KVMNodeSpec, pod: LauncherPod) -> list[dict[str, str]]:
         "DISK_GIB": str(spec.disk_gib),
         "ACCEL": pod.accel,
         "IGNITION": f"{IGNITION_DIR}/{CONFIG_KEY}",
+        "PKI_DIR": PKI_DIR if pod.live else "",
         "BRIDGE": pod.bridge,
         "MAC": pod.mac,
         "QMP_SOCKET": QMP_SOCKET,
@@ -108,14 +117,23 @@ def _volumes(spec: KVMNodeSpec, pod: LauncherPod) -> tuple[list[Any], list[Any]]
         {"name": "disk", "mountPath": DISK_DIR},
         {"name": "run", "mountPath": "/run/g8s"},
     ]
+    secret = names.ignition_secret(spec.name)
     volumes: list[dict[str, Any]] = [
         {
             "name": "ignition",
-            "secret": {"secretName": names.ignition_secret(spec.name), "defaultMode": 0o400},
+            "secret": {
+                "secretName": secret,
+                "defaultMode": 0o400,
+                "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}],
+            },
         },
         {"name": "disk", "persistentVolumeClaim": {"claimName": names.node_disk(spec.name)}},
         {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
     ]
+    if pod.live:
+        mounts.append({"name": "pki", "mountPath": PKI_DIR, "readOnly": True})
+        items = [{"key": live_key(f.path), "path": f.path, "mode": f.mode} for f in pod.live]
+        volumes.append({"name": "pki", "secret": {"secretName": secret, "items": items}})
     if pod.guest_image:
         mounts.append({"name": "guest", "mountPath": GUEST_DIR, "readOnly": True})
         # Directory: a missing image fails the pod's start with the path in its events.

@@ -3,21 +3,29 @@
 Everything the VM needs at first boot: hostname, a static address on the
 guest cluster's bridge with routes to the other nodes' pod subnets, an
 ``/etc/hosts`` naming the API server and etcd (the guest resolves no host
-cluster name through DNS), the node's certificates (copied from the
-certificates operator's Secrets, base64 as they are; the kubelet's own
-identity ``system:node:<node>``), a CNI configuration, the kubelet and its
+cluster name through DNS), a CNI configuration, the kubelet and its
 configuration; control-plane nodes also get static pods for the API server
 (encryption at rest from ``<c>-encryption``), controller manager and
 scheduler wired to the cluster's etcd Service.
 Manifests and configs are JSON documents (JSON is YAML), never templated text.
+
+The node's certificates, keys and encryption config are not in the config:
+they are its *live files* (``live_files``), which the launcher shares with
+the running VM over 9p. The guest mounts the share at ``PKI_SHARE`` and its
+``g8s-pki-sync`` service (``pki-sync.sh``) copies it to ``PKI`` before the
+kubelet starts, and again whenever it changes. A renewed certificate or a new
+key list then reaches the running components (which reload their files)
+without a reboot, and the config, whose hash rolls the VM, stays the same.
 """
 
 import json
 from base64 import b64encode
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
+from operators.kvm.launcher.command import PKI_MOUNT_TAG
 from operators.kvm.model import KVMNodeSpec
 from shared.api import certificates as certs
 
@@ -30,7 +38,13 @@ KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.kubeconfig"
 KUBELET_DOWNLOAD = "/opt/bin/kubelet"
 KUBELET_IN_IMAGE = "/usr/local/bin/kubelet"
 CA_FILE = f"{PKI}/ca.crt"
-ENCRYPTION_CONFIG = "/etc/kubernetes/encryption.json"
+ENCRYPTION_CONFIG = f"{PKI}/encryption/config.json"
+# The launcher's 9p share of the live files in the guest, its mount unit, and
+# the service that copies it to PKI.
+PKI_SHARE = "/run/g8s/pki"
+PKI_MOUNT_UNIT = "run-g8s-pki.mount"
+PKI_SYNC_UNIT = "g8s-pki-sync.service"
+PKI_SYNC_SCRIPT = "/usr/local/lib/g8s/pki-sync"
 CNI_CONFIG = "/etc/cni/net.d/10-g8s.conflist"
 CNI_BRIDGE = "cni0"
 # The Secret data of the node's own kubelet certificate goes under this component.
@@ -88,6 +102,15 @@ class NodeInputs:
     hosts: Mapping[str, str] = field(default_factory=dict)
     # The API server's encryption key (base64 of 32 bytes); control plane only.
     encryption_key_b64: str = ""
+
+
+@dataclass(frozen=True)
+class LiveFile:
+    """A file of the node's share: its path under ``PKI``, content (base64) and mode."""
+
+    path: str
+    content_b64: str
+    mode: int
 
 
 def components(spec: KVMNodeSpec) -> tuple[str, ...]:
@@ -232,8 +255,9 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
         "[Unit]",
         "Description=kubelet (g8s guest node)",
         "Wants=network-online.target",
-        "Requires=containerd.service",
-        "After=network-online.target containerd.service",
+        # Its certificates and those of the static pods come from the share.
+        f"Requires=containerd.service {PKI_SYNC_UNIT}",
+        f"After=network-online.target containerd.service {PKI_SYNC_UNIT}",
         "",
         "[Service]",
         "ExecStart=" + " ".join(args),
@@ -316,7 +340,11 @@ def apiserver_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         "--kubelet-preferred-address-types=InternalIP",
     ]
     if inputs.encryption_key_b64:
-        command.append(f"--encryption-provider-config={ENCRYPTION_CONFIG}")
+        command += [
+            f"--encryption-provider-config={ENCRYPTION_CONFIG}",
+            # A new key list on the share is taken up without a restart.
+            "--encryption-provider-config-automatic-reload=true",
+        ]
     image = f"{inputs.images.registry}/kube-apiserver:v{spec.kubernetes_version}"
     return static_pod("kube-apiserver", image, command)
 
@@ -372,28 +400,66 @@ def scheduler_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
     return static_pod("kube-scheduler", image, command)
 
 
-def _certificate_files(inputs: NodeInputs, wanted: Sequence[str]) -> list[dict[str, Any]]:
-    files = [
-        {
-            "path": CA_FILE,
-            "mode": MODE_PUBLIC,
-            "overwrite": True,
-            "contents": {"source": _data_url_b64(inputs.ca_b64)},
-        }
-    ]
-    for component in (*wanted, KUBELET):
+def live_files(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[LiveFile, ...]:
+    """What the node's share holds: the CA, its certificates and keys, the encryption config."""
+    files = [LiveFile("ca.crt", inputs.ca_b64, MODE_PUBLIC)]
+    for component in (*components(spec), KUBELET):
         for key, value in sorted(inputs.certificates[component].items()):
             if key == "ca.crt":
                 continue
-            files.append(
-                {
-                    "path": cert_path(component, key),
-                    "mode": MODE_PRIVATE if key in PRIVATE_KEYS else MODE_PUBLIC,
-                    "overwrite": True,
-                    "contents": {"source": _data_url_b64(value)},
-                }
-            )
-    return files
+            mode = MODE_PRIVATE if key in PRIVATE_KEYS else MODE_PUBLIC
+            files.append(LiveFile(f"{component}/{key}", value, mode))
+    if spec.is_controlplane and inputs.encryption_key_b64:
+        document = json.dumps(encryption_config(inputs.encryption_key_b64), indent=2) + "\n"
+        relative = ENCRYPTION_CONFIG.removeprefix(PKI + "/")
+        files.append(LiveFile(relative, b64encode(document.encode()).decode(), MODE_PRIVATE))
+    return tuple(files)
+
+
+def pki_sync_script() -> str:
+    return resources.files(__package__).joinpath("pki-sync.sh").read_text()
+
+
+def _pki_mount_unit() -> str:
+    lines = [
+        "[Unit]",
+        "Description=g8s live certificates and keys (the VM launcher's 9p share)",
+        "",
+        "[Mount]",
+        f"What={PKI_MOUNT_TAG}",
+        f"Where={PKI_SHARE}",
+        "Type=9p",
+        # cache=none (the default): a renewal the launcher's Secret volume
+        # shows is read at once, never from a guest-side copy.
+        "Options=ro,trans=virtio,version=9p2000.L",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _pki_sync_unit() -> str:
+    lines = [
+        "[Unit]",
+        f"Description=g8s live certificates and keys: {PKI_SHARE} copied to {PKI}",
+        f"RequiresMountsFor={PKI_SHARE}",
+        "Before=kubelet.service",
+        "",
+        "[Service]",
+        # Ready once the first copy is in place; the kubelet waits for it as
+        # long as the share takes.
+        "Type=notify",
+        "NotifyAccess=all",
+        "TimeoutStartSec=infinity",
+        f"ExecStart={PKI_SYNC_SCRIPT}",
+        "Restart=always",
+        "RestartSec=5",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _kubelet_binary(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[str, list[dict[str, Any]]]:
@@ -426,10 +492,6 @@ def _controlplane_files(spec: KVMNodeSpec, inputs: NodeInputs) -> list[dict[str,
                 MODE_PRIVATE,
             )
         )
-    if inputs.encryption_key_b64:
-        files.append(
-            _json(ENCRYPTION_CONFIG, encryption_config(inputs.encryption_key_b64), MODE_PRIVATE)
-        )
     for name, pod in (
         ("kube-apiserver", apiserver_pod(spec, inputs)),
         ("kube-controller-manager", controller_manager_pod(spec, inputs)),
@@ -448,7 +510,6 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         _text("/etc/hosts", hosts_file(spec, inputs)),
         _text("/etc/resolv.conf", f"nameserver {net.dns}\n"),
         _text("/etc/systemd/network/00-g8s.network", _network_unit(net)),
-        *_certificate_files(inputs, components(spec)),
         _json(KUBELET_CONFIG, kubelet_config(spec)),
         _json(
             KUBELET_KUBECONFIG,
@@ -460,6 +521,7 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
             ),
             MODE_PRIVATE,
         ),
+        _text(PKI_SYNC_SCRIPT, pki_sync_script(), 0o755),
         *kubelet_download,
     ]
     if net.pod_subnet:
@@ -474,11 +536,13 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         },
         "systemd": {
             "units": [
+                {"name": PKI_MOUNT_UNIT, "enabled": True, "contents": _pki_mount_unit()},
+                {"name": PKI_SYNC_UNIT, "enabled": True, "contents": _pki_sync_unit()},
                 {
                     "name": "kubelet.service",
                     "enabled": True,
                     "contents": _kubelet_unit(spec, net, kubelet_bin),
-                }
+                },
             ]
         },
     }

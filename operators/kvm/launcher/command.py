@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG, LauncherConfig
 
-# Upstream Ignition reads the first name, Flatcar's build the second: the
-# config is handed over under both, so either kind of guest finds it.
 # Size of TCG's translation block cache (MiB).
 TCG_TB_SIZE_MIB = 128
+# The 9p tag of the live files' share; the guest's mount unit names it.
+PKI_MOUNT_TAG = "g8s-pki"
+# Upstream Ignition reads the first name, Flatcar's build the second: the
+# config is handed over under both, so either kind of guest finds it.
 FW_CFG_IGNITION = ("opt/com.coreos/config", "opt/org.flatcar-linux/config")
 
 
@@ -90,6 +92,11 @@ def build(config: LauncherConfig, accel: Accel) -> list[str]:
         if config.mac:
             device += f",mac={config.mac}"
         argv += ["-netdev", netdev, "-device", device]
+    if config.pki_dir:
+        # security_model=none: the guest sees the files' own owner and mode
+        # (root, 0600 for keys); read-only, so the guest cannot change them.
+        share = f"local,path={config.pki_dir},mount_tag={PKI_MOUNT_TAG},security_model=none"
+        argv += ["-virtfs", share + ",readonly=on"]
     if config.ignition:
         for name in FW_CFG_IGNITION:
             argv += ["-fw_cfg", f"name={name},file={config.ignition}"]

@@ -27,6 +27,9 @@ class LauncherConfig:
     disk_format: str = "raw"
     # Path of the Ignition config handed to the guest through fw_cfg; empty: none.
     ignition: str = ""
+    # Directory shared read-only with the guest over 9p (the node's live
+    # certificates and keys, which the kubelet updates in place); empty: none.
+    pki_dir: str = ""
     # Network: a tap device on this bridge (empty: no network device at all).
     bridge: str = ""
     tap: str = ""

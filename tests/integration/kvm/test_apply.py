@@ -208,7 +208,10 @@ def test_children_apply_and_node_runs(
     config = json.loads(b64decode(secret["data"]["config.ign"]))
     assert config["ignition"]["version"] == ignition.IGNITION_VERSION
     paths = {f["path"] for f in config["storage"]["files"]}
-    assert "/etc/kubernetes/pki/kubelet/tls.key" in paths
+    # Certificates and keys are the share's live files, not in the boot config.
+    assert not any(p.startswith(ignition.PKI) for p in paths)
+    kubelet_key = _get(local_env, namespace, "secret", f"{NODE}-kubelet")["data"]["tls.key"]
+    assert secret["data"]["pki_kubelet_tls.key"] == kubelet_key
     etcd_ip = _get(local_env, namespace, "service", "demo-etcd")["spec"]["clusterIP"]
     hosts = next(f for f in config["storage"]["files"] if f["path"] == "/etc/hosts")
     hosts_text = b64decode(hosts["contents"]["source"].removeprefix("data:;base64,")).decode()

@@ -3,7 +3,7 @@
 import dataclasses
 from base64 import b64decode
 
-from operators.kvm.children import deployment, pvc, secret
+from operators.kvm.children import deployment, ignition, pvc, secret
 from operators.kvm.policies import Resources
 from shared.placement import pod_placement
 from tests.unit.kvm.helpers import spec
@@ -19,6 +19,47 @@ def test_ignition_secret() -> None:
     digest = secret.content_hash(b'{"ignition":{}}')
     assert built["metadata"]["annotations"][secret.HASH_ANNOTATION] == digest
     assert len(digest) == 64
+
+
+def test_live_files_are_keys_of_their_own_outside_the_hash() -> None:
+    node = spec()
+    live = (
+        ignition.LiveFile("ca.crt", "Q0E=", 0o644),
+        ignition.LiveFile("apiserver-etcd-client/tls.key", "S0VZ", 0o600),
+    )
+    built = secret.build(node, b"{}", live)
+    assert built["data"]["pki_ca.crt"] == "Q0E="
+    assert built["data"]["pki_apiserver-etcd-client_tls.key"] == "S0VZ"
+    # A renewal changes the live files only: the hash that rolls the VM stays.
+    renewed = secret.build(node, b"{}", (live[0], dataclasses.replace(live[1], content_b64="TkVX")))
+    hashes = [b["metadata"]["annotations"][secret.HASH_ANNOTATION] for b in (built, renewed)]
+    assert hashes[0] == hashes[1]
+
+
+def test_the_launcher_pod_shares_the_live_files_as_their_tree() -> None:
+    node = spec()
+    live = (
+        ignition.LiveFile("ca.crt", "Q0E=", 0o644),
+        ignition.LiveFile("kubelet/tls.key", "S0VZ", 0o600),
+    )
+    template = deployment.build(node, dataclasses.replace(POD, live=live))["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["G8S_LAUNCHER_PKI_DIR"] == deployment.PKI_DIR
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["pki"] == {"name": "pki", "mountPath": deployment.PKI_DIR, "readOnly": True}
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["pki"]["secret"] == {
+        "secretName": f"{node.name}-ignition",
+        "items": [
+            {"key": "pki_ca.crt", "path": "ca.crt", "mode": 0o644},
+            {"key": "pki_kubelet_tls.key", "path": "kubelet/tls.key", "mode": 0o600},
+        ],
+    }
+    # The boot config's volume holds the config alone, no key.
+    assert volumes["ignition"]["secret"]["items"] == [{"key": "config.ign", "path": "config.ign"}]
+    # No content of a live file is in the pod, only paths and modes.
+    assert "S0VZ" not in str(template)
 
 
 def test_disk_pvc() -> None:

@@ -1,4 +1,4 @@
-"""The Ignition builder: version, hostname, network, certificates as files, kubelet, static pods."""
+"""The Ignition builder: version, hostname, network, kubelet, static pods; the live files."""
 
 import json
 from base64 import b64decode
@@ -10,6 +10,15 @@ from tests.unit.kvm.helpers import inputs, spec
 
 def _files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["path"]: f for f in config["storage"]["files"]}
+
+
+def _live(node: Any) -> dict[str, ignition.LiveFile]:
+    return {f.path: f for f in ignition.live_files(node, inputs(node))}
+
+
+def _unit(config: dict[str, Any], name: str) -> dict[str, Any]:
+    (unit,) = [u for u in config["systemd"]["units"] if u["name"] == name]
+    return dict(unit)
 
 
 def _content(entry: dict[str, Any]) -> str:
@@ -34,18 +43,32 @@ def test_worker_config() -> None:
     assert "10.100.3.10 demo-apiserver.ns.svc" in hosts
     assert "172.16.0.7 demo-etcd.ns.svc" in hosts
     assert f"10.100.3.51 {node.name}" in hosts
-    assert _content(files["/etc/kubernetes/pki/ca.crt"]) == "CA"
+    # Certificates and keys are live files of the share, never in the config.
+    assert not any(p.startswith(ignition.PKI + "/") for p in files)
+    live = _live(node)
+    assert b64decode(live["ca.crt"].content_b64) == b"CA"
     # The node's own kubelet identity, not one shared by all workers.
-    assert _content(files["/etc/kubernetes/pki/kubelet/tls.crt"]) == "CERT kubelet"
-    assert files["/etc/kubernetes/pki/kubelet/tls.key"]["mode"] == 0o600
-    assert files["/etc/kubernetes/pki/kubelet/tls.crt"]["mode"] == 0o644
+    assert b64decode(live["kubelet/tls.crt"].content_b64) == b"CERT kubelet"
+    assert live["kubelet/tls.key"].mode == 0o600
+    assert live["kubelet/tls.crt"].mode == 0o644
     # ca.crt of each component Secret is not duplicated per component.
-    assert "/etc/kubernetes/pki/kubelet/ca.crt" not in files
+    assert "kubelet/ca.crt" not in live
+    mount = _unit(config, ignition.PKI_MOUNT_UNIT)
+    assert mount["enabled"] is True
+    assert f"Where={ignition.PKI_SHARE}\n" in mount["contents"]
+    assert "Type=9p\n" in mount["contents"]
+    assert "ro," in mount["contents"]
+    sync = _unit(config, ignition.PKI_SYNC_UNIT)
+    assert f"ExecStart={ignition.PKI_SYNC_SCRIPT}\n" in sync["contents"]
+    assert f"RequiresMountsFor={ignition.PKI_SHARE}\n" in sync["contents"]
+    assert files[ignition.PKI_SYNC_SCRIPT]["mode"] == 0o755
+    assert _content(files[ignition.PKI_SYNC_SCRIPT]).startswith("#!/bin/sh\n")
     cni = json.loads(_content(files[ignition.CNI_CONFIG]))
     assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.2.51.0/24"}]]
     # A worker gets no control-plane certificates or static pods.
     assert not any(p.startswith("/etc/kubernetes/manifests/") for p in files)
-    assert "/etc/kubernetes/pki/api/tls.key" not in files
+    assert "api/tls.key" not in live
+    assert not any(p.startswith("encryption/") for p in live)
     kubeconfig = json.loads(_content(files[ignition.KUBELET_KUBECONFIG]))
     assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://demo-apiserver.ns.svc:6443"
     assert kubeconfig["users"][0]["name"] == f"system:node:{node.name}"
@@ -57,10 +80,12 @@ def test_worker_config() -> None:
     assert kubelet["tlsCertFile"] == "/etc/kubernetes/pki/kubelet/tls.crt"
     # The guest image has its kubelet: nothing is downloaded.
     assert ignition.KUBELET_DOWNLOAD not in files
-    unit = config["systemd"]["units"][0]
+    unit = _unit(config, "kubelet.service")
     assert f"ExecStart={ignition.KUBELET_IN_IMAGE} " in unit["contents"]
-    assert unit["name"] == "kubelet.service"
     assert unit["enabled"] is True
+    # No kubelet before its certificates are copied from the share.
+    assert f"Requires=containerd.service {ignition.PKI_SYNC_UNIT}\n" in unit["contents"]
+    assert f" {ignition.PKI_SYNC_UNIT}\n" in unit["contents"].split("After=")[1]
     assert "--node-ip=10.100.3.51" in unit["contents"]
     assert "register-with-taints" not in unit["contents"]
 
@@ -69,10 +94,11 @@ def test_controlplane_static_pods() -> None:
     node = spec("controlplane")
     config = ignition.build(node, inputs(node))
     files = _files(config)
+    live = _live(node)
     for component in ignition.CONTROLPLANE_COMPONENTS:
         keys = ("tls.pub", "tls.key") if component == "service-account" else ("tls.crt", "tls.key")
         for key in keys:
-            assert f"/etc/kubernetes/pki/{component}/{key}" in files
+            assert f"{component}/{key}" in live
     api = json.loads(_content(files["/etc/kubernetes/manifests/kube-apiserver.yaml"]))
     assert api["kind"] == "Pod"
     assert api["spec"]["hostNetwork"] is True
@@ -81,8 +107,10 @@ def test_controlplane_static_pods() -> None:
     flags = container["command"]
     assert "--etcd-servers=https://demo-etcd.ns.svc:2379" in flags
     assert f"--encryption-provider-config={ignition.ENCRYPTION_CONFIG}" in flags
-    encryption = json.loads(_content(files[ignition.ENCRYPTION_CONFIG]))
-    assert files[ignition.ENCRYPTION_CONFIG]["mode"] == 0o600
+    assert "--encryption-provider-config-automatic-reload=true" in flags
+    entry = live[ignition.ENCRYPTION_CONFIG.removeprefix(ignition.PKI + "/")]
+    encryption = json.loads(b64decode(entry.content_b64))
+    assert entry.mode == 0o600
     provider = encryption["resources"][0]["providers"][0]["secretbox"]
     assert b64decode(provider["keys"][0]["secret"]) == b"k" * 32
     assert "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client/tls.crt" in flags
@@ -97,7 +125,7 @@ def test_controlplane_static_pods() -> None:
     assert cm_kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
     kubelet = json.loads(_content(files[ignition.KUBELET_CONFIG]))
     assert kubelet["staticPodPath"] == ignition.MANIFESTS
-    assert "register-with-taints" in config["systemd"]["units"][0]["contents"]
+    assert "register-with-taints" in _unit(config, "kubelet.service")["contents"]
 
 
 def test_a_kubelet_url_downloads_the_kubelet() -> None:
@@ -106,7 +134,7 @@ def test_a_kubelet_url_downloads_the_kubelet() -> None:
     files = _files(config)
     source = files[ignition.KUBELET_DOWNLOAD]["contents"]["source"]
     assert source == "https://downloads.example/v1.34.4/kubelet"
-    assert f"ExecStart={ignition.KUBELET_DOWNLOAD} " in config["systemd"]["units"][0]["contents"]
+    assert f"ExecStart={ignition.KUBELET_DOWNLOAD} " in _unit(config, "kubelet.service")["contents"]
 
 
 def test_render_is_stable_json() -> None:

@@ -62,6 +62,17 @@ def test_qcow2_overlay_and_ignition_under_both_names() -> None:
     assert argv[argv.index("-append") + 1] == "root=/dev/vda rw console=ttyS0"
 
 
+def test_the_live_files_are_shared_read_only_over_9p() -> None:
+    argv = command.build(LauncherConfig(pki_dir="/etc/g8s/pki"), command.Accel("tcg"))
+    (share,) = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-virtfs"]
+    options = share.split(",")
+    assert options[0] == "local"
+    assert "path=/etc/g8s/pki" in options
+    assert f"mount_tag={command.PKI_MOUNT_TAG}" in options
+    assert "readonly=on" in options
+    assert "-virtfs" not in command.build(LauncherConfig(), command.Accel("tcg"))
+
+
 def test_minimal_command_with_tcg_and_kernel() -> None:
     config = LauncherConfig(kernel="/k", initrd="/i", append="console=ttyS0")
     argv = command.build(config, command.Accel("tcg", "why"))

@@ -1,0 +1,110 @@
+"""A client that asks a guest API server one request a second, on a fresh TLS connection each.
+
+It counts what succeeded and what failed, and records the serial of the
+serving certificate each connection was given, so a test can tell when a
+renewed certificate was taken up and whether any request failed meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+# Long enough for an emulated guest under load; a request still waiting then is a failure.
+REQUEST_TIMEOUT = 30.0
+PATH = "/api/v1/namespaces/default"
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    # (seconds since the start, serving certificate serial) of every connection.
+    serials: list[tuple[float, int]] = field(default_factory=list)
+
+    def last_serial(self) -> int | None:
+        return self.serials[-1][1] if self.serials else None
+
+
+def context_from_kubeconfig(path: Path) -> tuple[str, ssl.SSLContext]:
+    """The server and a TLS context (CA, client certificate) of an embedded-data kubeconfig."""
+    config = json.loads(path.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    context = ssl.create_default_context(
+        cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.touch(mode=0o600)
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        context.load_cert_chain(cert, key)
+    return str(cluster["server"]), context
+
+
+class Prober:
+    """Use as a context manager: it asks from entry to exit, in a thread of its own."""
+
+    def __init__(self, kubeconfig: Path, interval: float = 1.0) -> None:
+        self.server, self.context = context_from_kubeconfig(kubeconfig)
+        self.interval = interval
+        self.tally = Tally()
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def once(self) -> None:
+        url = urlsplit(self.server)
+        assert url.hostname is not None
+        conn = http.client.HTTPSConnection(
+            url.hostname, url.port or 443, context=self.context, timeout=REQUEST_TIMEOUT
+        )
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            der = conn.sock.getpeercert(binary_form=True)
+            assert der is not None
+            serial = x509.load_der_x509_certificate(der).serial_number
+            self.tally.serials.append((time.monotonic() - self.started, serial))
+            conn.request("GET", PATH)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+            self.tally.ok += 1
+        except Exception as exc:  # every kind of failure is counted
+            self.tally.failures.append(
+                f"{time.monotonic() - self.started:.0f} s: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            conn.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.once()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT + 5)

@@ -1,0 +1,84 @@
+"""The guest's live-file sync (pki-sync.sh), run with sh on a share laid out as a mounted Secret."""
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from operators.kvm.children import ignition
+
+
+def share_revision(share: Path, revision: str, files: dict[str, tuple[str, int]]) -> None:
+    """Write one revision the way the kubelet does: a timestamped directory, "..data"
+    swapped to it by rename, and top-level symlinks through "..data"."""
+    directory = share / f"..{revision}"
+    for path, (content, mode) in files.items():
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_text(content)
+        (directory / path).chmod(mode)
+    (share / "..data_tmp").symlink_to(directory.name)
+    os.replace(share / "..data_tmp", share / "..data")
+    for top in {p.split("/")[0] for p in files}:
+        if not (share / top).is_symlink():
+            (share / top).symlink_to(f"..data/{top}")
+
+
+def sync(share: Path, target: Path, script: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "G8S_PKI_SHARE": str(share),
+        "G8S_PKI_TARGET": str(target),
+        "G8S_PKI_ONCE": "1",
+    }
+    return subprocess.run(
+        ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_copies_renews_by_rename_and_removes(tmp_path: Path) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    share_revision(
+        share,
+        "1",
+        {"ca.crt": ("CA", 0o644), "api/tls.crt": ("C1", 0o644), "api/tls.key": ("K1", 0o600)},
+    )
+
+    first = sync(share, target, script)
+    assert first.returncode == 0, first.stderr
+    assert (target / "api" / "tls.crt").read_text() == "C1"
+    assert stat.S_IMODE((target / "api" / "tls.key").stat().st_mode) == 0o600
+    # Only the node's files: none of the Secret volume's dot entries.
+    copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert copied == ["api/tls.crt", "api/tls.key", "ca.crt"]
+    # Paths are logged, never contents.
+    assert "K1" not in first.stdout + first.stderr
+
+    before = (target / "api" / "tls.crt").stat().st_ino
+    unchanged = (target / "ca.crt").stat().st_ino
+    share_revision(share, "2", {"ca.crt": ("CA", 0o644), "api/tls.crt": ("C2", 0o644)})
+    second = sync(share, target, script)
+    assert second.returncode == 0, second.stderr
+    assert (target / "api" / "tls.crt").read_text() == "C2"
+    # Replaced by rename (a new inode: the event a file watcher reloads on);
+    # an unchanged file is not touched.
+    assert (target / "api" / "tls.crt").stat().st_ino != before
+    assert (target / "ca.crt").stat().st_ino == unchanged
+    # A file gone from the share goes from the node.
+    assert not (target / "api" / "tls.key").exists()
+    assert "updated api/tls.crt" in second.stdout
+    assert "removed api/tls.key" in second.stdout
+
+
+def test_an_unreadable_share_changes_nothing(tmp_path: Path) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    target.mkdir()
+    (target / "ca.crt").write_text("CA")
+    out = sync(share, target, script)
+    assert out.returncode == 1
+    assert (target / "ca.crt").read_text() == "CA"

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from operators.cluster import backups, credentials, reconcile, restores
+from operators.cluster import backups, credentials, reconcile, restores, rotations
 from operators.cluster import plan as planning
 from operators.cluster.model import ref
 from shared import conditions as cond
@@ -163,6 +163,15 @@ def parser() -> argparse.ArgumentParser:
     backup_cmd.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for it (default 300)"
     )
+    rotate_cmd = commands.add_parser(
+        "rotate", help="rotate a guest's key now: every Secret re-encrypted with a new key"
+    )
+    rotate_cmd.add_argument("what", choices=["encryption"])
+    rotate_cmd.add_argument("name")
+    rotate_cmd.add_argument("-n", "--namespace", default="default")
+    rotate_cmd.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait for it (default 1800)"
+    )
     restore_cmd = commands.add_parser(
         "restore", help="a Cluster like this one whose etcd starts from a backup"
     )
@@ -215,6 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say=lambda line: print(line, file=sys.stderr, flush=True),
             )
             lines = backups.summary(taken)
+        elif args.command == "rotate":
+            lines = [
+                rotations.rotate_encryption(
+                    kube,
+                    args.name,
+                    args.namespace,
+                    timeout=args.timeout,
+                    say=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+            ]
         elif args.command == "restore":
             manifest = restores.restore(
                 kube,

@@ -6,11 +6,11 @@ re-applying a child never removes a pause and lifting a pause never touches
 the child's spec.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect
+from shared.kube import Kube, connect, connect_kubeconfig
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext
 from shared.settings import RuntimeSettings
@@ -25,6 +25,9 @@ def load_settings(environ: Mapping[str, str]) -> None:
 @dataclass
 class ClusterContext(OperatorContext):
     pause_kube: Kube | None = None
+    # A client of a guest cluster from its admin kubeconfig (the encryption
+    # key rotation asks the guest's API servers); None: no guest is asked.
+    guest_client: Callable[[str], Kube] | None = None
 
     def pauser(self) -> Kube:
         if self.pause_kube is None:
@@ -42,4 +45,5 @@ def make_context(
         metrics=metrics,
         kube=Kube(api, identity.field_manager),
         pause_kube=Kube(api, identity.field_manager + PAUSE_MANAGER_SUFFIX),
+        guest_client=lambda text: Kube(connect_kubeconfig(text), identity.field_manager),
     )

@@ -7,6 +7,7 @@ not ready, so ``kubectl describe`` points at the object to look at next.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from operators.cluster import remediation
@@ -89,6 +90,10 @@ class Observed:
     kubeconfig: bool = False
     # Node remediation's verdict; None when the reconcile did not get that far.
     health: Verdict | None = None
+    # The encryption key rotation's condition, and when to look at it again
+    # (it waits on the guest's API servers, which send no event).
+    rotation: Observation | None = None
+    rotation_recheck: datetime | None = None
 
 
 def _aggregate(type_: str, children: Sequence[ChildReady], what: str) -> Observation:
@@ -181,11 +186,13 @@ def observations(spec: ClusterSpec, observed: Observed) -> list[Observation]:
     ]
     # NodesHealthy is not part of Ready: a node being replaced already shows
     # in ControlPlaneReady or WorkersReady.
+    extra = []
     health = observed.health
-    if health is None:
-        return [ready(parts), *parts]
-    extra = Observation(c.NODES_HEALTHY, health.status, health.reason, health.message)
-    return [ready(parts), *parts, extra]
+    if health is not None:
+        extra.append(Observation(c.NODES_HEALTHY, health.status, health.reason, health.message))
+    if observed.rotation is not None:
+        extra.append(observed.rotation)
+    return [ready(parts), *parts, *extra]
 
 
 def ready(parts: Sequence[Observation]) -> Observation:
@@ -229,7 +236,8 @@ def report(spec: ClusterSpec, observed: Observed, endpoint: str) -> Report:
     if live and all(n.version == spec.kubernetes_version for n in live):
         fields["kubernetesVersion"] = spec.kubernetes_version
     if observed.health is not None:
-        recheck = observed.health.recheck_at
+        moments = [m for m in (observed.health.recheck_at, observed.rotation_recheck) if m]
+        recheck = min(moments, default=None)
         # None removes it (a merge patch): nothing to look at again.
         fields["nextHealthCheckTime"] = cond.timestamp(recheck) if recheck else None
     return Report(phase=phase(spec, observed, parts), observations=tuple(parts), fields=fields)

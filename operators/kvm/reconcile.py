@@ -17,7 +17,7 @@ from operators.kvm import policies
 from operators.kvm.children import certificate, deployment, ignition, pvc, secret
 from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec
-from shared.api import API_VERSION, labels, names
+from shared.api import API_VERSION, encryption, labels, names
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
 from shared.conditions import utc_now
@@ -66,7 +66,7 @@ class Run:
     ca_b64: str = ""
     # Names the guest resolves through /etc/hosts -> addresses.
     hosts: dict[str, str] = field(default_factory=dict)
-    encryption_key_b64: str = ""
+    encryption_keys: tuple[encryption.Key, ...] = ()
     ignition_hash: str = ""
     live: tuple[ignition.LiveFile, ...] = ()
     pod: dict[str, Any] | None = None
@@ -174,10 +174,10 @@ def read_host_services(run: Run) -> None:
     }
     if spec.is_controlplane:
         name = names.encryption_secret(spec.cluster)
-        key = _secret_data(run, name, "EncryptionKeyMissing").get("key", "")
-        if not key:
-            raise Retry("EncryptionKeyMissing", f"Secret {name} has no key 'key'")
-        run.encryption_key_b64 = key
+        keys = encryption.keys_of(_secret_data(run, name, "EncryptionKeyMissing"))
+        if not keys:
+            raise Retry("EncryptionKeyMissing", f"Secret {name} has no key 'key' or 'keys'")
+        run.encryption_keys = keys
 
 
 def node_inputs(run: Run) -> ignition.NodeInputs:
@@ -200,7 +200,7 @@ def node_inputs(run: Run) -> ignition.NodeInputs:
         ca_b64=run.ca_b64,
         images=ignition.Images(run.settings.image_registry, run.settings.kubelet_url),
         hosts=run.hosts,
-        encryption_key_b64=run.encryption_key_b64,
+        encryption_keys=run.encryption_keys,
     )
 
 

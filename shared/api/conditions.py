@@ -24,6 +24,8 @@ WORKERS_READY = "WorkersReady"
 UP_TO_DATE = "UpToDate"
 # Node remediation: every node Ready, or which are replaced and why.
 NODES_HEALTHY = "NodesHealthy"
+# The guest's encryption key rotation: True while one runs (reason: its phase).
+ENCRYPTION_KEY_ROTATING = "EncryptionKeyRotating"
 DELETING = "Deleting"
 
 # Certificate.

@@ -281,6 +281,17 @@ class Kube:
             return failing
         raise ApiError(response.status, str(response.reason or ""), body[:500])
 
+    def get_raw(self, path: str) -> str:
+        """The body of ``GET path`` (a non-resource path such as ``/metrics``)."""
+        request = self._client.param_serialize("GET", path, auth_settings=["BearerToken"])
+        with _api_errors():
+            response = self._client.call_api(*request)
+            response.read()
+        body = (response.data or b"").decode(errors="replace")
+        if response.status != HTTP_OK:
+            raise ApiError(response.status, str(response.reason or ""), body[:500])
+        return body
+
     def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch ``status`` (for writes outside a kopf handler's own patch)."""
         resource = self._resource(ref.api_version, ref.kind)

@@ -12,6 +12,9 @@ Cluster with one control plane and one worker is applied; checked here:
   launcher's share: served within minutes, no VM restarted, and a client
   asking once a second all along sees no failed request;
 - a Deployment in the guest runs on the worker;
+- `g8s rotate encryption`: every Secret of the guest is stored under the new
+  key in etcd afterwards and reads back as it was; no request of a client
+  asking once a second all along failed;
 - `g8s kubeconfig --ttl 60s` works, and is refused once it ends (its
   Certificate and Secret deleted by the certificates operator);
 - a client certificate of another cluster's PKI is refused by this guest API,
@@ -48,7 +51,7 @@ from typing import Any
 import pytest
 
 from shared.api import certificates as catalogue
-from shared.api import names
+from shared.api import encryption, names
 from tests import hostnode, install, localenv, progress
 from tests.conftest import failed
 from tests.e2e import guestprobe
@@ -405,49 +408,56 @@ def test_another_clusters_certificate_is_refused(
     )
 
 
+def etcd_endpoint(env: LocalEnv, namespace: str) -> str:
+    """The guest etcd's client Service, reached from this machine through kube-proxy."""
+    service = helpers.get(env, namespace, "service", names.etcd_client_service(CLUSTER))
+    return f"https://{service['spec']['clusterIP']}:2379"
+
+
+def etcdctl(
+    endpoint: str, client: dict[str, Any], where: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """etcdctl with the client certificate of TLS Secret ``client``."""
+    files = {}
+    for key in ("tls.crt", "tls.key"):
+        files[key] = where / f"{client['metadata']['name']}-{key}"
+        files[key].write_bytes(base64.b64decode(client["data"][key]))
+        files[key].chmod(0o600)
+    return subprocess.run(
+        [
+            str(BIN / "etcdctl"),
+            f"--endpoints={endpoint}",
+            # The server's certificate names the Service, not the address
+            # used here; what is tested is the server's check of the client.
+            "--insecure-skip-tls-verify",
+            f"--cert={files['tls.crt']}",
+            f"--key={files['tls.key']}",
+            "--dial-timeout=10s",
+            "--command-timeout=20s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_another_clusters_etcd_client_certificate_is_refused_by_etcd(
     local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
 ) -> None:
     namespace, _ = guest_cluster
     own = secret(local_env, namespace, catalogue.secret_name(CLUSTER, catalogue.ETCD_CLIENT))
     foreign = issued(local_env, namespace, catalogue.ETCD_CLIENT)
-    # The client Service, reached from this machine through kube-proxy.
-    service = helpers.get(local_env, namespace, "service", names.etcd_client_service(CLUSTER))
-    endpoint = f"https://{service['spec']['clusterIP']}:2379"
-
-    def etcdctl(client: dict[str, Any], who: str) -> subprocess.CompletedProcess[str]:
-        files = {}
-        for key in ("tls.crt", "tls.key"):
-            files[key] = tmp_path / f"{who}-{key}"
-            files[key].write_bytes(base64.b64decode(client["data"][key]))
-            files[key].chmod(0o600)
-        return subprocess.run(
-            [
-                str(BIN / "etcdctl"),
-                f"--endpoints={endpoint}",
-                # The server's certificate names the Service, not the address
-                # used here; what is tested is the server's check of the client.
-                "--insecure-skip-tls-verify",
-                f"--cert={files['tls.crt']}",
-                f"--key={files['tls.key']}",
-                "--dial-timeout=10s",
-                "--command-timeout=20s",
-                "get",
-                "/registry/namespaces/default",
-                "--keys-only",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    endpoint = etcd_endpoint(local_env, namespace)
+    query = ("get", "/registry/namespaces/default", "--keys-only")
 
     # This cluster's own client certificate reads the guest's data: the
     # refusal below is the certificate's, not an unreachable etcd.
-    allowed = etcdctl(own, "own")
+    allowed = etcdctl(endpoint, own, tmp_path, *query)
     assert allowed.returncode == 0, allowed.stderr
     assert "/registry/namespaces/default" in allowed.stdout
-    refused = etcdctl(foreign, "foreign")
+    refused = etcdctl(endpoint, foreign, tmp_path, *query)
     assert refused.returncode != 0, refused.stdout
     assert "/registry" not in refused.stdout
     print(f"\nguest etcd refused the other cluster's client certificate: {refused.stderr.strip()}")
@@ -459,6 +469,75 @@ def test_another_clusters_etcd_client_certificate_is_refused_by_etcd(
         namespace,
         "--timeout=120s",
     )
+
+
+ROTATION_SECONDS = 1800
+
+
+def stored_secrets(endpoint: str, client: dict[str, Any], where: Path) -> dict[str, bytes]:
+    """Every Secret of the guest as etcd stores it: key -> the first bytes of its value."""
+    out = etcdctl(endpoint, client, where, "get", "--prefix", "/registry/secrets/", "-w", "json")
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout).get("kvs") or []
+    return {
+        base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"])[:40] for kv in found
+    }
+
+
+def test_the_encryption_key_is_rotated_and_every_secret_is_stored_under_it(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    """`g8s rotate encryption`: a new key added, made the write key, every Secret written
+    again, the old key removed; etcd holds every Secret under the new key, each reads back
+    as it was, and a client asking once a second all along sees no failed request."""
+    namespace, guest = guest_cluster
+    mine: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"rotation-{i}", "namespace": "default"},
+            "stringData": {"value": f"kept across the rotation {i}"},
+        }
+        for i in range(3)
+    ]
+    apply_in_guest(guest, *mine)
+    client = secret(local_env, namespace, catalogue.secret_name(CLUSTER, catalogue.ETCD_CLIENT))
+    endpoint = etcd_endpoint(local_env, namespace)
+    before = stored_secrets(endpoint, client, tmp_path)
+    assert before
+    assert all(v.startswith(b"k8s:enc:secretbox:v1:key1:") for v in before.values()), before
+    started = time.monotonic()
+    with guestprobe.Prober(guest.kubeconfig) as prober:
+        out = local_env.g8s(
+            "rotate",
+            "encryption",
+            CLUSTER,
+            "-n",
+            namespace,
+            f"--timeout={ROTATION_SECONDS}",
+            timeout=ROTATION_SECONDS + 60,
+        )
+    took = time.monotonic() - started
+    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
+    tally = prober.tally
+    keys = encryption.keys_of(
+        helpers.get(local_env, namespace, "secret", names.encryption_secret(CLUSTER))["data"]
+    )
+    print(
+        f"encryption key rotated to {keys[0].name} in {took:.0f} s; continuous client:"
+        f" {tally.ok} requests answered, {len(tally.failures)} failed"
+    )
+    assert "Rotated" in out.stdout
+    assert [k.name for k in keys] == ["key2"]
+    after = stored_secrets(endpoint, client, tmp_path)
+    prefix = encryption.storage_prefix(keys[0])
+    assert set(before) <= set(after)
+    assert all(v.startswith(prefix) for v in after.values()), after
+    for expected in mine:
+        name = expected["metadata"]["name"]
+        value = guest.json("secret", name, "-n", "default")["data"]["value"]
+        assert base64.b64decode(value).decode() == expected["stringData"]["value"]
+    assert tally.failures == [], tally.failures
 
 
 def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(

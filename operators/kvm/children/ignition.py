@@ -28,6 +28,7 @@ from typing import Any
 from operators.kvm.launcher.command import PKI_MOUNT_TAG
 from operators.kvm.model import KVMNodeSpec
 from shared.api import certificates as certs
+from shared.api import encryption
 
 IGNITION_VERSION = "3.4.0"
 PKI = "/etc/kubernetes/pki"
@@ -100,8 +101,8 @@ class NodeInputs:
     images: Images
     # name -> address lines of /etc/hosts (the API server's and etcd's names).
     hosts: Mapping[str, str] = field(default_factory=dict)
-    # The API server's encryption key (base64 of 32 bytes); control plane only.
-    encryption_key_b64: str = ""
+    # The API server's encryption keys, the write key first; control plane only.
+    encryption_keys: tuple[encryption.Key, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,22 +182,6 @@ def cni_config(pod_subnet: str) -> dict[str, Any]:
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
-
-
-def encryption_config(key_b64: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiserver.config.k8s.io/v1",
-        "kind": "EncryptionConfiguration",
-        "resources": [
-            {
-                "resources": ["secrets"],
-                "providers": [
-                    {"secretbox": {"keys": [{"name": "key1", "secret": key_b64}]}},
-                    {"identity": {}},
-                ],
-            }
         ],
     }
 
@@ -339,7 +324,7 @@ def apiserver_pod(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         # Node names are not in any DNS the guest has.
         "--kubelet-preferred-address-types=InternalIP",
     ]
-    if inputs.encryption_key_b64:
+    if inputs.encryption_keys:
         command += [
             f"--encryption-provider-config={ENCRYPTION_CONFIG}",
             # A new key list on the share is taken up without a restart.
@@ -409,10 +394,10 @@ def live_files(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[LiveFile, ...]:
                 continue
             mode = MODE_PRIVATE if key in PRIVATE_KEYS else MODE_PUBLIC
             files.append(LiveFile(f"{component}/{key}", value, mode))
-    if spec.is_controlplane and inputs.encryption_key_b64:
-        document = json.dumps(encryption_config(inputs.encryption_key_b64), indent=2) + "\n"
+    if spec.is_controlplane and inputs.encryption_keys:
+        document = encryption.document(inputs.encryption_keys)
         relative = ENCRYPTION_CONFIG.removeprefix(PKI + "/")
-        files.append(LiveFile(relative, b64encode(document.encode()).decode(), MODE_PRIVATE))
+        files.append(LiveFile(relative, b64encode(document).decode(), MODE_PRIVATE))
     return tuple(files)
 
 

@@ -119,8 +119,16 @@ class FakeKube:
         current = self.get(ref)
         if current is None:
             raise ApiError(404, "NotFound", "gone")
-        annotations = current["metadata"].setdefault("annotations", {})
-        annotations.update(body["metadata"]["annotations"])
+        # A JSON merge patch of annotations and data: None removes a key.
+        for into, changes in (
+            (current["metadata"].setdefault("annotations", {}), body["metadata"]["annotations"]),
+            (current.setdefault("data", {}), body.get("data") or {}),
+        ):
+            for key, value in changes.items():
+                if value is None:
+                    into.pop(key, None)
+                else:
+                    into[key] = value
         return current
 
     def of(self, kind: str) -> builtins.list[dict[str, Any]]:

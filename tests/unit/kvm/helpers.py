@@ -5,6 +5,7 @@ from typing import Any
 
 from operators.kvm.children import ignition
 from operators.kvm.model import KVMNodeSpec, parse
+from shared.api import encryption
 
 
 def body(role: str = "worker", **spec: Any) -> dict[str, Any]:
@@ -56,5 +57,5 @@ def inputs(node: KVMNodeSpec, kubelet_url: str = "") -> ignition.NodeInputs:
         ca_b64=b64("CA"),
         images=ignition.Images("registry.example", kubelet_url),
         hosts={"demo-apiserver.ns.svc": "10.100.3.10", "demo-etcd.ns.svc": "172.16.0.7"},
-        encryption_key_b64=b64("k" * 32) if node.is_controlplane else "",
+        encryption_keys=(encryption.Key("key1", b64("k" * 32)),) if node.is_controlplane else (),
     )

@@ -22,7 +22,8 @@ documents a key rotation:
 "Loaded" is the API servers' own word: each reports the hash of the config it
 loaded (``apiserver_encryption_config_controller_last_config_info``), and
 each live API server (its identity Lease renewed lately) must report the
-hash of the keys the Secret holds.
+hash of the keys the Secret holds. The metric names an API server by the
+sha256 of its identity, which is its Lease's name.
 """
 
 import hashlib
@@ -116,14 +117,18 @@ def removed(keys: Sequence[Key]) -> tuple[Key, ...]:
 
 
 def live_apiservers(leases: Iterable[Mapping[str, Any]], now: datetime) -> set[str]:
-    """The identities of the API servers whose Lease was renewed within LEASE_FRESH."""
+    """The identities of the API servers whose Lease was renewed within LEASE_FRESH.
+
+    An API server's identity is its Lease's name (``apiserver-<hash of its
+    host name>``, the same across its restarts); the holder adds a per-process
+    suffix.
+    """
     live = set()
     for lease in leases:
-        spec = lease.get("spec") or {}
-        renewed = parse_timestamp(spec.get("renewTime"))
-        holder = spec.get("holderIdentity")
-        if holder and renewed is not None and now - renewed <= LEASE_FRESH:
-            live.add(str(holder))
+        renewed = parse_timestamp((lease.get("spec") or {}).get("renewTime"))
+        name = (lease.get("metadata") or {}).get("name")
+        if name and renewed is not None and now - renewed <= LEASE_FRESH:
+            live.add(str(name))
     return live
 
 

@@ -432,12 +432,12 @@ def _pki_sync_unit() -> str:
         "Before=kubelet.service",
         "",
         "[Service]",
-        # Ready once the first copy is in place; the kubelet waits for it as
-        # long as the share takes.
-        "Type=notify",
-        "NotifyAccess=all",
+        # Started (and the kubelet after it) once the first copy is in place,
+        # however long the share takes; then it watches for changes.
+        "Type=simple",
         "TimeoutStartSec=infinity",
-        f"ExecStart={PKI_SYNC_SCRIPT}",
+        f"ExecStartPre={PKI_SYNC_SCRIPT} first",
+        f"ExecStart={PKI_SYNC_SCRIPT} watch",
         "Restart=always",
         "RestartSec=5",
         "",

@@ -6,14 +6,23 @@
 #   events the API server's certificate reload waits for; a change made on
 #   the host side of a 9p share raises none in the guest;
 # - a share that is briefly unreadable leaves the last good files in place.
-# It logs paths, never contents. Settings (for its tests): G8S_PKI_SHARE,
-# G8S_PKI_TARGET, G8S_PKI_INTERVAL; G8S_PKI_ONCE=1 makes one pass and exits.
+# Between changes a look costs one readlink: the kubelet swaps the share's
+# "..data" to a new directory on every update, and only then is a full pass
+# (a find and a cmp per file, costly on an emulated guest) made.
+# It logs paths, never contents.
+#
+# Usage: pki-sync first|watch|once
+#   first  wait for the share, make the first pass, exit (the unit's
+#          ExecStartPre: the kubelet starts after it);
+#   watch  look every few seconds and pass again when the share changed;
+#   once   one pass; non-zero when the share is not readable (tests).
+# Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL.
 set -u
 
 share=${G8S_PKI_SHARE:-/run/g8s/pki}
 target=${G8S_PKI_TARGET:-/etc/kubernetes/pki}
 interval=${G8S_PKI_INTERVAL:-5}
-once=${G8S_PKI_ONCE:-}
+mode=${1:-watch}
 
 # The share is a mounted Secret: its files are behind symlinks into "..data",
 # which the host's kubelet swaps in one step. Those dot entries are not files
@@ -42,15 +51,42 @@ sync_once() {
     done
 }
 
+# The share's revision; "-" for a share that is not a mounted Secret (each
+# look is then a full pass).
+revision() {
+    readlink "$share/..data" 2>/dev/null || echo -
+}
+
 mkdir -p "$target"
-until sync_once; do
-    [ -z "$once" ] || exit 1
-    echo "g8s-pki-sync: the share $share has no ca.crt yet; waiting" >&2
-    sleep "$interval"
-done
-[ -n "$once" ] && exit 0
-# The kubelet starts only after this (Type=notify): its files are in place.
-systemd-notify --ready
+case $mode in
+once)
+    sync_once
+    exit
+    ;;
+first)
+    until sync_once; do
+        echo "g8s-pki-sync: the share $share has no ca.crt yet; waiting" >&2
+        sleep "$interval"
+    done
+    exit 0
+    ;;
+watch) ;;
+*)
+    echo "usage: pki-sync first|watch|once" >&2
+    exit 2
+    ;;
+esac
+# Read before the pass: a swap during it makes the next look a full pass.
+synced=$(revision)
+sync_once || synced=
 while sleep "$interval"; do
-    sync_once || echo "g8s-pki-sync: the share $share has no ca.crt; files kept" >&2
+    now=$(revision)
+    if [ "$now" = "$synced" ] && [ "$now" != - ]; then
+        continue
+    fi
+    if sync_once; then
+        synced=$now
+    else
+        echo "g8s-pki-sync: the share $share has no ca.crt; files kept" >&2
+    fi
 done

@@ -40,7 +40,13 @@ class Guest:
     def list(self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""):  # type: ignore[no-untyped-def]
         if kind == "Lease":
             renewed = (NOW - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return [{"spec": {"holderIdentity": IDENTITY, "renewTime": renewed}}]
+            holder = f"{IDENTITY}_0b7c5a4e"  # the per-process suffix is not the identity
+            return [
+                {
+                    "metadata": {"name": IDENTITY},
+                    "spec": {"holderIdentity": holder, "renewTime": renewed},
+                }
+            ]
         assert kind == "Secret"
         if not self.readable:
             raise ApiError(500, "InternalError", "unable to transform key: no matching key")
@@ -174,8 +180,8 @@ def test_live_api_servers_and_what_they_loaded() -> None:
     fresh = (NOW - timedelta(seconds=10)).isoformat()
     stale = (NOW - timedelta(minutes=30)).isoformat()
     leases = [
-        {"spec": {"holderIdentity": "a", "renewTime": fresh}},
-        {"spec": {"holderIdentity": "b", "renewTime": stale}},
+        {"metadata": {"name": "a"}, "spec": {"holderIdentity": "a_1", "renewTime": fresh}},
+        {"metadata": {"name": "b"}, "spec": {"holderIdentity": "b_1", "renewTime": stale}},
     ]
     assert keyrotation.live_apiservers(leases, NOW) == {"a"}
     text = (

@@ -59,7 +59,8 @@ def test_worker_config() -> None:
     assert "Type=9p\n" in mount["contents"]
     assert "ro," in mount["contents"]
     sync = _unit(config, ignition.PKI_SYNC_UNIT)
-    assert f"ExecStart={ignition.PKI_SYNC_SCRIPT}\n" in sync["contents"]
+    assert f"ExecStartPre={ignition.PKI_SYNC_SCRIPT} first\n" in sync["contents"]
+    assert f"ExecStart={ignition.PKI_SYNC_SCRIPT} watch\n" in sync["contents"]
     assert f"RequiresMountsFor={ignition.PKI_SHARE}\n" in sync["contents"]
     assert files[ignition.PKI_SYNC_SCRIPT]["mode"] == 0o755
     assert _content(files[ignition.PKI_SYNC_SCRIPT]).startswith("#!/bin/sh\n")

@@ -3,6 +3,8 @@
 import os
 import stat
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from operators.kvm.children import ignition
@@ -23,15 +25,23 @@ def share_revision(share: Path, revision: str, files: dict[str, tuple[str, int]]
             (share / top).symlink_to(f"..data/{top}")
 
 
-def sync(share: Path, target: Path, script: Path) -> subprocess.CompletedProcess[str]:
-    env = {
+def settings(share: Path, target: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "G8S_PKI_SHARE": str(share),
         "G8S_PKI_TARGET": str(target),
-        "G8S_PKI_ONCE": "1",
+        "G8S_PKI_INTERVAL": "0.1",
     }
+
+
+def sync(share: Path, target: Path, script: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+        ["sh", str(script), "once"],
+        env=settings(share, target),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -82,3 +92,56 @@ def test_an_unreadable_share_changes_nothing(tmp_path: Path) -> None:
     out = sync(share, target, script)
     assert out.returncode == 1
     assert (target / "ca.crt").read_text() == "CA"
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_watch_passes_again_when_the_share_changes(tmp_path: Path) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    share_revision(share, "1", {"ca.crt": ("CA", 0o644), "api/tls.crt": ("C1", 0o644)})
+    watch = subprocess.Popen(
+        ["sh", str(script), "watch"],
+        env=settings(share, target),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        crt = target / "api" / "tls.crt"
+        assert wait_until(lambda: crt.exists() and crt.read_text() == "C1")
+        # Written in place under the same revision: not a change the kubelet
+        # makes, and not looked at (a look costs only a readlink).
+        (share / "..1" / "api" / "tls.crt").write_text("in place")
+        time.sleep(1.0)
+        assert crt.read_text() == "C1"
+        share_revision(share, "2", {"ca.crt": ("CA", 0o644), "api/tls.crt": ("C2", 0o644)})
+        assert wait_until(lambda: crt.read_text() == "C2")
+    finally:
+        watch.kill()
+        watch.wait()
+
+
+def test_first_waits_for_the_share(tmp_path: Path) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    first = subprocess.Popen(["sh", str(script), "first"], env=settings(share, target))
+    try:
+        time.sleep(0.5)
+        assert first.poll() is None  # no share yet: still waiting
+        share_revision(share, "1", {"ca.crt": ("CA", 0o644)})
+        assert first.wait(timeout=20) == 0
+        assert (target / "ca.crt").read_text() == "CA"
+    finally:
+        first.kill()
+        first.wait()

@@ -26,6 +26,9 @@ Cluster with one control plane and one worker is applied; checked here:
   VM powers off and its Node leaves the guest;
 - a worker whose QEMU is stopped (SIGSTOP) is replaced by node remediation:
   its KVMNode goes, with a Remediating Event, and a new worker joins;
+- a worker whose QEMU is killed (SIGKILL) is started again by its pod from
+  its own disk, and its Node is Ready again before its unhealthyTimeout: it
+  is not replaced;
 - deleting the Cluster leaves no QEMU process, tap device, bridge, disk or
   guest object behind.
 
@@ -687,6 +690,45 @@ def test_a_wedged_worker_is_replaced(local_env: LocalEnv, guest_cluster: tuple[s
         timeout=300,
         what=f"the VM of {wedged} gone",
     )
+
+
+def test_a_killed_worker_vm_comes_back_without_a_replacement(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    """SIGKILL on a worker's QEMU: its pod starts the VM again from its disk and the
+    same guest Node is Ready again well within unhealthyTimeout, so remediation
+    replaces nothing (a node back before its timeout is left alone)."""
+    namespace, guest = guest_cluster
+    remediation = {"unhealthyTimeout": "5m", "maxUnhealthy": "1"}
+    helpers.patch(local_env, namespace, CLUSTER, {"spec": {"remediation": remediation}})
+    before = {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)}
+    (worker,) = [
+        n["metadata"]["name"]
+        for n in kvmnodes(local_env, namespace)
+        if n["spec"]["role"] == "worker" and not n["metadata"].get("deletionTimestamp")
+    ]
+    transition = helpers.condition(guest.json("node", worker), "Ready")["lastTransitionTime"]
+    (line,) = qemu_processes(f"guest={worker}")
+    started = time.monotonic()
+    os.kill(int(line.split()[0]), signal.SIGKILL)
+
+    def ready_again() -> bool:
+        try:
+            ready = helpers.condition(guest.json("node", worker), "Ready")
+        except (AssertionError, subprocess.TimeoutExpired):
+            return False  # the guest API is slow under emulation: ask again
+        # Not Ready in between, then Ready: the kubelet of the VM started again.
+        return ready.get("status") == "True" and ready.get("lastTransitionTime") != transition
+
+    wait_for(ready_again, timeout=SCALE_TIMEOUT, what=f"Node {worker} Ready again", interval=5.0)
+    took = time.monotonic() - started
+    print(
+        f"\nkilled worker VM {worker} (SIGKILL on QEMU): its Node Ready again after {took:.0f} s,"
+    )
+    print("  restarted by its pod from its own disk; not replaced (unhealthyTimeout 5m)")
+    assert {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)} == before
+    events = helpers.events(local_env, namespace, CLUSTER, reason="Remediating")
+    assert not any(worker in e for e in events), events
 
 
 def qemu_processes(marker: str) -> list[str]:

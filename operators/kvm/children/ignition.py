@@ -240,11 +240,16 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
         "[Unit]",
         "Description=kubelet (g8s guest node)",
         "Wants=network-online.target",
-        # Its certificates and those of the static pods come from the share.
-        f"Requires=containerd.service {PKI_SYNC_UNIT}",
-        f"After=network-online.target containerd.service {PKI_SYNC_UNIT}",
+        "Requires=containerd.service",
+        "After=network-online.target containerd.service",
+        # Its certificates and those of the static pods come from the share:
+        # the first copy is made before it starts (the sync service keeps
+        # them current after). A dependency on the mount only, not on a
+        # service new to systemd at first boot.
+        f"RequiresMountsFor={PKI_SHARE}",
         "",
         "[Service]",
+        f"ExecStartPre={PKI_SYNC_SCRIPT} first",
         "ExecStart=" + " ".join(args),
         "Restart=always",
         "RestartSec=5",
@@ -427,16 +432,10 @@ def _pki_mount_unit() -> str:
 def _pki_sync_unit() -> str:
     lines = [
         "[Unit]",
-        f"Description=g8s live certificates and keys: {PKI_SHARE} copied to {PKI}",
+        f"Description=g8s live certificates and keys: {PKI_SHARE} copied to {PKI} on change",
         f"RequiresMountsFor={PKI_SHARE}",
-        "Before=kubelet.service",
         "",
         "[Service]",
-        # Started (and the kubelet after it) once the first copy is in place,
-        # however long the share takes; then it watches for changes.
-        "Type=simple",
-        "TimeoutStartSec=infinity",
-        f"ExecStartPre={PKI_SYNC_SCRIPT} first",
         f"ExecStart={PKI_SYNC_SCRIPT} watch",
         "Restart=always",
         "RestartSec=5",

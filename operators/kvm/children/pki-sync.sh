@@ -1,7 +1,7 @@
 #!/bin/sh
-# g8s-pki-sync (unit g8s-pki-sync.service in the guest): copy the node's live
-# files from the launcher's read-only 9p share to /etc/kubernetes/pki, then
-# again every few seconds. The components read the copies, not the share:
+# g8s-pki-sync (the kubelet's ExecStartPre, and unit g8s-pki-sync.service in
+# the guest): copy the node's live files from the launcher's read-only 9p
+# share to /etc/kubernetes/pki, then again whenever they change. The components read the copies, not the share:
 # - a file replaced by rename on a local filesystem raises the inotify
 #   events the API server's certificate reload waits for; a change made on
 #   the host side of a 9p share raises none in the guest;
@@ -12,8 +12,8 @@
 # It logs paths, never contents.
 #
 # Usage: pki-sync first|watch|once
-#   first  wait for the share, make the first pass, exit (the unit's
-#          ExecStartPre: the kubelet starts after it);
+#   first  wait for the share, make the first pass, exit (the kubelet's
+#          ExecStartPre: it starts on the share's files);
 #   watch  look every few seconds and pass again when the share changed;
 #   once   one pass; non-zero when the share is not readable (tests).
 # Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL.

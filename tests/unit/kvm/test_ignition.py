@@ -59,7 +59,6 @@ def test_worker_config() -> None:
     assert "Type=9p\n" in mount["contents"]
     assert "ro," in mount["contents"]
     sync = _unit(config, ignition.PKI_SYNC_UNIT)
-    assert f"ExecStartPre={ignition.PKI_SYNC_SCRIPT} first\n" in sync["contents"]
     assert f"ExecStart={ignition.PKI_SYNC_SCRIPT} watch\n" in sync["contents"]
     assert f"RequiresMountsFor={ignition.PKI_SHARE}\n" in sync["contents"]
     assert files[ignition.PKI_SYNC_SCRIPT]["mode"] == 0o755
@@ -85,8 +84,8 @@ def test_worker_config() -> None:
     assert f"ExecStart={ignition.KUBELET_IN_IMAGE} " in unit["contents"]
     assert unit["enabled"] is True
     # No kubelet before its certificates are copied from the share.
-    assert f"Requires=containerd.service {ignition.PKI_SYNC_UNIT}\n" in unit["contents"]
-    assert f" {ignition.PKI_SYNC_UNIT}\n" in unit["contents"].split("After=")[1]
+    assert f"ExecStartPre={ignition.PKI_SYNC_SCRIPT} first\n" in unit["contents"]
+    assert f"RequiresMountsFor={ignition.PKI_SHARE}\n" in unit["contents"]
     assert "--node-ip=10.100.3.51" in unit["contents"]
     assert "register-with-taints" not in unit["contents"]
 

@@ -58,7 +58,7 @@ class Run:
     spec: ClusterSpec
     body: Mapping[str, Any]
     kube: Kube
-    new_key: Callable[[], bytes] = field(default=lambda: os.urandom(encryption.KEY_BYTES))
+    new_key: Callable[[], bytes] = field(default=lambda: os.urandom(encryption_keys.KEY_BYTES))
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     observed: Observed = field(default_factory=Observed)
     # The API Service's ClusterIP once it has one.

@@ -1,7 +1,9 @@
-"""Secret ``<c>-encryption``: the API server's encryption-at-rest key.
+"""Secret ``<c>-encryption``: the API server's encryption-at-rest key, as a cluster starts.
 
-Created once (create-only) and never rotated by a reconcile: a new key would
-make every Secret already stored in the guest etcd unreadable.
+Created once (create-only) with one key; a reconcile never replaces it, since
+a new key alone would make every Secret already stored in the guest etcd
+unreadable. Only a requested rotation changes the keys (keyrotation.py),
+adding the new one before removing the old.
 """
 
 import base64
@@ -9,9 +11,7 @@ from typing import Any
 
 from operators.cluster.model import ClusterSpec
 from shared.api import names
-
-KEY = "key"
-KEY_BYTES = 32
+from shared.api.encryption import KEY, KEY_BYTES
 
 
 def build(spec: ClusterSpec, key: bytes) -> dict[str, Any]:

@@ -11,9 +11,9 @@ Manifests and configs are JSON documents (JSON is YAML), never templated text.
 
 The node's certificates, keys and encryption config are not in the config:
 they are its *live files* (``live_files``), which the launcher shares with
-the running VM over 9p. The guest mounts the share at ``PKI_SHARE`` and its
-``g8s-pki-sync`` service (``pki-sync.sh``) copies it to ``PKI`` before the
-kubelet starts, and again whenever it changes. A renewed certificate or a new
+the running VM over 9p. The guest mounts the share at ``PKI_SHARE``, and
+``pki-sync.sh`` copies it to ``PKI``: the kubelet's ``ExecStartPre`` before it
+starts, the ``g8s-pki-sync`` service whenever the share changes. A renewed certificate or a new
 key list then reaches the running components (which reload their files)
 without a reboot, and the config, whose hash rolls the VM, stays the same.
 """
@@ -225,6 +225,11 @@ def kubelet_config(spec: KVMNodeSpec) -> dict[str, Any]:
     }
 
 
+def _enabled_unit(lines: Sequence[str]) -> str:
+    """A unit file of these sections, started at boot (multi-user.target wants it)."""
+    return "\n".join([*lines, "", "[Install]", "WantedBy=multi-user.target"]) + "\n"
+
+
 def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
     args = [
         binary,
@@ -253,11 +258,8 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
         "ExecStart=" + " ".join(args),
         "Restart=always",
         "RestartSec=5",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
     ]
-    return "\n".join(lines) + "\n"
+    return _enabled_unit(lines)
 
 
 def _volume(name: str, path: str, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -422,11 +424,8 @@ def _pki_mount_unit() -> str:
         # cache=none (the default): a renewal the launcher's Secret volume
         # shows is read at once, never from a guest-side copy.
         "Options=ro,trans=virtio,version=9p2000.L",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
     ]
-    return "\n".join(lines) + "\n"
+    return _enabled_unit(lines)
 
 
 def _pki_sync_unit() -> str:
@@ -439,11 +438,8 @@ def _pki_sync_unit() -> str:
         f"ExecStart={PKI_SYNC_SCRIPT} watch",
         "Restart=always",
         "RestartSec=5",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
     ]
-    return "\n".join(lines) + "\n"
+    return _enabled_unit(lines)
 
 
 def _kubelet_binary(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[str, list[dict[str, Any]]]:

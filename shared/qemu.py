@@ -13,6 +13,9 @@ from typing import Any
 
 # QMP messages are small; a generous limit still bounds a broken peer.
 _LIMIT = 1 << 20
+# QEMU greets as soon as its main loop runs; a socket that accepts and stays
+# silent is a QEMU stuck in start-up, and waiting on it would hang the caller.
+GREETING_TIMEOUT = 10.0
 
 
 class QmpError(Exception):
@@ -28,17 +31,28 @@ class Qmp:
         self.events: list[dict[str, Any]] = []
 
     @classmethod
-    async def connect(cls, path: str) -> "Qmp":
+    async def connect(cls, path: str, *, greeting_wait: float = GREETING_TIMEOUT) -> "Qmp":
         try:
             reader, writer = await asyncio.open_unix_connection(path, limit=_LIMIT)
         except OSError as exc:
             raise QmpError(f"cannot connect to QMP socket {path}: {exc}") from exc
         session = cls(reader, writer)
-        greeting = await session._read()
+        try:
+            async with asyncio.timeout(greeting_wait):
+                await session._negotiate()
+        except TimeoutError:
+            await session.close()
+            raise QmpError(f"no QMP greeting on {path} within {greeting_wait:g} s") from None
+        except QmpError:
+            await session.close()
+            raise
+        return session
+
+    async def _negotiate(self) -> None:
+        greeting = await self._read()
         if "QMP" not in greeting:
             raise QmpError(f"not a QMP greeting: {greeting!r}")
-        await session.execute("qmp_capabilities")
-        return session
+        await self.execute("qmp_capabilities")
 
     async def _read(self) -> dict[str, Any]:
         line = await self._reader.readline()

@@ -4,7 +4,10 @@ The serial console (QEMU's stdout) is copied line by line to our stdout, so
 the pod's log is the guest's console. ``/readyz`` answers 200 while QMP
 reports the VM running. On SIGTERM the guest gets an ACPI power-down
 through QMP; if QEMU has not exited after ``shutdown_timeout`` seconds, QMP
-``quit`` (then SIGKILL) ends it. Our exit code is QEMU's.
+``quit`` (then SIGKILL) ends it. Our exit code is QEMU's, or
+``START_FAILED`` when QEMU never answered on QMP or its tap could not be
+put on the bridge: the launcher then ends QEMU itself, so the kubelet starts
+the container again rather than leaving it unready.
 """
 
 import asyncio
@@ -12,6 +15,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -22,7 +26,11 @@ from shared import logs
 from shared.qemu import Qmp, QmpError
 
 QMP_WAIT = 10.0
+ATTACH_WAIT = 30.0
 KILL_GRACE = 5.0
+# Our exit code when QEMU started but never became manageable (no QMP) or
+# reachable (its tap not on the bridge); QEMU's own codes are 0 and 1.
+START_FAILED = 3
 
 
 class Launcher:
@@ -32,12 +40,14 @@ class Launcher:
         *,
         console: IO[bytes] | None = None,
         attach: Callable[[str, str], None] | None = None,
+        attach_wait: float = ATTACH_WAIT,
     ) -> None:
         self.config = config
         self._console = console or sys.stdout.buffer
         # Puts the tap device on the bridge (netlink); injected, so the
         # launcher itself needs no privileges to be tested without a network.
         self._attach = attach
+        self._attach_wait = attach_wait
         self._log = logs.get_logger("g8s.launcher", vm=config.name)
         self._qmp: Qmp | None = None
         self._stopping = asyncio.Event()
@@ -71,20 +81,21 @@ class Launcher:
         server = await self._serve_ready()
         try:
             self._qmp = await self._connect_qmp(proc)
-            if self._qmp is not None and self.config.bridge:
-                tap = command.tap_name(self.config)
-                if self._attach is not None:
-                    await asyncio.to_thread(self._attach, tap, self.config.bridge)
-                    self._log.info("tap attached", tap=tap, bridge=self.config.bridge)
-            self.ready = self._qmp is not None and proc.returncode is None
-            stop = asyncio.create_task(self._stopping.wait())
-            exited = asyncio.create_task(proc.wait())
-            await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            self.ready = False
-            if proc.returncode is None:
-                await self._shutdown(proc)
-            code = await proc.wait()
+            if self._qmp is None or not await self._attach_tap():
+                # A VM that cannot be managed or reached is ended here, so
+                # the kubelet restarts the container instead of the pod
+                # sitting unready for ever.
+                code = START_FAILED if proc.returncode is None else proc.returncode
+            else:
+                self.ready = proc.returncode is None
+                stop = asyncio.create_task(self._stopping.wait())
+                exited = asyncio.create_task(proc.wait())
+                await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                self.ready = False
+                if proc.returncode is None:
+                    await self._shutdown(proc)
+                code = await proc.wait()
         finally:
             # Never leave a VM behind when the launcher itself fails.
             if proc.returncode is None:
@@ -120,6 +131,22 @@ class Launcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=0.05)
         return None
+
+    async def _attach_tap(self) -> bool:
+        if not self.config.bridge or self._attach is None:
+            return True
+        tap = command.tap_name(self.config)
+        try:
+            async with asyncio.timeout(self._attach_wait):
+                await _in_daemon_thread(self._attach, tap, self.config.bridge)
+        except TimeoutError:
+            self._log.error("tap not attached in time", tap=tap, timeout=self._attach_wait)
+            return False
+        except Exception as exc:
+            self._log.error("tap not attached", tap=tap, error=str(exc))
+            return False
+        self._log.info("tap attached", tap=tap, bridge=self.config.bridge)
+        return True
 
     async def _shutdown(self, proc: asyncio.subprocess.Process) -> None:
         timeout = self.config.shutdown_timeout
@@ -170,3 +197,35 @@ class Launcher:
                 writer.close()
 
         return await asyncio.start_server(answer, self.config.ready_address, self.config.ready_port)
+
+
+async def _in_daemon_thread(call: Callable[[str, str], None], *args: str) -> None:
+    """``call(*args)`` in a daemon thread; cancelling the wait leaves the thread behind.
+
+    Not ``asyncio.to_thread``: its executor joins its threads when the loop
+    closes, so a netlink call that never returns would keep the launcher
+    from exiting at all.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            call(*args)
+        except BaseException as exc:
+            error = exc
+        # The loop is gone when the call returned only after the launcher gave up.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=work, name="attach", daemon=True).start()
+    await done

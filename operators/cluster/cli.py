@@ -244,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 new_name=args.new_name,
             )
             source = manifest["spec"]["etcd"]["restoreFrom"]["location"]
+            keys = manifest["spec"]["etcd"]["restoreFrom"]["encryptionKeysSecret"]
+            print(
+                f"kept {args.name}'s encryption keys in Secret {args.namespace}/{keys}",
+                file=sys.stderr,
+            )
             if args.new_name:
                 lines = [f"created Cluster {args.namespace}/{args.new_name} from backup {source}"]
             else:

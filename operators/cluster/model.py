@@ -46,6 +46,9 @@ class Snapshot:
 
     location: str
     checksum: str = ""
+    # The Secret (this namespace) holding the encryption keys of the cluster
+    # the backup came from; empty: the backup's Secrets stay unreadable.
+    encryption_keys_secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,4 +165,9 @@ def _snapshot(body: Mapping[str, Any]) -> Snapshot | None:
     checksum = fields.at(body, "spec.etcd.restoreFrom.checksum") or ""
     if not isinstance(checksum, str):
         raise InvalidSpec("spec.etcd.restoreFrom.checksum", f"must be a string, got {checksum!r}")
-    return Snapshot(fields.string(body, "spec.etcd.restoreFrom.location"), checksum)
+    keys = fields.at(body, "spec.etcd.restoreFrom.encryptionKeysSecret") or ""
+    if not isinstance(keys, str):
+        raise InvalidSpec(
+            "spec.etcd.restoreFrom.encryptionKeysSecret", f"must be a string, got {keys!r}"
+        )
+    return Snapshot(fields.string(body, "spec.etcd.restoreFrom.location"), checksum, keys)

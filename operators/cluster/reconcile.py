@@ -36,8 +36,8 @@ from shared.api import encryption as encryption_keys
 from shared.api.kinds import CERTIFICATE, CLUSTER, CLUSTER_NETWORK, ETCD_CLUSTER, KVM_NODE, Kind
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.api.labels import PAUSED
-from shared.children import owned
-from shared.errors import ApiError, InvalidSpec
+from shared.children import owned, owner_reference
+from shared.errors import ApiError, InvalidSpec, Retry
 from shared.kube import Kube, ObjectRef
 from shared.status import Report
 from shared.steps import Outcome, Step
@@ -49,6 +49,9 @@ HTTP_CONFLICT = 409
 HTTP_UNPROCESSABLE = 422
 # A child name held by another object (docs/design.md#names-labels-and-ownership).
 REASON_NAME_TAKEN = "NameTaken"
+REASON_KEYS_MISSING = "EncryptionKeysMissing"
+# A Secret the user is about to make (g8s restore makes it first): looked for again soon.
+KEYS_RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -164,20 +167,61 @@ def observe(run: Run) -> None:
 def ensure_encryption(run: Run) -> None:
     """Create the encryption key once; an existing key is never replaced."""
     ref = ObjectRef("v1", "Secret", names.encryption_secret(run.spec.name), run.spec.namespace)
+    restore = run.spec.restore_from
+    keys_from = restore.encryption_keys_secret if restore is not None else ""
     if run.kube.get(ref) is not None:
+        if keys_from:
+            adopt_keys_secret(run, keys_from)
         return
-    secret = owned(
-        encryption.build(run.spec, run.new_key()),
-        owner=run.body,
-        operator=OPERATOR,
-        cluster=run.spec.name,
-    )
+    if keys_from:
+        built = encryption.restored(run.spec, restored_keys(run, keys_from))
+    else:
+        built = encryption.build(run.spec, run.new_key())
+    secret = owned(built, owner=run.body, operator=OPERATOR, cluster=run.spec.name)
     try:
         run.kube.create(secret)
     except ApiError as exc:
         # Another writer won the race: its key is the one to keep.
         if exc.status != HTTP_CONFLICT:
             raise
+
+
+def adopt_keys_secret(run: Run, name: str) -> None:
+    """Own the copy of the old keys that g8s restore made, so it goes with this Cluster.
+
+    Only an unowned Secret labelled for this cluster: one that belongs to
+    another cluster (its own ``<c>-encryption``) is left as it is.
+    """
+    ref = ObjectRef("v1", "Secret", name, run.spec.namespace)
+    found = run.kube.get(ref)
+    meta = (found or {}).get("metadata") or {}
+    if found is None or meta.get("ownerReferences"):
+        return
+    if (meta.get("labels") or {}).get(CLUSTER_LABEL) != run.spec.name:
+        return
+    run.kube.patch(ref, {"metadata": {"ownerReferences": [owner_reference(run.body)]}})
+
+
+def restored_keys(run: Run, name: str) -> tuple[encryption_keys.Key, ...]:
+    """The keys in Secret ``name``, which the restored cluster must start with."""
+    field_path = "spec.etcd.restoreFrom.encryptionKeysSecret"
+    found = run.kube.get(ObjectRef("v1", "Secret", name, run.spec.namespace))
+    if found is None:
+        # Nothing of the guest may start before: a new key would make the
+        # backup's Secrets unreadable for good once the API server writes.
+        raise Retry(
+            REASON_KEYS_MISSING,
+            f"{field_path}: Secret {name} not found in {run.spec.namespace}; the guest "
+            f"waits for it (g8s restore makes it from the old cluster's <name>-encryption)",
+            delay=KEYS_RETRY_SECONDS,
+        )
+    try:
+        keys = encryption_keys.keys_of(found.get("data") or {})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidSpec(field_path, f"Secret {name} holds no readable key list: {exc}") from None
+    if not keys:
+        raise InvalidSpec(field_path, f"Secret {name} has neither a `key` nor a `keys` entry")
+    return keys
 
 
 def apply_certificates(run: Run) -> None:

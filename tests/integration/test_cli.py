@@ -115,10 +115,32 @@ def test_restore_prints_or_creates_a_cluster_from_the_latest_backup(
         "--type=merge", "-p", json.dumps({"status": {"lastBackup": last}}),
     )  # fmt: skip
     out = local_env.g8s("restore", "r1", "-n", namespace, check=False)
+    assert out.returncode == 1
+    assert "r1-encryption not found" in out.stderr, out.stderr
+
+    # What the cluster operator makes as r1 starts: its encryption key.
+    key = base64.b64encode(bytes(range(32))).decode()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "r1-encryption", "namespace": namespace},
+        "data": {"key": key},
+    }
+    apply(local_env, secret)
+    out = local_env.g8s("restore", "r1", "-n", namespace, check=False)
     assert out.returncode == 0, out.stderr
     printed = yaml.safe_load(out.stdout)
     assert printed["metadata"]["name"] == "r1"
-    assert printed["spec"]["etcd"]["restoreFrom"] == {"location": location, "checksum": checksum}
+    assert printed["spec"]["etcd"]["restoreFrom"] == {
+        "location": location,
+        "checksum": checksum,
+        "encryptionKeysSecret": "r1-restore-keys",
+    }
+    kept = json.loads(
+        local_env.kubectl("get", "secret", "r1-restore-keys", "-n", namespace, "-o", "json").stdout
+    )
+    assert kept["data"] == {"key": key}
+    assert "ownerReferences" not in kept["metadata"]
     # The printed manifest is one the API server takes (as a dry run: r1 exists).
     local_env.kubectl(
         "create", "--dry-run=server", "-f", "-",

@@ -119,9 +119,13 @@ class FakeKube:
         current = self.get(ref)
         if current is None:
             raise ApiError(404, "NotFound", "gone")
-        # A JSON merge patch of annotations and data: None removes a key.
+        # A JSON merge patch of annotations and data (None removes a key);
+        # other metadata, such as ownerReferences, is replaced whole.
+        meta = dict(body.get("metadata") or {})
+        annotations = meta.pop("annotations", None) or {}
+        current["metadata"].update(meta)
         for into, changes in (
-            (current["metadata"].setdefault("annotations", {}), body["metadata"]["annotations"]),
+            (current["metadata"].setdefault("annotations", {}), annotations),
             (current.setdefault("data", {}), body.get("data") or {}),
         ):
             for key, value in changes.items():

@@ -19,8 +19,10 @@ from operators.cluster import policies, reconcile
 from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import certificates as catalogue
-from shared.api import names
-from shared.errors import InvalidSpec
+from shared.api import encryption, names
+from shared.api.labels import CLUSTER as LABEL
+from shared.errors import InvalidSpec, Retry
+from shared.kube import ObjectRef
 from shared.steps import Outcome, Step
 from tests.unit.cluster.helpers import SERVICE_IP_PREFIX, UID, FakeKube, cluster_body, ready
 
@@ -282,3 +284,90 @@ def test_an_unhealthy_worker_is_replaced_in_the_same_pass() -> None:
     assert report.fields["nextHealthCheckTime"] is None
     # Not part of Ready: Ready names the missing worker instead.
     assert report.observations[0].reason != "Remediating"
+
+
+def restored_body() -> dict[str, Any]:
+    snapshot = {"location": "ns/old/b.db", "encryptionKeysSecret": "c1-restore-keys"}
+    return cluster_body(etcd={"restoreFrom": snapshot})
+
+
+def test_a_restored_cluster_waits_for_the_old_keys_and_starts_with_them() -> None:
+    kube = FakeKube()
+    body = restored_body()
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: b"n" * 32, now=NOW)
+    with pytest.raises(Retry) as waiting:
+        reconcile.ensure_encryption(run)
+    assert waiting.value.reason == reconcile.REASON_KEYS_MISSING
+    assert "c1-restore-keys not found" in str(waiting.value)
+    assert kube.of("Secret") == []
+
+    old = (encryption.Key("key1", _b64(b"a" * 32)), encryption.Key("key2", _b64(b"b" * 32)))
+    kept = {k: v for k, v in encryption.data_of(old).items() if v is not None}
+    kube.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "c1-restore-keys", "namespace": "ns", "labels": {LABEL: "c1"}},
+            "data": kept,
+        }
+    )
+    reconcile.ensure_encryption(run)
+    created = kube.get(ObjectRef("v1", "Secret", "c1-encryption", "ns"))
+    assert created is not None
+    # The old keys, under their names: the backup's Secrets name them.
+    assert encryption.keys_of(created["data"]) == old
+    assert created["metadata"]["ownerReferences"][0]["uid"] == UID
+    # The next pass takes the copy over, so it goes with this Cluster.
+    reconcile.ensure_encryption(run)
+    copy = kube.get(ObjectRef("v1", "Secret", "c1-restore-keys", "ns"))
+    assert copy is not None
+    assert copy["metadata"]["ownerReferences"][0]["uid"] == UID
+
+
+def test_another_clusters_secret_named_for_the_keys_is_used_but_not_taken_over() -> None:
+    kube = FakeKube()
+    body = restored_body()
+    foreign = {"kind": "Cluster", "name": "old", "uid": "other", "apiVersion": "g8s.io/v1alpha1"}
+    kube.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "c1-restore-keys",
+                "namespace": "ns",
+                "ownerReferences": [foreign],
+            },
+            "data": {"key": _b64(b"a" * 32)},
+        }
+    )
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: b"n" * 32, now=NOW)
+    reconcile.ensure_encryption(run)
+    reconcile.ensure_encryption(run)
+    copy = kube.get(ObjectRef("v1", "Secret", "c1-restore-keys", "ns"))
+    assert copy is not None
+    assert copy["metadata"]["ownerReferences"] == [foreign]
+    created = kube.get(ObjectRef("v1", "Secret", "c1-encryption", "ns"))
+    assert created is not None
+    assert encryption.keys_of(created["data"]) == (encryption.Key("key1", _b64(b"a" * 32)),)
+
+
+def test_a_keys_secret_without_keys_is_refused_with_the_field() -> None:
+    kube = FakeKube()
+    body = restored_body()
+    kube.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "c1-restore-keys", "namespace": "ns"},
+            "data": {"other": "eA=="},
+        }
+    )
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: b"n" * 32, now=NOW)
+    with pytest.raises(InvalidSpec) as refused:
+        reconcile.ensure_encryption(run)
+    assert refused.value.field == "spec.etcd.restoreFrom.encryptionKeysSecret"
+    assert kube.get(ObjectRef("v1", "Secret", "c1-encryption", "ns")) is None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()

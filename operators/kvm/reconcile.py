@@ -10,7 +10,7 @@ import ipaddress
 from base64 import b64decode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from operators.kvm import policies
@@ -20,7 +20,7 @@ from operators.kvm.model import KVMNodeSpec
 from shared.api import API_VERSION, encryption, labels, names
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
-from shared.conditions import utc_now
+from shared.conditions import parse_timestamp, timestamp, utc_now
 from shared.errors import Retry
 from shared.kube import Kube, ObjectRef
 from shared.placement import pod_placement
@@ -288,7 +288,7 @@ def guest_node(run: Run) -> GuestNode:
                     "metadata": {"name": run.spec.name, "labels": {role_label(run.spec): ""}},
                 }
             )
-        found = node_condition(node, run.spec.name)
+        found = node_condition(node, run.spec.name, vm_started(run.pod))
         if found.ready and run.spec.is_controlplane:
             # The Service sends to any control plane: each must be ready, not only serving.
             unready = guest.unready_checks()
@@ -300,12 +300,43 @@ def guest_node(run: Run) -> GuestNode:
     return found
 
 
-def node_condition(node: Mapping[str, Any] | None, name: str) -> GuestNode:
+def vm_started(pod: Mapping[str, Any] | None) -> datetime | None:
+    """When the launcher container now running started (and with it, this VM)."""
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        running = (status.get("state") or {}).get("running") or {}
+        started = parse_timestamp(running.get("startedAt"))
+        if started is not None:
+            return started
+    return None
+
+
+# The guest's clock is set from the host's at boot; this covers what they drift apart.
+CLOCK_SKEW = timedelta(seconds=10)
+
+
+def node_condition(
+    node: Mapping[str, Any] | None, name: str, since: datetime | None = None
+) -> GuestNode:
+    """The Node's Ready condition, counted only when its kubelet reported it since the VM started.
+
+    A kubelet reports its Node's status as it starts, so a Ready heartbeat
+    older than the VM is another VM's: a Node of the same name restored from
+    a backup, or left by the VM this one replaces. Trusting it would make a
+    node Ready before its guest has even booted.
+    """
     if node is None:
         return GuestNode(ready=False, message=f"Node {name} not registered yet")
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return GuestNode(cond.get("status") == "True", str(cond.get("message") or ""))
+    for found in (node.get("status") or {}).get("conditions") or []:
+        if found.get("type") != "Ready":
+            continue
+        heartbeat = parse_timestamp(found.get("lastHeartbeatTime"))
+        if since is not None and heartbeat is not None and heartbeat < since - CLOCK_SKEW:
+            return GuestNode(
+                ready=False,
+                message=f"Node {name} last reported at {timestamp(heartbeat)}, "
+                f"before this VM started: waiting for its kubelet",
+            )
+        return GuestNode(found.get("status") == "True", str(found.get("message") or ""))
     return GuestNode(ready=False, message="Node has no Ready condition yet")
 
 

@@ -199,3 +199,29 @@ def test_observe_reports_an_unreachable_guest() -> None:
     reconcile.observe(run)
     assert run.guest is not None
     assert "demo-kubeconfig is missing" in run.guest.error
+
+
+def _node(heartbeat: str, status: str = "True") -> dict[str, Any]:
+    ready = {"type": "Ready", "status": status, "lastHeartbeatTime": heartbeat, "message": "ok"}
+    return {"metadata": {"name": "n1"}, "status": {"conditions": [ready]}}
+
+
+def _launcher_pod(started: str) -> dict[str, Any]:
+    running = {"state": {"running": {"startedAt": started}}}
+    return {"metadata": {"name": "p"}, "status": {"containerStatuses": [running]}}
+
+
+def test_a_ready_node_reported_before_the_vm_started_is_not_ready() -> None:
+    # A Node of the same name restored from a backup, or left by a replaced VM.
+    started = reconcile.vm_started(_launcher_pod("2026-12-05T11:00:00Z"))
+    assert started is not None
+    stale = reconcile.node_condition(_node("2026-12-05T10:56:40Z"), "n1", started)
+    assert stale.ready is False
+    assert "before this VM started" in stale.message
+    fresh = reconcile.node_condition(_node("2026-12-05T11:00:40Z"), "n1", started)
+    assert (fresh.ready, fresh.message) == (True, "ok")
+    # Within the clocks' skew the kubelet is believed.
+    assert reconcile.node_condition(_node("2026-12-05T10:59:55Z"), "n1", started).ready is True
+    # Without a running launcher there is nothing to compare with.
+    assert reconcile.vm_started({"status": {"containerStatuses": [{"state": {}}]}}) is None
+    assert reconcile.node_condition(_node("2026-12-05T10:56:40Z"), "n1", None).ready is True

@@ -10,14 +10,17 @@ pods on the real node with member probing on, and the guest networks and
 guest DNS inside the reserved test range.
 
 The network host agent runs as its DaemonSet on the real node and programs
-each guest network's VXLAN and bridge in the node's network namespace. What
-still runs simulated is said in the values: the VM launcher pods go to
-kwok's simulated hosts, so the kvm operator keeps guest checks off. The
-launcher image (QEMU) is built and imported all the same, with software
-emulation forced and the guest OS image from ``.tools/guest-image``, so a
-launcher pod placed on the real node runs real QEMU. ``--wait`` makes helm
-wait for every operator pod to be Ready (their kopf liveness probes), so a
-broken image or RBAC fails here and not later.
+each guest network's VXLAN and bridge in the node's network namespace. The
+VM launcher pods run on the real node too: the launcher image (QEMU) is built
+and imported, software emulation is forced and the guest OS image comes from
+``.tools/guest-image``, and the kvm operator's guest checks are on, so a node
+is Ready when its guest's Node is. ``--wait`` makes helm wait for every
+operator pod to be Ready (their kopf liveness probes), so a broken image or
+RBAC fails here and not later.
+
+``main`` also gives the etcd operator a backup store (tests/backupstore.py)
+that clusters of the namespaces ``--backups-for`` names (default: default)
+can be restored from; ``uninstall`` releases its claims, never its backups.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests import hostnode, images, localenv
+from tests import backupstore, hostnode, images, localenv
 
 CHARTS = ("cluster", "certificates", "etcd", "network", "kvm")
 NAMESPACE = localenv.SYSTEM_NAMESPACE
@@ -207,7 +210,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     parser.add_argument(
         "--name", default=None, help="environment name (default: $G8S_ENV_NAME or g8s)"
     )
+    parser.add_argument(
+        "--backups-for",
+        action="append",
+        metavar="NAMESPACE",
+        help="namespaces whose clusters can be restored from the etcd backup store "
+        "(tests/backupstore.py; default: default)",
+    )
     args = parser.parse_args(argv)
+    backup_namespaces = args.backups_for or ["default"]
     env = localenv.status(args.name or localenv.env_name())
     if env is None:
         print("the local environment is not up (make up)", file=sys.stderr)
@@ -215,9 +226,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     try:
         if args.command == "uninstall":
             uninstall(env)
+            backupstore.release(env, backup_namespaces)
             print(f"charts uninstalled from {NAMESPACE}")
         else:
-            image = install(env)
+            store = backupstore.provision(env, backup_namespaces)
+            image = install(env, overrides={"etcd": store})
             print(
                 f"charts installed in {NAMESPACE}, operators image {image}, on node "
                 f"{hostnode.plan(env.name).node_name}"

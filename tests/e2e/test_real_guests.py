@@ -29,6 +29,10 @@ Cluster with one control plane and one worker is applied; checked here:
 - a worker whose QEMU is killed (SIGKILL) is started again by its pod from
   its own disk, and its Node is Ready again before its unhealthyTimeout: it
   is not replaced;
+- `g8s backup`, the Cluster deleted, the manifest `g8s restore` printed
+  applied: the restored guest API server serves a ConfigMap and a Secret of
+  the backup (the Secret readable: the old keys came along), its own new
+  Nodes Ready, and the backup store (tests/backupstore.py) kept the backup;
 - deleting the Cluster leaves no QEMU process, tap device, bridge, disk or
   guest object behind.
 
@@ -52,10 +56,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shared.api import certificates as catalogue
 from shared.api import encryption, names
-from tests import hostnode, install, localenv, progress
+from tests import backupstore, hostnode, install, localenv, progress
 from tests.conftest import failed
 from tests.e2e import guestprobe
 from tests.e2e.cluster import helpers
@@ -120,7 +125,8 @@ def guest_cluster(
     tmp = tmp_path_factory.mktemp("real-guests")
     try:
         with running_provisioner(local_env, tmp):
-            install.install(local_env, namespaces=[namespace])
+            etcd_values = backupstore.provision(local_env, [namespace])
+            install.install(local_env, namespaces=[namespace], overrides={"etcd": etcd_values})
             started = time.monotonic()
             manifest = helpers.cluster(CLUSTER, namespace)
             manifest["spec"].update(SPEC)
@@ -142,6 +148,7 @@ def guest_cluster(
             )
     finally:
         install.uninstall(local_env)
+        backupstore.release(local_env, [namespace])
         local_env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
@@ -746,6 +753,65 @@ def node_links(env: LocalEnv) -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
 
 
+def test_a_cluster_restored_from_a_backup_serves_its_objects(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    """`g8s backup`, the Cluster deleted, `g8s restore`'s manifest applied: the new guest
+    API server serves the ConfigMap and the Secret (stored encrypted) of the backup."""
+    namespace, guest = guest_cluster
+    marker = secrets.token_hex(8)
+    kept: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": {"name": "kept-by-the-backup", "namespace": "default"},
+            field: {"marker": marker},
+        }
+        for kind, field in (("ConfigMap", "data"), ("Secret", "stringData"))
+    ]
+    apply_in_guest(guest, *kept)
+    started = time.monotonic()
+    backup = local_env.g8s("backup", CLUSTER, "-n", namespace, timeout=360)
+    print(f"\n{backup.stdout.strip()} ({time.monotonic() - started:.0f} s)")
+    restore = local_env.g8s("restore", CLUSTER, "-n", namespace)
+    manifest = yaml.safe_load(restore.stdout)
+    location = manifest["spec"]["etcd"]["restoreFrom"]["location"]
+    old_nodes = {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)}
+
+    helpers.delete_and_wait(local_env, namespace, CLUSTER, timeout=900)
+    # Backups, and the copy of the keys g8s restore made, outlive the cluster.
+    assert (backupstore.store_dir(local_env) / location).is_file()
+    keys = helpers.get(local_env, namespace, "secret", f"{CLUSTER}-restore-keys")
+    assert "ownerReferences" not in keys["metadata"]
+
+    started = time.monotonic()
+    helpers.apply(local_env, manifest)
+    ready = progress.wait(
+        lambda: progress.observe(local_env, CLUSTER, namespace),
+        BOOT_TIMEOUT,
+        say=lambda line: print(line, flush=True),
+    )
+    assert ready.ready, f"restored Cluster {CLUSTER} not Ready: {ready.name}: {ready.message}"
+    print(f"apply of the restored Cluster -> Ready: {time.monotonic() - started:.0f} s")
+    restored = Guest(local_env, namespace, tmp_path / "restored.kubeconfig")
+    config = restored.json("configmap", "kept-by-the-backup", "-n", "default")
+    assert config["data"] == {"marker": marker}
+    stored = restored.json("secret", "kept-by-the-backup", "-n", "default")
+    assert base64.b64decode(stored["data"]["marker"]).decode() == marker
+    # The KVMNodes have the names of the old ones, whose Node objects came with the
+    # backup: the new kubelets took them over, each reporting its new VM's address.
+    nodes = {n["metadata"]["name"]: n for n in kvmnodes(local_env, namespace)}
+    assert set(nodes) == old_nodes
+    assert restored.ready_nodes() == set(nodes)
+    for name, node in nodes.items():
+        reported = restored.json("node", name)["status"]["addresses"]
+        addresses = {a["type"]: a["address"] for a in reported}
+        assert addresses["InternalIP"] == node["status"]["ipAddress"], (name, addresses)
+    # The new cluster took the copy of the keys over: it goes with it.
+    keys = helpers.get(local_env, namespace, "secret", f"{CLUSTER}-restore-keys")
+    assert keys["metadata"]["ownerReferences"][0]["name"] == CLUSTER
+
+
 def test_deleting_the_cluster_leaves_nothing(
     local_env: LocalEnv, guest_cluster: tuple[str, Guest]
 ) -> None:
@@ -762,7 +828,8 @@ def test_deleting_the_cluster_leaves_nothing(
     # volumes have too (the finalizers wait for them; nothing is left to the
     # garbage collector).
     assert not qemu_processes(f"guest={CLUSTER}-")
-    assert not helpers.get(local_env, namespace, "pvc")["items"]
+    claims_left = helpers.get(local_env, namespace, "pvc")["items"]
+    assert [c["metadata"]["name"] for c in claims_left] == [backupstore.CLAIM]
     volumes = localenv.get_json(local_env, namespace, "pv")["items"]
     assert not [v for v in volumes if v["spec"]["claimRef"]["name"] in claims]
     # And no data: every path left under the volumes' root is a live volume's.

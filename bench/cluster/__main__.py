@@ -199,6 +199,47 @@ def usage(operator: RunningOperator) -> Usage:
     return Usage(rss, ticks / os.sysconf("SC_CLK_TCK"))
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process; 0.0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def environment_processes(env: localenv.LocalEnv) -> dict[int, str]:
+    """The local environment's own processes (API server, etcd, kwok, OpenBao...), by pid:
+    those whose command line names a path under its state directory."""
+    marker = str(localenv.Paths(env.name).state).encode()
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in b" ".join(argv) and argv[0]:
+            found[int(proc.name)] = Path(argv[0].decode(errors="replace")).name
+    return found
+
+
+def environment_cpu(pids: Mapping[int, str]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for pid, name in pids.items():
+        totals[name] = totals.get(name, 0.0) + process_cpu(pid)
+    return totals
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
 # --- clusters ----------------------------------------------------------------------
 
 
@@ -333,6 +374,10 @@ class Figures:
     build_cpu: dict[str, float] = field(default_factory=dict)
     rest_cpu: dict[str, float] = field(default_factory=dict)
     rest_vault: Counter[str] = field(default_factory=Counter)
+    # While the many were built: the environment's processes, and the whole machine.
+    environment_cpu: dict[str, float] = field(default_factory=dict)
+    machine_busy: float = 0.0
+    machine_total: float = 0.0
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     vault: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
@@ -364,6 +409,8 @@ def measure(
             lambda: floors.measure(env, floor_ns),
         )
         cpu = {op.name: usage(op).cpu_seconds for op in running}
+        pids = environment_processes(env)
+        env_cpu, machine = environment_cpu(pids), machine_busy()
         names = [f"b{i:03d}" for i in range(args.count)]
         audit = localenv.Paths(env.name).vault_audit
         requests, offset = request_counts(env), profile.audit_size(audit)
@@ -378,6 +425,12 @@ def measure(
                 f"{args.count} Clusters at once",
                 lambda: ready_times(env, many_ns, names, args.timeout),
             )
+        figures.environment_cpu = {
+            name: seconds - env_cpu.get(name, 0.0)
+            for name, seconds in environment_cpu(pids).items()
+        }
+        busy, total = machine_busy()
+        figures.machine_busy, figures.machine_total = busy - machine[0], total - machine[1]
         figures.requests = request_counts(env) - requests
         figures.vault = profile.vault_requests(audit, offset)
         figures.retries = profile.retries(running, logs)
@@ -452,6 +505,20 @@ def rows(f: Figures) -> list[tuple[str, str]]:
         for name in f.memory
     ]
     result.append(("    all operators", f"{sum(f.memory.values()):.1f} MiB RSS"))
+    build = max(f.many.values())
+    result += [
+        (f"(d) {name} (environment)", f"CPU {seconds:.1f} s for the {f.count} clusters")
+        for name, seconds in sorted(f.environment_cpu.items(), key=lambda kv: -kv[1])
+    ]
+    if f.machine_total:
+        cores = f.machine_total / build if build else 0.0
+        result.append(
+            (
+                f"    machine while the {f.count} were built",
+                f"{f.machine_busy:.1f} CPU s of {f.machine_total:.1f} "
+                f"({100 * f.machine_busy / f.machine_total:.0f}% of {cores:.0f} cores busy)",
+            )
+        )
     return result
 
 

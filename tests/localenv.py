@@ -461,8 +461,8 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float = READY_TIMEOU
         time.sleep(0.5)
 
 
-def ensure_nodes(env: LocalEnv) -> None:
-    """Scale the simulated hosts to HOST_NODES and wait until they are Ready."""
+def ensure_nodes(env: LocalEnv, count: int = HOST_NODES) -> None:
+    """Scale the simulated hosts to ``count`` and wait until they are Ready."""
     # Their addresses too are inside the reserved test range (never used on
     # the wire: these hosts exist only in the API).
     node = hostnode.plan(env.name)
@@ -470,7 +470,7 @@ def ensure_nodes(env: LocalEnv) -> None:
         Paths(env.name),
         "scale",
         "node",
-        f"--replicas={HOST_NODES}",
+        f"--replicas={count}",
         f"--param=.nodeIPs={json.dumps([node.simulated_node_ip])}",
         f"--param=.podCIDRs={json.dumps([str(node.simulated_pod_cidr)])}",
     )

@@ -23,10 +23,8 @@ from shared.api import API_VERSION, names
 from shared.api.encryption import KEY, KEYS
 from shared.api.kinds import CLUSTER, ETCD_CLUSTER
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
-from shared.errors import ApiError
+from shared.errors import HTTP_CONFLICT, ApiError
 from shared.kube import ObjectRef
-
-HTTP_CONFLICT = 409
 
 # Annotations describing the old object, not the new one's intent.
 _DROPPED_ANNOTATION_PREFIXES = ("kopf.zalando.org/", "g8s.io/")

@@ -14,6 +14,8 @@ from tests.unit.kvm.helpers import inputs, spec
 
 GUEST_DIR = ROOT / ".tools" / "guest"
 INSTALL_HINT = "run `.ci/install-guest.sh` (make tools does it)"
+# The tiny guest's command line when it should only come up and wait.
+WAITING_APPEND = "console=ttyS0 quiet panic=-1 g8s.wait"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.integration.kvm.guest import ignition_file, launcher_env, require_guest
+from tests.integration.kvm.guest import (
+    WAITING_APPEND,
+    ignition_file,
+    launcher_env,
+    require_guest,
+)
 from tests.localenv import ROOT, free_port
 
 BOOT_TIMEOUT = 240.0
@@ -99,7 +104,7 @@ def test_sigterm_quits_qemu_after_the_timeout(tmp_path: Path) -> None:
         tmp_path,
         path,
         # This guest ignores the power button.
-        G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1 g8s.wait",
+        G8S_LAUNCHER_APPEND=WAITING_APPEND,
         G8S_LAUNCHER_READY_PORT=str(port),
         G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
         G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from operators.kvm.launcher.process import START_FAILED
-from tests.integration.kvm.guest import ignition_file, launcher_env, require_guest
+from tests.integration.kvm.guest import (
+    WAITING_APPEND,
+    ignition_file,
+    launcher_env,
+    require_guest,
+)
 from tests.localenv import ROOT
 
 # No bridge is made in the namespace: the real netlink attach fails.
@@ -49,7 +54,7 @@ def _run(tmp_path: Path, script: str) -> tuple[int, list[dict[str, object]], str
         guest,
         tmp_path,
         path,
-        G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1 g8s.wait",
+        G8S_LAUNCHER_APPEND=WAITING_APPEND,
         G8S_LAUNCHER_BRIDGE="g8s-br-absent",
         G8S_LAUNCHER_TAP="tap-start",
     )

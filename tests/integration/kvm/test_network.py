@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kvm.guest import ignition_file, launcher_env, require_guest
+from tests.integration.kvm.guest import (
+    WAITING_APPEND,
+    ignition_file,
+    launcher_env,
+    require_guest,
+)
 from tests.integration.kvm.test_boot import BOOT_TIMEOUT
 from tests.localenv import ROOT
 
@@ -44,7 +49,7 @@ def test_tap_on_the_bridge_and_mac_in_the_guest(tmp_path: Path) -> None:
         guest,
         tmp_path,
         path,
-        G8S_LAUNCHER_APPEND="console=ttyS0 quiet panic=-1 g8s.wait",
+        G8S_LAUNCHER_APPEND=WAITING_APPEND,
         G8S_LAUNCHER_BRIDGE=BRIDGE,
         G8S_LAUNCHER_TAP=TAP,
         G8S_LAUNCHER_MAC=MAC,

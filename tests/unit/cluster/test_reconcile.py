@@ -291,6 +291,12 @@ def restored_body() -> dict[str, Any]:
     return cluster_body(etcd={"restoreFrom": snapshot})
 
 
+def keys_secret(data: dict[str, str], **metadata: Any) -> dict[str, Any]:
+    """The Secret restored_body() names, holding ``data``."""
+    meta = {"name": "c1-restore-keys", "namespace": "ns", **metadata}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
+
+
 def test_a_restored_cluster_waits_for_the_old_keys_and_starts_with_them() -> None:
     kube = FakeKube()
     body = restored_body()
@@ -303,14 +309,7 @@ def test_a_restored_cluster_waits_for_the_old_keys_and_starts_with_them() -> Non
 
     old = (encryption.Key("key1", _b64(b"a" * 32)), encryption.Key("key2", _b64(b"b" * 32)))
     kept = {k: v for k, v in encryption.data_of(old).items() if v is not None}
-    kube.add(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "c1-restore-keys", "namespace": "ns", "labels": {LABEL: "c1"}},
-            "data": kept,
-        }
-    )
+    kube.add(keys_secret(kept, labels={LABEL: "c1"}))
     reconcile.ensure_encryption(run)
     created = kube.get(ObjectRef("v1", "Secret", "c1-encryption", "ns"))
     assert created is not None
@@ -354,14 +353,7 @@ def test_another_clusters_secret_named_for_the_keys_is_used_but_not_taken_over()
 def test_a_keys_secret_without_keys_is_refused_with_the_field() -> None:
     kube = FakeKube()
     body = restored_body()
-    kube.add(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "c1-restore-keys", "namespace": "ns"},
-            "data": {"other": "eA=="},
-        }
-    )
+    kube.add(keys_secret({"other": "eA=="}))
     run = Run(parse(body), body, kube.as_kube(), new_key=lambda: b"n" * 32, now=NOW)
     with pytest.raises(InvalidSpec) as refused:
         reconcile.ensure_encryption(run)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,10 @@ class Role:
             "use_csr_sans": False,
             "require_cn": True,
             "max_ttl": self.max_ttl,
-            # The certificates live in Secrets; Vault keeps no copy of a leaf.
-            "no_store": True,
+            # Vault keeps every leaf it signs: after a crash between the
+            # signature and the Secret's write, the operator finds the one it
+            # signed for the key it kept instead of signing a second.
+            "no_store": False,
             "generate_lease": False,
             "key_type": "any",
         }
@@ -178,6 +181,10 @@ Auth = TokenAuth | KubernetesAuth
 
 def token_from_file(path: Path) -> Callable[[], str]:
     return path.read_text
+
+
+def _read(client: Any, *, path: str) -> Any:
+    return client.read(path)
 
 
 @contextmanager
@@ -430,8 +437,29 @@ class Vault:
             serial_number=str(data["serial_number"]),
         )
 
+    def signed_certificates(self, mount: str) -> Iterator[str]:
+        """The certificates ``mount`` stored (PEM), the CA's among them; read one by one.
+
+        Lazily: a caller looking for one certificate stops at it.
+        """
+
+        def serials(client: Any) -> Any:
+            try:
+                return client.list(f"{mount}/certs")
+            except hvac_errors.InvalidPath:
+                return None  # nothing stored yet
+
+        with self._mount_lock(mount):
+            listed = self._call(serials) or {}
+        for serial in (listed.get("data") or {}).get("keys") or []:
+            with self._mount_lock(mount):
+                read = self._call(partial(_read, path=f"{mount}/cert/{serial}")) or {}
+            pem = str((read.get("data") or {}).get("certificate") or "").strip()
+            if pem:
+                yield pem
+
     def revoke(self, mount: str, certificate_pem: str) -> None:
-        """Revoke a certificate by its PEM (leaves are ``no_store``: Vault has no copy).
+        """Revoke a certificate by its PEM.
 
         Nothing to do when the mount is gone: its CA went with it.
         """

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import seconds
-from operators.certificates.policies import Undelivered
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef, connect
 from shared.metrics import OperatorMetrics
@@ -92,9 +91,6 @@ class CertificatesContext(OperatorContext):
     settings: CertificatesSettings = field(kw_only=True)
     vault: Vault = field(kw_only=True)
     certificate_metrics: CertificateMetrics = field(kw_only=True)
-    # Certificate uid -> what was signed for it and not written yet; the
-    # private key stays in this process's memory only.
-    undelivered: dict[str, Undelivered] = field(default_factory=dict, kw_only=True)
 
 
 def cached(source: Callable[[], str], seconds_valid: float) -> Callable[[], str]:

@@ -6,7 +6,8 @@
   wakes its Certificate (``shared.owners``), which re-issues it if it is broken;
 - release (delete, behind the operator's finalizer): revoke (unless the whole
   cluster goes, and its PKI mount with it), tear down the cluster's PKI with
-  its last Certificate, and hold until the TLS Secret is gone.
+  its last Certificate, and hold until the TLS Secret (and a pending key
+  left by an interrupted issuance) is gone.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ import kopf
 from operators.certificates import reconcile as steps
 from operators.certificates import renewal
 from operators.certificates import status as certificate_status
+from operators.certificates.children import pending_key_secret
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.model import CertificateSpec, parse
 from shared import logs, owners, teardown
@@ -90,7 +92,7 @@ SECRET_LINK = owners.Link(API_VERSION, CERTIFICATE.kind, CHILDREN_ANNOTATION, st
 
 
 def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
-    """The Secret a Certificate writes (none when its spec does not say which)."""
+    """The Secrets a Certificate writes (none when its spec does not say which)."""
     spec = body.get("spec") or {}
     cluster, component, node = spec.get("cluster"), spec.get("component"), spec.get("node")
     if not isinstance(cluster, str) or not isinstance(component, str):
@@ -101,7 +103,10 @@ def written(body: Mapping[str, Any]) -> tuple[ObjectRef, ...]:
         if isinstance(own, str) and own
         else catalogue.secret_name(cluster, component, node if isinstance(node, str) else "")
     )
-    return (ObjectRef("v1", "Secret", name, body["metadata"]["namespace"]),)
+    namespace = body["metadata"]["namespace"]
+    # A pending key is left only by an interrupted issuance; it goes too.
+    pending = pending_key_secret.name_of(name)
+    return tuple(ObjectRef("v1", "Secret", n, namespace) for n in (name, pending))
 
 
 async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int) -> None:
@@ -109,7 +114,6 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
     spec = body.get("spec") or {}
     cluster, component = spec.get("cluster"), spec.get("component")
     log = logs.get_logger("g8s.certificates", namespace=meta["namespace"], name=meta["name"])
-    ctx.undelivered.pop(str(meta.get("uid") or ""), None)
     if not isinstance(cluster, str) or not isinstance(component, str):
         log.info("nothing to release: no cluster or component in the spec")
         return

@@ -30,6 +30,14 @@ def new_key(algorithm: str) -> PrivateKey:
     raise ValueError(f"unknown key algorithm {algorithm!r}")
 
 
+def load_private(pem: bytes) -> PrivateKey:
+    """A PEM private key of one of the catalogue's algorithms."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"not an EC or RSA key: {type(key).__name__}")
+    return key
+
+
 def private_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,

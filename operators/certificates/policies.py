@@ -8,7 +8,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from operators.certificates.model import DELETE, CertificateSpec
 from shared.api import certificates as catalogue
@@ -46,39 +45,6 @@ class Current:
     certificate_pem: str | None = None
     # Why key, certificate and CA do not belong together ("" when they do).
     faults: str = ""
-
-
-@dataclass(frozen=True)
-class Undelivered:
-    """A certificate Vault signed whose Secret could not be written yet (the API
-    server away): delivered on the next try instead of signing another, which
-    would leave a valid certificate nobody holds."""
-
-    secret: dict[str, Any]
-    state: Current
-
-
-def deliverable(
-    held: Undelivered,
-    *,
-    revision: int,
-    spec_digest: str,
-    ca_fingerprint: str | None,
-    renew_before_seconds: int,
-    now: datetime,
-) -> bool:
-    """Whether ``held`` is still what this revision should deliver: same spec, same
-    CA, and not yet due for renewal."""
-    state = held.state
-    if (state.revision, state.spec_hash, state.ca_fingerprint) != (
-        revision,
-        spec_digest,
-        ca_fingerprint,
-    ):
-        return False
-    if state.not_before is None or state.not_after is None:
-        return True  # a key pair without a certificate does not expire
-    return renewal_time(state.not_before, state.not_after, renew_before_seconds) > now
 
 
 def spec_hash(spec: CertificateSpec) -> str:

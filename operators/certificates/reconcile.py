@@ -25,6 +25,7 @@ from operators.certificates.children import (
     SPEC_HASH_ANNOTATION,
     ca_secret,
     key_pair_secret,
+    pending_key_secret,
     tls_secret,
 )
 from operators.certificates.context import CertificatesContext
@@ -34,7 +35,7 @@ from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
 from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.children import owned
-from shared.errors import InvalidSpec, Retry
+from shared.errors import HTTP_CONFLICT, ApiError, InvalidSpec, Retry
 from shared.kube import ObjectRef
 from shared.steps import Step
 from shared.vault import CA, Role, VaultUnavailable
@@ -52,6 +53,8 @@ class Run:
     ca_pem: str = ""
     decision: policies.Decision | None = None
     issued: policies.Current | None = None
+    # The key signed for comes from an interrupted earlier run.
+    resumed: bool = False
 
     @property
     def mount(self) -> str:
@@ -232,15 +235,14 @@ def issue(run: Run) -> None:
     metrics = run.ctx.certificate_metrics
     started = time.perf_counter()
     try:
-        secret, run.issued = _issue(run)
-        # Held until written: a failed write is retried with this certificate,
-        # not with a second one signed for the same revision.
-        run.ctx.undelivered[run.uid] = policies.Undelivered(secret, run.issued)
+        secret, issued = _issue(run)
         secret = owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
         # Our own write must not wake the Certificate through the Secret watch.
         run.ctx.sent[owners.child_key(secret)] = secret_token(secret)
         run.ctx.client().apply(secret)
-        del run.ctx.undelivered[run.uid]
+        # Only now: the status's revision is the one a Secret holds (a revision
+        # signed and not written is still to be delivered, under that number).
+        run.issued = issued
     except Exception as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         metrics.issue_errors.labels(*run.labels, str(reason)).inc()
@@ -254,7 +256,10 @@ def issue(run: Run) -> None:
         reason=run.decision.reason,
         serial=run.issued.serial_number,
         revision=run.issued.revision,
+        **({"resumed": True} if run.resumed else {}),
     )
+    if not spec.profile.key_pair_only:
+        drop_pending_key(run)
     previous = run.current.certificate_pem if run.current else None
     if previous and run.current and run.current.serial_number != run.issued.serial_number:
         revoke_previous(run, previous)
@@ -280,43 +285,33 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         run.current.revision if run.current else 0, recorded if isinstance(recorded, int) else 0
     )
     revision = known + 1
-    held = run.ctx.undelivered.get(run.uid)
-    if held is not None and policies.deliverable(
-        held,
-        revision=revision,
-        spec_digest=digest,
-        ca_fingerprint=keys.fingerprint(run.ca_pem) if not profile.key_pair_only else None,
-        renew_before_seconds=spec.renew_before_seconds,
-        now=run.now,
-    ):
-        return held.secret, held.state
-    key = keys.new_key(spec.key_algorithm)
-    key_pem = keys.private_pem(key)
     if profile.key_pair_only:
+        key = keys.new_key(spec.key_algorithm)
         secret = key_pair_secret.build(
             spec,
-            key_pem=key_pem,
+            key_pem=keys.private_pem(key),
             public_pem=keys.public_pem(key),
             spec_hash=digest,
             revision=revision,
         )
         return secret, policies.Current(digest, None, spec.key_algorithm, revision=revision)
-    issued = run.ctx.vault.sign(
-        run.mount,
-        run.spec.role,
-        keys.csr_pem(key, profile.common_name),
-        common_name=profile.common_name,
-        dns_names=profile.dns_names,
-        ip_addresses=profile.ip_addresses,
-        ttl=policies.issue_ttl(spec, run.now),
-    )
-    info = keys.CertificateInfo.from_pem(issued.certificate)
+    pending = pending_key(run, revision, digest)
+    certificate = signed_for(run, pending.key_pem) if run.resumed else None
+    if certificate is not None:
+        # Signed before an interruption: delivered as what it was signed for
+        # (a spec changed since is a reason to issue the next revision).
+        digest = pending.spec_hash
+    else:
+        if keys.key_algorithm_of(pending.key_pem) != spec.key_algorithm:
+            pending = replace_pending_key(run, revision, digest)
+        certificate = sign(run, pending.key_pem)
+    info = keys.CertificateInfo.from_pem(certificate)
     if info is None:
         raise Retry("VaultError", "Vault returned a certificate that cannot be read")
     secret = tls_secret.build(
         spec,
-        key_pem=key_pem,
-        certificate_pem=issued.certificate,
+        key_pem=pending.key_pem,
+        certificate_pem=certificate,
         ca_pem=run.ca_pem,
         spec_hash=digest,
         revision=revision,
@@ -329,9 +324,111 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         not_after=info.not_after,
         serial_number=info.serial_number,
         revision=revision,
-        certificate_pem=issued.certificate,
+        certificate_pem=certificate,
     )
     return secret, state
+
+
+# --- the pending key: no second signature for one revision -----------------------
+
+
+def pending_ref(spec: CertificateSpec) -> ObjectRef:
+    return ObjectRef("v1", "Secret", pending_key_secret.name_of(spec.secret_name), spec.namespace)
+
+
+def pending_key(run: Run, revision: int, digest: str) -> pending_key_secret.Pending:
+    """The key to sign for ``revision``, in its pending-key Secret before Vault signs.
+
+    A new one normally. If an earlier run for this revision was interrupted
+    (a crash, or the TLS Secret's write refused) its key is still there:
+    ``run.resumed`` is set, and Vault may already have signed for it.
+    """
+    client = run.ctx.client()
+    try:
+        return write_pending_key(run, revision, digest)
+    except ApiError as exc:
+        if exc.status != HTTP_CONFLICT:
+            raise
+    found = client.get(pending_ref(run.spec))
+    if found is None:
+        raise Retry("Conflict", "the pending-key Secret went away while being written")
+    left = pending_key_secret.read(found)
+    if left is None and pending_key_secret.PENDING_LABEL in _labels(found):
+        left = pending_key_secret.Pending(b"", 0, "", controller_uid(found))  # damaged: replaced
+    if left is None:
+        raise InvalidSpec(
+            "spec.secretName",
+            f"Secret {found['metadata']['name']} exists and is not this Certificate's "
+            "pending key; name the Secret differently",
+            reason=policies.REASON_SECRET_TAKEN,
+        )
+    if left.owner_uid == run.uid and left.revision == revision and left.key_pem:
+        run.resumed = True
+        return left
+    # Left by a revision that was delivered, or by an earlier Certificate of
+    # that name: nothing waits on it.
+    return replace_pending_key(run, revision, digest)
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def replace_pending_key(run: Run, revision: int, digest: str) -> pending_key_secret.Pending:
+    """A new key in place of one nothing was signed for (deleted first: its owner may differ).
+
+    A conflict on the create (another writer) is retried by the step runner.
+    """
+    run.ctx.client().delete(pending_ref(run.spec))
+    run.resumed = False
+    return write_pending_key(run, revision, digest)
+
+
+def write_pending_key(run: Run, revision: int, digest: str) -> pending_key_secret.Pending:
+    """Create the pending-key Secret with a new key (ApiError 409 if it exists)."""
+    fresh = keys.private_pem(keys.new_key(run.spec.key_algorithm))
+    run.ctx.client().create(
+        pending_key_secret.build(
+            run.spec, key_pem=fresh, spec_hash=digest, revision=revision, owner=run.body
+        )
+    )
+    return pending_key_secret.Pending(fresh, revision, digest, run.uid)
+
+
+def signed_for(run: Run, key_pem: bytes) -> str | None:
+    """The certificate Vault stored for ``key_pem``'s public key, if it signed one."""
+    try:
+        for certificate in run.ctx.vault.signed_certificates(run.mount):
+            if keys.pair_faults(key_pem, certificate.encode(), run.ca_pem.encode()) == "":
+                return certificate
+    except VaultUnavailable:
+        _vault_call_observed(run, ok=False)
+        raise
+    return None
+
+
+def sign(run: Run, key_pem: bytes) -> str:
+    profile = run.spec.profile
+    issued = run.ctx.vault.sign(
+        run.mount,
+        run.spec.role,
+        keys.csr_pem(keys.load_private(key_pem), profile.common_name),
+        common_name=profile.common_name,
+        dns_names=profile.dns_names,
+        ip_addresses=profile.ip_addresses,
+        ttl=policies.issue_ttl(run.spec, run.now),
+    )
+    return issued.certificate
+
+
+def drop_pending_key(run: Run) -> None:
+    """The key is in the TLS Secret now. A failed delete leaves a copy in a Secret,
+    which the next issuance replaces and the release deletes."""
+    log = logs.get_logger("g8s.certificates", namespace=run.spec.namespace, name=run.spec.name)
+    try:
+        run.ctx.client().delete(pending_ref(run.spec))
+    except ApiError as exc:
+        log.warning("could not delete the pending-key Secret", error=exc.message)
 
 
 async def record_metrics(run: Run) -> None:

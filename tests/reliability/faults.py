@@ -344,8 +344,9 @@ def leftovers(
 def signatures(env: LocalEnv, mount: str) -> Counter[str]:
     """How many certificates Vault signed on ``mount``, per role, from its audit log.
 
-    Leaf certificates are ``no_store`` (Vault keeps no copy to list), but
-    every successful ``<mount>/sign/<role>`` response is in the audit log.
+    Not from the leaves the mount stores (the operator's own record, which
+    it looks up after a crash): every successful ``<mount>/sign/<role>``
+    response is in the audit log.
     """
     count: Counter[str] = Counter()
     with Paths(env.name).vault_audit.open() as log:

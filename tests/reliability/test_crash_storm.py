@@ -14,7 +14,8 @@ Afterwards, without any help:
   that CA;
 - no certificate was signed twice for one revision: Vault signed exactly one
   certificate per revision of each of the cluster's Certificates, counted
-  from Vault's own audit log (leaves are ``no_store``: there is no list);
+  from Vault's own audit log, not from the leaves Vault stores (those are
+  what the operator looks up itself);
 - no operator exited other than by the scenario's kill.
 
 CI runs it with a handful of clusters; ``python -m bench.storm`` runs the same

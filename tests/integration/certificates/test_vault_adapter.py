@@ -2,9 +2,9 @@
 
 Covers: a mount's root CA is created once and kept; a role signs only its own
 names (cluster A's role refuses a name of cluster B); a signed leaf chains to
-the mount's CA; revocation by PEM appears in the mount's CRL; unmount leaves no
-mount; an unreachable Vault is ``VaultUnavailable``; a renewable token
-is renewed.
+the mount's CA and is stored (listed with the CA); revocation by PEM appears in
+the mount's CRL; unmount leaves no mount; an unreachable Vault is
+``VaultUnavailable``; a renewable token is renewed.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
     cert.verify_directly_issued_by(ca)
     assert keys.serial_text(cert.serial_number) == issued.serial_number
     assert cert.public_key() == key.public_key()
+
+    stored = list(vault.signed_certificates(mount))
+    assert issued.certificate in stored  # kept, for a crash before the Secret's write
+    assert vault.ca_certificate(mount) in stored
 
     vault.revoke(mount, issued.certificate)
     crl = x509.load_pem_x509_crl(vault.crl(mount).encode())

@@ -44,6 +44,11 @@ class FakeVault:
         self.roles: dict[tuple[str, str], Role] = {}
         self.revoked: list[int] = []
         self.signed = 0
+        # How many signatures to lose, as a crash right after Vault signed would.
+        self.lose_signatures = 0
+        # How many signatures to refuse, as a crash just before Vault signed would.
+        self.refuse_signatures = 0
+        self.stored: dict[str, list[str]] = {}
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
 
     def _check(self) -> None:
@@ -94,6 +99,9 @@ class FakeVault:
         ttl: str,
     ) -> Issued:
         self._check()
+        if self.refuse_signatures:
+            self.refuse_signatures -= 1
+            raise VaultUnavailable("no answer")
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         ca = x509.load_pem_x509_certificate(self.mounts_[mount].encode())
         lifetime = timedelta(seconds=int(ttl.rstrip("s")))
@@ -109,7 +117,15 @@ class FakeVault:
         )
         self.signed += 1
         pem = cert.public_bytes(serialization.Encoding.PEM).decode().strip()
+        self.stored.setdefault(mount, [self.mounts_[mount]]).append(pem)
+        if self.lose_signatures:
+            self.lose_signatures -= 1
+            raise VaultUnavailable("the answer was lost")
         return Issued(pem, self.mounts_[mount], f"{cert.serial_number:x}")
+
+    def signed_certificates(self, mount: str) -> Any:
+        self._check()
+        yield from self.stored.get(mount, [])
 
     def revoke(self, mount: str, certificate_pem: str) -> None:
         self._check()
@@ -118,6 +134,7 @@ class FakeVault:
     def unmount(self, mount: str) -> None:
         self._check()
         self.mounts_.pop(mount, None)
+        self.stored.pop(mount, None)
 
 
 class FakeKube:
@@ -145,6 +162,12 @@ class FakeKube:
             merged = {**copy.deepcopy(current), **merged, "metadata": merged_meta}
         self.objects[key] = merged
         return merged
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        if (obj["kind"], meta.get("namespace"), meta["name"]) in self.objects:
+            self.fail_with(409)
+        return self.apply(obj)
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         found = self.objects.get((ref.kind, ref.namespace, ref.name))

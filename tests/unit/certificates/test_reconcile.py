@@ -3,14 +3,16 @@
 Covers: first issuance (Secret contents, labels, owner, CA Secret), no work when
 up to date, renewal at the renewal time with the previous certificate revoked,
 re-issue on a spec change, Vault unavailable (Secret kept, reason reported),
-a TTL above the limit, the service-account key pair, a Secret write refused
-after Vault signed (retried with the same certificate, not a second one; a
-changed spec signs anew), and release (revoke; the PKI mount removed with the
-cluster's last Certificate only).
+a TTL above the limit, the service-account key pair, an issuance interrupted
+before or after Vault signed (a crash, a refused Secret write: the next run,
+in a new process, signs the key the pending-key Secret kept, or delivers what
+Vault signed for it; never a second signature for one revision), and release
+(revoke; the PKI mount removed with the cluster's last Certificate only).
 """
 
 import asyncio
 import base64
+import copy
 from datetime import datetime
 from typing import Any, cast
 
@@ -18,6 +20,7 @@ from cryptography import x509
 
 from operators.certificates import reconcile as steps
 from operators.certificates import status
+from operators.certificates.children.pending_key_secret import PENDING_LABEL
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import parse
@@ -41,9 +44,9 @@ CLUSTER_C1: dict[str, Any] = {
 
 
 class World:
-    def __init__(self) -> None:
-        self.vault = FakeVault(T0)
-        self.kube = FakeKube()
+    def __init__(self, vault: FakeVault | None = None, kube: FakeKube | None = None) -> None:
+        self.vault = vault or FakeVault(T0)
+        self.kube = kube or FakeKube()
         self.now = T0
         metrics = OperatorMetrics("certificates")
         self.ctx = CertificatesContext(
@@ -57,6 +60,10 @@ class World:
             certificate_metrics=CertificateMetrics(metrics.registry),
         )
         self.kube.apply(CLUSTER_C1)
+
+    def restarted(self) -> "World":
+        """The same Vault and API server, seen by a new operator process."""
+        return World(self.vault, self.kube).at(self.now)
 
     def at(self, moment: datetime) -> "World":
         self.now = moment
@@ -112,31 +119,126 @@ def data(secret: dict[str, Any], key: str) -> bytes:
     return base64.b64decode(secret["data"][key])
 
 
+PENDING = ("Secret", "ns1", "c1-api-pending-key")
+
+
+def test_the_key_waits_in_a_pending_secret_only_while_vault_signs(body: dict[str, Any]) -> None:
+    world = World()
+    world.vault.lose_signatures = 1
+    world.reconcile(body)
+    pending = world.kube.objects[PENDING]
+    assert pending["type"] == "Opaque"
+    assert pending["metadata"]["labels"] == {labels.CLUSTER: "c1", PENDING_LABEL: "api"}
+    assert pending["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    _, outcome = world.reconcile(body)
+    assert outcome.ok, outcome.verdict
+    assert PENDING not in world.kube.objects
+
+
+def test_a_certificate_signed_before_a_crash_is_delivered_not_signed_again(
+    body: dict[str, Any],
+) -> None:
+    world = World()
+    world.vault.lose_signatures = 1
+    _, lost = world.reconcile(body)
+    assert not lost.ok
+    assert world.vault.signed == 1
+    assert ("Secret", "ns1", "c1-api") not in world.kube.objects
+    key = data(world.kube.objects[PENDING], "tls.key")
+    restarted = world.restarted()  # nothing of the first run is left in memory
+    run, outcome = restarted.reconcile(body)
+    assert outcome.ok, outcome.verdict
+    assert world.vault.signed == 1
+    assert run.resumed
+    assert run.issued is not None
+    assert run.issued.revision == 1
+    secret = world.secret("c1-api")
+    assert data(secret, "tls.key") == key
+    assert (run.issued.certificate_pem or "?") in data(secret, "tls.crt").decode()
+    assert PENDING not in world.kube.objects
+
+
 def test_a_refused_secret_write_is_retried_with_the_certificate_already_signed(
     body: dict[str, Any],
 ) -> None:
     world = World()
     world.kube.refuse_tls_writes = 1
-    _, refused = world.reconcile(body)
+    first, refused = world.reconcile(body)
     assert not refused.ok
     assert ("Secret", "ns1", "c1-api") not in world.kube.objects
-    run, outcome = world.reconcile(body)
+    assert first.state is None  # the status counts no revision that no Secret holds
+    run, outcome = world.restarted().reconcile(body)
     assert outcome.ok, outcome.verdict
     assert world.vault.signed == 1
     assert run.issued is not None
     assert run.issued.revision == 1
-    assert (run.issued.certificate_pem or "?") in data(world.secret("c1-api"), "tls.crt").decode()
-    assert world.ctx.undelivered == {}
 
 
-def test_a_held_certificate_is_not_delivered_for_a_changed_spec(body: dict[str, Any]) -> None:
+def test_a_key_vault_never_signed_for_is_signed_on_the_next_run(body: dict[str, Any]) -> None:
+    world = World()
+    world.vault.refuse_signatures = 1  # the crash came before Vault signed
+    _, failed = world.reconcile(body)
+    assert not failed.ok
+    assert world.vault.signed == 0
+    key = data(world.kube.objects[PENDING], "tls.key")
+    run, outcome = world.restarted().reconcile(body)
+    assert outcome.ok, outcome.verdict
+    assert run.resumed
+    assert world.vault.signed == 1
+    assert data(world.secret("c1-api"), "tls.key") == key
+
+
+def test_an_interrupted_issuance_delivers_what_was_signed_then_issues_the_changed_spec(
+    body: dict[str, Any],
+) -> None:
     world = World()
     world.kube.refuse_tls_writes = 1
     world.reconcile(body)
     changed = {**body, "spec": {**body["spec"], "baseDomain": "c1.example.net"}}
-    _, outcome = world.reconcile(changed)
+    delivered, outcome = world.restarted().reconcile(changed)
     assert outcome.ok, outcome.verdict
+    assert world.vault.signed == 1
+    assert delivered.issued is not None
+    assert delivered.issued.revision == 1
+    changed["status"] = {"revision": 1}
+    run, outcome = world.reconcile(changed)
+    assert outcome.ok, outcome.verdict
+    assert run.decision is not None
+    assert run.decision.reason == "SpecChanged"
+    assert run.issued is not None
+    assert run.issued.revision == 2
+    assert world.vault.signed == 2  # one per revision
+
+
+def test_a_pending_key_left_by_a_delivered_revision_is_not_reused() -> None:
+    body = certificate_body(ttl="30h", renewBefore="10h")
+    world = World()
+    world.reconcile(body)
+    left = copy.deepcopy(world.kube.objects[("Secret", "ns1", "c1-api")])
+    left["metadata"]["name"] = "c1-api-pending-key"
+    left["metadata"]["labels"] = {PENDING_LABEL: "api"}
+    left["metadata"]["ownerReferences"] = [{"uid": "uid-1", "controller": True}]
+    world.kube.objects[PENDING] = left  # as if its deletion had failed
+    run, outcome = world.at(at(20)).reconcile(body)
+    assert outcome.ok, outcome.verdict
+    assert run.issued is not None
+    assert run.issued.revision == 2
+    assert not run.resumed
+    assert data(world.secret("c1-api"), "tls.key") != data(left, "tls.key")
     assert world.vault.signed == 2
+
+
+def test_a_foreign_secret_at_the_pending_name_is_reported(body: dict[str, Any]) -> None:
+    world = World()
+    world.kube.apply(
+        {"kind": "Secret", "metadata": {"name": "c1-api-pending-key", "namespace": "ns1"}}
+    )
+    _, outcome = world.reconcile(body)
+    assert outcome.verdict is not None
+    assert not outcome.verdict.retry
+    assert outcome.verdict.reason == "SecretTaken"
+    assert "c1-api-pending-key" in outcome.verdict.message
+    assert world.vault.signed == 0
 
 
 def test_first_run_issues_a_tls_secret(body: dict[str, Any]) -> None:

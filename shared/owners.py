@@ -37,7 +37,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Container, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import kopf
@@ -188,15 +188,66 @@ async def notify_owner(
     change = notice(link, sent, body, deleted=deleted, going=going)
     if change is None:
         return
+    slot = (change.owner, link.annotation)
+    waking = _WAKING.get(slot)
+    if waking is not None:
+        waking.ride(change, deleted=deleted)
+        return
+    waking = _WAKING[slot] = Waking(change)
+    try:
+        if await _wake(kube, link, change) and not deleted:
+            sent[change.key] = change.token
+        while (merged := waking.take()) is not None:
+            latest, written = merged
+            if await _wake(kube, link, latest):
+                sent.update(written)
+    finally:
+        del _WAKING[slot]
+
+
+@dataclass
+class Waking:
+    """The notices for an owner that came while a write to it was in flight.
+
+    They all ride on one more write, of the latest token: the owner re-reads
+    every child anyway. Fifteen Certificates turning Ready together wake
+    their Cluster two or three times, not fifteen.
+    """
+
+    writing: Notice
+    latest: Notice | None = None
+    # child key -> token, remembered once the write that carries it is done
+    written: dict[str, str] = field(default_factory=dict)
+
+    def ride(self, change: Notice, *, deleted: bool) -> None:
+        if change == self.writing:
+            return  # the same child's event again, before its write was remembered
+        self.latest = change
+        if not deleted:
+            self.written[change.key] = change.token
+
+    def take(self) -> tuple[Notice, dict[str, str]] | None:
+        if self.latest is None:
+            return None
+        taken = (self.latest, self.written)
+        self.writing, self.latest, self.written = self.latest, None, {}
+        return taken
+
+
+# (owner, annotation) -> the notices waiting for the write in flight to it.
+_WAKING: dict[tuple[ObjectRef, str], Waking] = {}
+
+
+async def _wake(kube: Patcher, link: Link, change: Notice) -> bool:
+    """Write ``change``'s token on its owner; False when the owner is gone."""
     patch = {"metadata": {"annotations": {link.annotation: change.token}}}
     try:
         await asyncio.to_thread(kube.patch, change.owner, patch)
     except ApiError as exc:
         if exc.status != HTTP_NOT_FOUND:
             raise
-        return  # the owner is gone: nothing to wake
-    if not deleted:
-        sent[change.key] = change.token
+        return False  # the owner is gone: nothing to wake
+    return True
 
 
 def watch_children(

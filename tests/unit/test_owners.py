@@ -2,7 +2,9 @@
 
 Covered: a child with no owner of the linked kind writes nothing; the first
 event of a child writes its token on the owner; a repeated event with the
-same token writes nothing; a changed token writes again; a deletion always
+same token writes nothing; a changed token writes again; changes that come
+while a write to their owner is in flight ride on one more write, of the
+latest token, and are all remembered; a deletion always
 writes (a ``deleted/`` token) and forgets the child; an owner that is gone
 (404) is ignored and not remembered; other API errors propagate; an
 operator's own workloads wake their owner through the operator's context;
@@ -12,6 +14,7 @@ The notifier runs with an in-memory patcher; no API server, no kopf loop.
 """
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -104,6 +107,51 @@ def test_notifier_writes_once_per_change_and_on_deletion() -> None:
     asyncio.run(notify_owner(kube, LINK, sent, child(1), deleted=False))
     assert kube.tokens()[-1] == "1"
     assert len(kube.calls) == 4
+
+
+class SlowPatches(Patches):
+    """Holds every write until ``go`` is set, as a busy API server would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.started = threading.Event()
+
+    def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        self.started.set()
+        self.go.wait(5)
+        return super().patch(ref, body)
+
+
+def _named_child(name: str, ready: int) -> dict[str, Any]:
+    body = child(ready)
+    body["metadata"]["name"] = name
+    return body
+
+
+def test_children_changing_while_their_owner_is_written_ride_on_one_more_write() -> None:
+    kube, sent = SlowPatches(), dict[str, str]()
+
+    async def burst() -> None:
+        first = asyncio.create_task(
+            notify_owner(kube, LINK, sent, _named_child("a", 1), deleted=False)
+        )
+        await asyncio.to_thread(kube.started.wait, 5)
+        for name, ready in (("a", 1), ("b", 1), ("c", 1), ("d", 2)):
+            await notify_owner(kube, LINK, sent, _named_child(name, ready), deleted=False)
+        assert len(kube.calls) == 0  # all of them wait for the write in flight
+        kube.go.set()
+        await first
+
+    asyncio.run(burst())
+    assert kube.tokens() == ["1", "2"]  # the first change, then the latest of the rest
+    assert sent == {
+        f"ns/Deployment/{n}": t for n, t in (("a", "1"), ("b", "1"), ("c", "1"), ("d", "2"))
+    }
+    # Remembered: the same states again write nothing.
+    for name, ready in (("b", 1), ("d", 2)):
+        asyncio.run(notify_owner(kube, LINK, sent, _named_child(name, ready), deleted=False))
+    assert len(kube.calls) == 2
 
 
 def test_a_child_deleted_again_after_it_was_made_again_wakes_its_owner_again() -> None:

@@ -23,7 +23,7 @@ from operators.etcd.model import parse
 from operators.etcd.policies import MemberView
 from shared.backup import FilesystemStore
 from shared.conditions import get
-from shared.errors import Retry
+from shared.errors import Retry, translate
 from shared.handling import reconcile as kit_reconcile
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef
@@ -327,3 +327,6 @@ def test_no_members_before_their_tls_secrets_exist() -> None:
         reconcile.apply(run)
     assert raised.value.reason == "SecretsMissing"
     assert kube.applied == []
+    # Looked for again soon (they usually come within a second), then less often.
+    delays = [translate(raised.value, attempt=n, base=5.0, ceiling=60.0).delay for n in range(7)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]

@@ -117,7 +117,15 @@ class DryRun:
     def list(self, api_version: str, kind: str, **options: Any) -> list[dict[str, Any]]:
         return self.kube.list(api_version, kind, **options)
 
-    def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        current: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Every child is dry-run applied: a plan shows what the API server would store
+        (``current``, what the operator listed, is not enough to tell that)."""
         if subresource is not None:
             return dict(obj)  # status: the operator's report, not the plan
         meta = obj["metadata"]

@@ -77,12 +77,20 @@ class Run:
     def apply(self, child: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return self.kube.apply(
-                owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name)
+                owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name),
+                current=self.listed(child),
             )
         except ApiError as exc:
             if exc.status == HTTP_UNPROCESSABLE:
                 self._refuse_if_taken(child)
             raise
+
+    def listed(self, child: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The child as this reconcile's listing found it: an apply that would
+        change nothing in it is then skipped without reading it again."""
+        name = child["metadata"]["name"]
+        found = self.children.get(child["kind"], [])
+        return next((item for item in found if item["metadata"]["name"] == name), None)
 
     def _refuse_if_taken(self, child: Mapping[str, Any]) -> None:
         """Report a child name another object already holds, instead of the API

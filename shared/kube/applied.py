@@ -6,9 +6,14 @@ sends one per child per interval for ever (592 writes/min at 51 clusters,
 bench/cluster). ``Applied`` remembers, per object, a digest of the body last
 applied and the resourceVersion the API server answered with. When the same
 body is applied again and the object still has that resourceVersion, nobody
-has touched it since, so the apply would be a no-op and can be skipped. Any
-other change to the object (another writer, a deletion, a status update)
-moves the resourceVersion, and the next apply goes through.
+has touched it since, so the apply would be a no-op and can be skipped.
+
+A change elsewhere in the object (its status, a field another writer owns)
+moves the resourceVersion too, yet leaves what was applied as it was: when
+the live object still carries every field of the body with the value
+applied (``covers``), the apply is skipped as well. A child whose status
+changes often (a Certificate being issued, a Deployment's pods starting)
+would otherwise be applied again at every look of its owner.
 
 Pure bookkeeping: the adapter (``shared.kube.client``) does the reads.
 """
@@ -38,6 +43,29 @@ def resource_version(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def covers(current: Any, applied: Any) -> bool:
+    """Whether ``current`` holds every field of ``applied`` with the same value.
+
+    Maps may hold more (defaults, other writers' fields, status); lists must
+    have the same length, item by item covered (containers get defaults).
+    ``apiVersion`` and ``kind`` are not compared: a listed item lacks them.
+    """
+    if isinstance(applied, Mapping):
+        if not isinstance(current, Mapping):
+            return False
+        return all(
+            name in ("apiVersion", "kind") or (name in current and covers(current[name], value))
+            for name, value in applied.items()
+        )
+    if isinstance(applied, list):
+        return (
+            isinstance(current, list)
+            and len(current) == len(applied)
+            and all(covers(c, a) for c, a in zip(current, applied, strict=True))
+        )
+    return bool(current == applied)
+
+
 class Applied:
     """Per object: (digest of the body applied, resourceVersion after it)."""
 
@@ -55,8 +83,10 @@ class Applied:
         entry = self._entries.get(key(obj))
         if entry is None or current is None:
             return False
+        if entry[0] != digest(obj):
+            return False
         version = resource_version(current)
-        return entry == (digest(obj), version) and bool(version)
+        return (bool(version) and entry[1] == version) or covers(current, obj)
 
     def remember(self, obj: Mapping[str, Any], result: Mapping[str, Any]) -> None:
         """Record that ``obj`` was applied and the API server answered ``result``."""

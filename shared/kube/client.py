@@ -132,24 +132,33 @@ class Kube:
             return fn()
 
     def apply(
-        self, obj: Mapping[str, Any], *, subresource: str | None = None, dry_run: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Server-side apply ``obj`` (force: this operator owns the fields it sets).
 
-        The same body applied again to an object nobody touched since (same
-        resourceVersion) is not sent: a read replaces the write
-        (``shared.kube.applied``), so resyncs at rest write nothing.
-        ``dry_run`` returns what the API server would store (defaults,
-        validation, admission) and stores nothing.
+        The same body applied again to an object that still holds it (nobody
+        touched it, or only fields outside the body, such as its status) is
+        not sent: a read replaces the write (``shared.kube.applied``), so
+        resyncs at rest write nothing. ``current``, the object as the caller
+        just listed it, replaces that read too. ``dry_run`` returns what the
+        API server would store (defaults, validation, admission) and stores
+        nothing.
         """
         if dry_run:
             return self._apply(obj, subresource, dry_run=True)
         if subresource is None and self._applied.same_body(obj):
+            if current is not None and self._applied.untouched(obj, current):
+                return dict(current)
             meta = obj["metadata"]
             ref = ObjectRef(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-            current = self.get(ref)
-            if current is not None and self._applied.untouched(obj, current):
-                return current
+            read = self.get(ref)
+            if read is not None and self._applied.untouched(obj, read):
+                return read
         result = self._apply(obj, subresource)
         if subresource is None:
             self._applied.remember(obj, result)

@@ -3,8 +3,9 @@
 Covered: a first apply is sent; the same body again is not (the API server's
 own ``apiserver_request_total`` for APPLY on configmaps does not move, and the
 object is returned as it is); after another writer changes the object, the
-same body is sent again and restores the operator's field; after a deletion
-it is created again. ``names`` lists the names of a kind in a namespace and
+same body is sent again and restores the operator's field; a change outside
+the body (another writer's label) sends nothing, after a read or with the
+object as the caller listed it; after a deletion it is created again. ``names`` lists the names of a kind in a namespace and
 nothing else. The readiness probe the kvm operator asks a control plane
 (``GET /readyz?verbose``) answers "no failing checks" from a running server.
 """
@@ -59,6 +60,16 @@ def test_unchanged_reapply_sends_no_write(
     restored = kube.apply(body)
     assert applies_of_configmaps(local_env) == start + 2
     assert restored["data"] == {"members": "a,b,c"}
+
+    # Another writer's label moves the resourceVersion but leaves ours: no write,
+    # neither after a read nor with the object as the caller listed it.
+    local_env.kubectl("label", "configmap", name, "-n", namespace, "other=1")
+    kept = kube.apply(body)
+    assert applies_of_configmaps(local_env) == start + 2
+    assert kept["metadata"]["labels"] == {"other": "1"}
+    listed = kube.list("v1", "ConfigMap", namespace=namespace)
+    kube.apply(body, current=next(i for i in listed if i["metadata"]["name"] == name))
+    assert applies_of_configmaps(local_env) == start + 2
 
     assert kube.delete(ref)
     recreated = kube.apply(body)

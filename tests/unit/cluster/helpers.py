@@ -68,7 +68,13 @@ class FakeKube:
         self.objects[self._key(body)] = body
         return body
 
-    def apply(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        current: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         key = self._key(obj)
         current = self.objects.get(key)
         if current is None:

@@ -25,7 +25,12 @@ class DryFake(FakeKube):
     """FakeKube whose dry runs return what would be stored, and store nothing."""
 
     def apply(
-        self, obj: Mapping[str, Any], *, subresource: str | None = None, dry_run: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not dry_run:
             return super().apply(obj, subresource=subresource)

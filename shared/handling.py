@@ -171,6 +171,12 @@ def register_bound(
         idle=resync_idle,
     )
     async def _resync(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
+            # The deletion handler owns it now. A reconcile would undo what the
+            # release freed, and a status write between kopf's two patches that
+            # remove the finalizer makes kopf drop the removal until the next
+            # event (a ClusterNetwork released in a bench stayed 60 s more).
+            return
         # The timer comes back on its own; the status already says why it failed.
         with contextlib.suppress(kopf.TemporaryError):
             await reconcile(rebind(memo), body=body, patch=patch, ctx=memo, retry=0)

@@ -138,6 +138,21 @@ def test_resync_writes_nothing_when_status_is_unchanged() -> None:
     assert not unchanged(current, {"conditions": [{"type": "Ready", "status": "False"}]})
 
 
+def test_resync_leaves_an_object_being_deleted_alone() -> None:
+    registry = kopf.OperatorRegistry()
+
+    def refuse(ctx: Any) -> Any:
+        raise AssertionError("reconciled an object being deleted")
+
+    register_bound(registry, ETCD_CLUSTER, refuse, resync=30)
+    timer = next(h for h in registry._spawning.get_all_handlers() if h.id == "resync")
+    body = _body()
+    body["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+    patch: dict[str, Any] = {}
+    asyncio.run(timer.fn(body=body, patch=patch, memo=object()))
+    assert patch == {}
+
+
 def test_register_bound_adds_reconcile_handlers_and_a_resync_timer() -> None:
     registry = kopf.OperatorRegistry()
     register_bound(registry, ETCD_CLUSTER, lambda ctx: observing(ETCD_CLUSTER, _parse), resync=30)

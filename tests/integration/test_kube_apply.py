@@ -6,8 +6,9 @@ object is returned as it is); after another writer changes the object, the
 same body is sent again and restores the operator's field; a change outside
 the body (another writer's label) sends nothing, after a read or with the
 object as the caller listed it; after a deletion it is created again.
-``names`` lists the names of a kind in a namespace and nothing else. The readiness probe the kvm operator asks a control plane
-(``GET /readyz?verbose``) answers "no failing checks" from a running server.
+``names`` lists the names of a kind in a namespace and nothing else. The
+readiness probe the kvm operator asks a control plane (``GET
+/readyz?verbose``) answers "no failing checks" from a running server.
 """
 
 import re

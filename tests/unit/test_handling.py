@@ -7,7 +7,7 @@ and a fixed clock; no API server is involved.
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -149,7 +149,7 @@ def test_resync_leaves_an_object_being_deleted_alone() -> None:
     body = _body()
     body["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
     patch: dict[str, Any] = {}
-    asyncio.run(timer.fn(body=body, patch=patch, memo=object()))
+    asyncio.run(cast(Any, timer.fn)(body=body, patch=patch, memo=object()))
     assert patch == {}
 
 

@@ -343,35 +343,28 @@ def pending_key(run: Run, revision: int, digest: str) -> pending_key_secret.Pend
     (a crash, or the TLS Secret's write refused) its key is still there:
     ``run.resumed`` is set, and Vault may already have signed for it.
     """
-    client = run.ctx.client()
     try:
         return write_pending_key(run, revision, digest)
     except ApiError as exc:
         if exc.status != HTTP_CONFLICT:
             raise
-    found = client.get(pending_ref(run.spec))
+    found = run.ctx.client().get(pending_ref(run.spec))
     if found is None:
         raise Retry("Conflict", "the pending-key Secret went away while being written")
-    left = pending_key_secret.read(found)
-    if left is None and pending_key_secret.PENDING_LABEL in _labels(found):
-        left = pending_key_secret.Pending(b"", 0, "", controller_uid(found))  # damaged: replaced
-    if left is None:
+    if not pending_key_secret.is_pending_key(found):
         raise InvalidSpec(
             "spec.secretName",
             f"Secret {found['metadata']['name']} exists and is not this Certificate's "
             "pending key; name the Secret differently",
             reason=policies.REASON_SECRET_TAKEN,
         )
-    if left.owner_uid == run.uid and left.revision == revision and left.key_pem:
+    left = pending_key_secret.read(found)
+    if left is not None and controller_uid(found) == run.uid and left.revision == revision:
         run.resumed = True
         return left
-    # Left by a revision that was delivered, or by an earlier Certificate of
-    # that name: nothing waits on it.
+    # Damaged, left by a revision that was delivered, or by an earlier
+    # Certificate of that name: nothing waits on it.
     return replace_pending_key(run, revision, digest)
-
-
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
 
 
 def replace_pending_key(run: Run, revision: int, digest: str) -> pending_key_secret.Pending:
@@ -392,18 +385,14 @@ def write_pending_key(run: Run, revision: int, digest: str) -> pending_key_secre
             run.spec, key_pem=fresh, spec_hash=digest, revision=revision, owner=run.body
         )
     )
-    return pending_key_secret.Pending(fresh, revision, digest, run.uid)
+    return pending_key_secret.Pending(fresh, revision, digest)
 
 
 def signed_for(run: Run, key_pem: bytes) -> str | None:
     """The certificate Vault stored for ``key_pem``'s public key, if it signed one."""
-    try:
-        for certificate in run.ctx.vault.signed_certificates(run.mount):
-            if keys.pair_faults(key_pem, certificate.encode(), run.ca_pem.encode()) == "":
-                return certificate
-    except VaultUnavailable:
-        _vault_call_observed(run, ok=False)
-        raise
+    for certificate in run.ctx.vault.signed_certificates(run.mount):
+        if keys.pair_faults(key_pem, certificate.encode(), run.ca_pem.encode()) == "":
+            return certificate
     return None
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from operators.certificates.children import REVISION_ANNOTATION, SPEC_HASH_ANNOTATION, b64
 from operators.certificates.model import CertificateSpec
 from shared.api import GROUP, labels
+from shared.children import owner_reference
 
 SUFFIX = "-pending-key"
 NAME_LIMIT = 253
@@ -46,7 +47,6 @@ def build(
     revision: int,
     owner: Mapping[str, Any],
 ) -> dict[str, Any]:
-    meta = owner["metadata"]
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -57,16 +57,7 @@ def build(
             "labels": {labels.CLUSTER: spec.cluster, PENDING_LABEL: spec.component},
             "annotations": {SPEC_HASH_ANNOTATION: spec_hash, REVISION_ANNOTATION: str(revision)},
             # Collected with its Certificate even if no release ever runs.
-            "ownerReferences": [
-                {
-                    "apiVersion": owner["apiVersion"],
-                    "kind": owner["kind"],
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
+            "ownerReferences": [owner_reference(owner)],
         },
         "data": {KEY: b64(key_pem)},
     }
@@ -79,24 +70,20 @@ class Pending:
     key_pem: bytes
     revision: int
     spec_hash: str
-    owner_uid: str | None
+
+
+def is_pending_key(secret: Mapping[str, Any]) -> bool:
+    return PENDING_LABEL in ((secret.get("metadata") or {}).get("labels") or {})
 
 
 def read(secret: Mapping[str, Any]) -> Pending | None:
-    """The pending key in ``secret``; None if it is not a pending-key Secret or is damaged."""
-    meta = secret.get("metadata") or {}
-    if PENDING_LABEL not in (meta.get("labels") or {}):
-        return None
-    annotations = meta.get("annotations") or {}
+    """The pending key in ``secret``; None if it holds none that can be read."""
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
     try:
         key_pem = base64.b64decode((secret.get("data") or {}).get(KEY) or "")
         revision = int(annotations.get(REVISION_ANNOTATION, ""))
     except ValueError:
         return None
-    owners = [r for r in meta.get("ownerReferences") or [] if r.get("controller")]
-    return Pending(
-        key_pem=key_pem,
-        revision=revision,
-        spec_hash=str(annotations.get(SPEC_HASH_ANNOTATION) or ""),
-        owner_uid=str(owners[0].get("uid")) if owners else None,
-    )
+    if not key_pem:
+        return None
+    return Pending(key_pem, revision, str(annotations.get(SPEC_HASH_ANNOTATION) or ""))

@@ -180,6 +180,11 @@ def register_bound(
         # The timer comes back on its own; the status already says why it failed.
         with contextlib.suppress(kopf.TemporaryError):
             await reconcile(rebind(memo), body=body, patch=patch, ctx=memo, retry=0)
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
+            # Deleted while this ran (a timer's body is kopf's live view): the
+            # same race as above, and this patch would go after the delete.
+            patch.clear()
+            return
         if unchanged(body.get("status") or {}, patch.get("status") or {}):
             patch.pop("status", None)
 

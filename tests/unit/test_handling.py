@@ -153,6 +153,34 @@ def test_resync_leaves_an_object_being_deleted_alone() -> None:
     assert patch == {}
 
 
+def test_resync_drops_its_patch_when_the_object_is_deleted_meanwhile() -> None:
+    registry = kopf.OperatorRegistry()
+    body = _body()
+
+    def parse_then_deleted(obj: Mapping[str, Any]) -> Any:
+        # The delete event reaches kopf's live body while the timer runs.
+        body["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+        return _parse(obj)
+
+    register_bound(
+        registry, ETCD_CLUSTER, lambda ctx: observing(ETCD_CLUSTER, parse_then_deleted), resync=30
+    )
+    timer = next(h for h in registry._spawning.get_all_handlers() if h.id == "resync")
+    patch: dict[str, Any] = {}
+    asyncio.run(cast(Any, timer.fn)(body=body, patch=patch, memo=_ctx()))
+    assert patch == {}
+    # Without the delete, the same run writes its status.
+    register_bound(
+        registry := kopf.OperatorRegistry(),
+        ETCD_CLUSTER,
+        lambda ctx: observing(ETCD_CLUSTER, _parse),
+        resync=30,
+    )
+    timer = next(h for h in registry._spawning.get_all_handlers() if h.id == "resync")
+    asyncio.run(cast(Any, timer.fn)(body=_body(), patch=patch, memo=_ctx()))
+    assert patch["status"]["observedGeneration"] == 5
+
+
 def test_register_bound_adds_reconcile_handlers_and_a_resync_timer() -> None:
     registry = kopf.OperatorRegistry()
     register_bound(registry, ETCD_CLUSTER, lambda ctx: observing(ETCD_CLUSTER, _parse), resync=30)

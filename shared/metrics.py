@@ -39,6 +39,24 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
+        self.api_requests = Counter(
+            "g8s_api_requests_total",
+            "Requests the operator's client sent to the host API server"
+            " (kopf's watches and patches not counted).",
+            registry=self.registry,
+        )
+        self.api_throttled = Counter(
+            "g8s_api_throttled_seconds_total",
+            "Seconds those requests waited for the request limit (G8S_API_QPS, G8S_API_BURST).",
+            registry=self.registry,
+        )
+
+    def api_request(self, waited: float) -> None:
+        """Count one request to the host API server, and what it waited."""
+        self.api_requests.inc()
+        if waited:
+            self.api_throttled.inc(waited)
+
     def serve(self, port: int, address: str) -> None:
         """Expose ``/metrics`` on ``address:port`` from a daemon thread."""
         start_http_server(port, addr=address, registry=self.registry)

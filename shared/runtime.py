@@ -9,9 +9,11 @@ identity (so no two operators share a finalizer, annotations or peering) and
 runs kopf with the operator's context as memo (no globals).
 """
 
+import asyncio
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,7 +22,8 @@ import kopf
 from shared import logs
 from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
-from shared.kube import Kube
+from shared.kube import Kube, connect
+from shared.kube.ratelimit import TokenBucket
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
 
@@ -91,6 +94,22 @@ def kopf_settings(
     return result
 
 
+def host_api(runtime: RuntimeSettings, field_manager: str, metrics: OperatorMetrics) -> Kube:
+    """The operator's client of the host API server: its requests limited by
+    ``api_qps``/``api_burst`` and counted, a connection kept for each worker thread."""
+    limit = TokenBucket(qps=runtime.api_qps, burst=runtime.api_burst, on_take=metrics.api_request)
+    return Kube(connect(runtime.worker_threads), field_manager, limit=limit)
+
+
+def add_worker_threads(registry: kopf.OperatorRegistry, threads: int) -> None:
+    """Run the blocking steps (``asyncio.to_thread``) in ``threads`` threads."""
+
+    @kopf.on.startup(registry=registry, id="worker-threads")
+    async def _threads(**_: Any) -> None:
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="g8s-worker")
+        asyncio.get_running_loop().set_default_executor(pool)
+
+
 def add_login(registry: kopf.OperatorRegistry) -> None:
     """Authenticate as the kubernetes client does (in-cluster, else $KUBECONFIG).
 
@@ -124,6 +143,7 @@ def run(
         metrics.serve(runtime.metrics_port, runtime.metrics_address)
     registry = kopf.OperatorRegistry()
     register(registry, settings)
+    add_worker_threads(registry, runtime.worker_threads)
     add_login(registry)
     context = make_context(identity, runtime, metrics, settings)
     log.info(

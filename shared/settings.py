@@ -45,6 +45,23 @@ class RuntimeSettings:
     retry_delay: float = 5.0
     # Longest delay of the exponential backoff after repeated failures.
     max_retry_delay: float = 300.0
+    # Concurrency (docs/operations.md#concurrency-settings has how the defaults
+    # were chosen). Threads the blocking steps (Kubernetes client, Vault) run
+    # in: asyncio's default of cpus + 4 queues a burst of objects behind a few
+    # calls.
+    worker_threads: int = 16
+    # The operator's own requests to the API server (kopf's watches and its
+    # finalizer and status patches are not counted): api_qps per second after
+    # a burst of api_burst; 0 turns the limit off.
+    api_qps: float = 200.0
+    api_burst: int = 400
+
+    def __post_init__(self) -> None:
+        for name in ("worker_threads", "api_burst"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"G8S_{name.upper()}={getattr(self, name)}: must be 1 or more")
+        if self.api_qps < 0:
+            raise SettingsError(f"G8S_API_QPS={self.api_qps}: must be 0 (no limit) or more")
 
 
 def load(cls: type[T], environ: Mapping[str, str], prefix: str = "G8S_") -> T:

@@ -208,6 +208,16 @@ def _describe(exc: Any) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _session(connections: int) -> requests.Session:
+    """An HTTP session keeping ``connections`` open (requests keeps 10 by default,
+    and opens and drops one more for each request beyond)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class Vault:
     """One Vault server, on behalf of one operator."""
 
@@ -219,11 +229,17 @@ class Vault:
         timeout: float = 10.0,
         verify: bool | str = True,
         clock: Callable[[], float] = time.monotonic,
+        parallelism: int = 8,
     ) -> None:
         self.addr = addr
         self._auth = auth
         self._clock = clock
-        self._client = hvac.Client(url=addr, timeout=timeout, verify=verify)
+        self._client = hvac.Client(
+            url=addr, timeout=timeout, verify=verify, session=_session(parallelism)
+        )
+        # At most this many requests at once; the others wait their turn here
+        # rather than in Vault (docs/operations.md#concurrency-settings).
+        self._slots = threading.BoundedSemaphore(parallelism)
         self._login_lock = threading.Lock()
         self._mount_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
@@ -290,7 +306,7 @@ class Vault:
 
     def _call(self, fn: Callable[[Any], Any]) -> Any:
         client = self._authenticated()
-        with _vault_errors(self.addr):
+        with self._slots, _vault_errors(self.addr):
             try:
                 return fn(client)
             except hvac_errors.Forbidden:

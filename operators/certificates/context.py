@@ -25,9 +25,9 @@ from pathlib import Path
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import seconds
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, ObjectRef, connect
+from shared.kube import Kube, ObjectRef
 from shared.metrics import OperatorMetrics
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, SettingsError, load
 from shared.vault import Auth, KubernetesAuth, TokenAuth, Vault, token_from_file
 
@@ -50,6 +50,8 @@ class CertificatesSettings:
     # CA bundle to verify Vault's TLS certificate; empty: the system's.
     vault_ca_file: str = ""
     vault_timeout: float = 10.0
+    # Vault requests in flight at once (docs/operations.md#concurrency-settings).
+    vault_parallelism: int = 8
     # Mounts are "<prefix>-<namespace>-<cluster>".
     pki_mount_prefix: str = "pki"
     pki_ca_ttl: str = "87600h"
@@ -59,9 +61,6 @@ class CertificatesSettings:
     # How often a sleeping renewal timer looks at its object's status again (in
     # memory, no API call), and how long it waits before asking a second time.
     renewal_check_interval: float = 60.0
-    # Threads for the blocking steps (hvac, the Kubernetes client); asyncio's
-    # default of cpus + 4 queues a burst of Certificates behind a few calls.
-    worker_threads: int = 16
 
     @property
     def max_ttl_seconds(self) -> int:
@@ -76,6 +75,8 @@ def load_settings(environ: Mapping[str, str]) -> CertificatesSettings:
     }
     updates = {k: v for k, v in fallbacks.items() if v and not getattr(loaded, k)}
     result = dataclasses.replace(loaded, **updates)  # type: ignore[arg-type]
+    if result.vault_parallelism < 1:
+        raise SettingsError(f"G8S_VAULT_PARALLELISM={result.vault_parallelism}: must be 1 or more")
     if not result.vault_addr:
         raise SettingsError("G8S_VAULT_ADDR (or VAULT_ADDR) must name the Vault server")
     if result.vault_auth not in ("token", "kubernetes"):
@@ -149,12 +150,13 @@ def make_context(
     metrics: OperatorMetrics,
     settings: CertificatesSettings,
 ) -> CertificatesContext:
-    kube = Kube(connect(), identity.field_manager)
+    kube = host_api(runtime, identity.field_manager, metrics)
     vault = Vault(
         settings.vault_addr,
         vault_auth(settings, kube),
         timeout=settings.vault_timeout,
         verify=settings.vault_ca_file or True,
+        parallelism=settings.vault_parallelism,
     )
     return CertificatesContext(
         identity=identity,

@@ -10,9 +10,7 @@
   left by an interrupted issuance) is gone.
 """
 
-import asyncio
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -57,11 +55,6 @@ def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Ru
 def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) -> None:
     kind = CERTIFICATE
     resource = (kind.group, kind.version, kind.plural)
-
-    @kopf.on.startup(registry=registry, id="worker-threads")
-    async def _threads(**_: Any) -> None:
-        pool = ThreadPoolExecutor(max_workers=settings.worker_threads)
-        asyncio.get_running_loop().set_default_executor(pool)
 
     register_bound(registry, kind, reconciler)
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect, connect_kubeconfig
+from shared.kube import Kube, connect_kubeconfig
 from shared.metrics import OperatorMetrics
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings
 
 PAUSE_MANAGER_SUFFIX = "-pause"
@@ -38,12 +38,12 @@ class ClusterContext(OperatorContext):
 def make_context(
     identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics, settings: None
 ) -> ClusterContext:
-    api = connect()
+    kube = host_api(runtime, identity.field_manager, metrics)
     return ClusterContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
-        kube=Kube(api, identity.field_manager),
-        pause_kube=Kube(api, identity.field_manager + PAUSE_MANAGER_SUFFIX),
+        kube=kube,
+        pause_kube=kube.as_manager(identity.field_manager + PAUSE_MANAGER_SUFFIX),
         guest_client=lambda text: Kube(connect_kubeconfig(text), identity.field_manager),
     )

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from shared.backup import BackupStore, FilesystemStore
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, load
 
 PREFIX = "G8S_ETCD_"
@@ -73,6 +72,6 @@ def make_context(
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=Kube(connect(), identity.field_manager),
+        kube=host_api(runtime, identity.field_manager, metrics),
         store=store,
     )

@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect, connect_kubeconfig
+from shared.kube import Kube, connect_kubeconfig
 from shared.metrics import OperatorMetrics
 from shared.placement import PlacementError, pod_placement
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, SettingsError, load
 
 PREFIX = "G8S_KVM_"
@@ -101,6 +101,6 @@ def make_context(
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=Kube(connect(), field_manager),
+        kube=host_api(runtime, field_manager, metrics),
         guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
     )

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from operators.network.allocation import Taken
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, load
 
 PREFIX = "G8S_NETWORK_"
@@ -69,5 +68,5 @@ def make_context(
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=Kube(connect(), identity.field_manager),
+        kube=host_api(runtime, identity.field_manager, metrics),
     )

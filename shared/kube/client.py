@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from shared.errors import ApiError
 from shared.kube.applied import Applied
+from shared.kube.ratelimit import TokenBucket
 
 T = TypeVar("T")
 HTTP_OK = 200
@@ -58,22 +59,23 @@ class ObjectRef:
 POOL_SIZE = 32
 
 
-def pooled() -> client.Configuration:
+def pooled(threads: int = 0) -> client.Configuration:
+    """A client configuration keeping a connection for each of ``threads`` (POOL_SIZE at least)."""
     configuration = client.Configuration()
-    configuration.connection_pool_maxsize = POOL_SIZE
+    configuration.connection_pool_maxsize = max(POOL_SIZE, threads)
     return configuration
 
 
-def connect() -> client.ApiClient:
+def connect(threads: int = 0) -> client.ApiClient:
     """An API client from the pod's service account, else from $KUBECONFIG."""
-    configuration = pooled()
+    configuration = pooled(threads)
     try:
         config.load_incluster_config(client_configuration=configuration)
         return client.ApiClient(configuration)
     except config.ConfigException:
         # The client library reads $KUBECONFIG once, at import; read it now.
         return config.new_client_from_config(
-            config_file=os.environ.get("KUBECONFIG"), client_configuration=pooled()
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=pooled(threads)
         )
 
 
@@ -117,17 +119,30 @@ def failing_checks(readyz: str) -> tuple[str, ...]:
 class Kube:
     """Server-side apply and friends, on behalf of one field manager."""
 
-    def __init__(self, api_client: client.ApiClient, field_manager: str) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        field_manager: str,
+        *,
+        limit: TokenBucket | None = None,
+    ) -> None:
         self._client = api_client
         self._dynamic = dynamic.DynamicClient(api_client)
         self.field_manager = field_manager
         self._applied = Applied()
+        # Shared by every Kube of one operator on one API server (ratelimit.py).
+        self.limit = limit or TokenBucket(qps=0, burst=1)
+
+    def as_manager(self, field_manager: str) -> "Kube":
+        """A client on the same connections and request limit, applying as ``field_manager``."""
+        return Kube(self._client, field_manager, limit=self.limit)
 
     def _resource(self, api_version: str, kind: str) -> Any:
         with _api_errors():
             return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
     def _call(self, fn: Callable[[], T]) -> T:
+        self.limit.take()
         with _api_errors():
             return fn()
 
@@ -305,8 +320,8 @@ class Kube:
         request = self._client.param_serialize(
             "GET", "/readyz", query_params=[("verbose", "true")], auth_settings=["BearerToken"]
         )
+        response = self._call(lambda: self._client.call_api(*request))
         with _api_errors():
-            response = self._client.call_api(*request)
             response.read()
         body = (response.data or b"").decode(errors="replace")
         if response.status == HTTP_OK:
@@ -319,8 +334,8 @@ class Kube:
     def get_raw(self, path: str) -> str:
         """The body of ``GET path`` (a non-resource path such as ``/metrics``)."""
         request = self._client.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = self._call(lambda: self._client.call_api(*request))
         with _api_errors():
-            response = self._client.call_api(*request)
             response.read()
         body = (response.data or b"").decode(errors="replace")
         if response.status != HTTP_OK:

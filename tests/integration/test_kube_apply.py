@@ -17,6 +17,7 @@ import secrets
 import pytest
 
 from shared.kube import Kube, ObjectRef, connect
+from shared.kube.ratelimit import TokenBucket
 from tests.localenv import LocalEnv
 
 METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
@@ -107,3 +108,22 @@ def test_names_lists_only_names(
     names = kube.names("v1", "Secret", namespace=namespace)
     assert "one" not in names
     assert "two" in names
+
+
+def test_every_request_takes_a_token_of_the_limit(
+    local_env: LocalEnv, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    slept: list[float] = []
+    # A clock that stands still: every request beyond the burst must wait.
+    limit = TokenBucket(qps=10, burst=2, clock=lambda: 0.0, sleep=slept.append)
+    kube = Kube(connect(), "g8s-test-limit", limit=limit)
+    ref = ObjectRef("v1", "ConfigMap", f"limited-{secrets.token_hex(3)}", namespace)
+    for _ in range(3):
+        assert kube.get(ref) is None
+    kube.list("v1", "ConfigMap", namespace=namespace)
+    kube.get_raw("/version")
+    assert slept == pytest.approx([0.1, 0.2, 0.3])
+    # A second field manager on the same client shares the limit.
+    kube.as_manager("g8s-test-limit-other").get(ref)
+    assert slept[-1] == pytest.approx(0.4)

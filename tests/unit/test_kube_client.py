@@ -1,5 +1,5 @@
-from operators.certificates.context import CertificatesSettings
 from shared.kube.client import POOL_SIZE, failing_checks, pooled
+from shared.settings import RuntimeSettings
 
 READYZ = """[+]ping ok
 [+]etcd ok
@@ -24,4 +24,5 @@ def test_a_ready_answer_has_no_failing_checks() -> None:
 
 def test_the_connection_pool_holds_a_connection_for_every_worker_thread() -> None:
     assert pooled().connection_pool_maxsize == POOL_SIZE
-    assert CertificatesSettings().worker_threads <= POOL_SIZE
+    assert RuntimeSettings().worker_threads <= POOL_SIZE
+    assert pooled(threads=64).connection_pool_maxsize == 64

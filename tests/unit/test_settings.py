@@ -34,6 +34,9 @@ def test_each_type_is_parsed() -> None:
     [
         ("G8S_METRICS_PORT", "ninety", "G8S_METRICS_PORT='ninety': expected a number"),
         ("G8S_PEERING", "maybe", "G8S_PEERING='maybe': expected true or false"),
+        ("G8S_WORKER_THREADS", "0", "G8S_WORKER_THREADS=0: must be 1 or more"),
+        ("G8S_API_BURST", "0", "G8S_API_BURST=0: must be 1 or more"),
+        ("G8S_API_QPS", "-1", "G8S_API_QPS=-1.0: must be 0 (no limit) or more"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, expected: str) -> None:

@@ -32,12 +32,12 @@ G8S_VAULT_KUBERNETES_MOUNT: {{ $vault.kubernetes.mount | quote }}
 G8S_VAULT_CA_FILE: /var/run/secrets/g8s/vault-ca/ca.crt
 {{- end }}
 G8S_VAULT_TIMEOUT: {{ toString $vault.timeout | quote }}
+G8S_VAULT_PARALLELISM: {{ toString (int $vault.parallelism) | quote }}
 G8S_PKI_MOUNT_PREFIX: {{ .Values.pki.mountPrefix | quote }}
 G8S_PKI_CA_TTL: {{ .Values.pki.caTTL | quote }}
 G8S_PKI_MAX_TTL: {{ .Values.pki.maxTTL | quote }}
 G8S_PKI_CA_KEY_TYPE: {{ .Values.pki.caKeyType | quote }}
 G8S_RENEWAL_CHECK_INTERVAL: {{ toString .Values.renewalCheckInterval | quote }}
-G8S_WORKER_THREADS: {{ toString (int .Values.workerThreads) | quote }}
 {{- end -}}
 
 {{/* Extra volume mounts of the operator container. */}}

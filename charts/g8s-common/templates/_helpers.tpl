@@ -63,6 +63,9 @@ needless rollout).
 {{- $_ = set $env "G8S_RETRY_DELAY" (toString .Values.retry.delay) -}}
 {{- $_ = set $env "G8S_MAX_RETRY_DELAY" (toString .Values.retry.maxDelay) -}}
 {{- $_ = set $env "G8S_SWEEP_INTERVAL" (toString .Values.retry.sweepInterval) -}}
+{{- $_ = set $env "G8S_WORKER_THREADS" (toString (int .Values.concurrency.workerThreads)) -}}
+{{- $_ = set $env "G8S_API_QPS" (toString .Values.concurrency.apiQPS) -}}
+{{- $_ = set $env "G8S_API_BURST" (toString (int .Values.concurrency.apiBurst)) -}}
 {{- $env = mergeOverwrite $env (include "g8s.operatorEnv" . | fromYaml) (.Values.env | default dict) -}}
 # kopf names this pod's entry in the peering object after it.
 - name: POD_ID

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.identity import OperatorIdentity
-from shared.kube import Kube, connect
 from shared.metrics import OperatorMetrics
-from shared.runtime import OperatorContext
+from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, load
 
 PREFIX = "G8S_AGENT_"
@@ -66,5 +65,5 @@ def make_context(
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=Kube(connect(), field_manager(identity, settings.node_name)),
+        kube=host_api(runtime, field_manager(identity, settings.node_name), metrics),
     )

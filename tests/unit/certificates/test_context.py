@@ -27,6 +27,7 @@ def test_vault_variables_are_fallbacks() -> None:
         ({}, "G8S_VAULT_ADDR"),
         ({"G8S_VAULT_ADDR": "x", "G8S_VAULT_AUTH": "ldap"}, "G8S_VAULT_AUTH"),
         ({"G8S_VAULT_ADDR": "x", "G8S_PKI_MAX_TTL": "ten days"}, "G8S_PKI_MAX_TTL"),
+        ({"G8S_VAULT_ADDR": "x", "G8S_VAULT_PARALLELISM": "0"}, "G8S_VAULT_PARALLELISM"),
     ],
 )
 def test_bad_settings_fail_at_start(environ: dict[str, str], words: str) -> None:

@@ -53,7 +53,7 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import floor as floors
-from bench.cluster import profile
+from bench.cluster import clientrate, profile
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from tests import localenv
@@ -319,13 +319,21 @@ def table(rows: Sequence[tuple[str, str]]) -> str:
 
 @contextlib.contextmanager
 def operators(
-    env: localenv.LocalEnv, namespaces: Sequence[str], log_dir: Path
+    env: localenv.LocalEnv, namespaces: Sequence[str], log_dir: Path, ports: Mapping[str, int]
 ) -> Iterator[list[RunningOperator]]:
+    """The five operators, each with its metrics endpoint on ``ports[name]`` (loopback)."""
     with contextlib.ExitStack() as stack:
         yield [
             stack.enter_context(
                 running_operator(
-                    kind.operator, env=env.env(), namespace=",".join(namespaces), log_dir=log_dir
+                    kind.operator,
+                    env={
+                        **env.env(),
+                        "G8S_METRICS_PORT": str(ports[kind.operator]),
+                        "G8S_METRICS_ADDRESS": "127.0.0.1",
+                    },
+                    namespace=",".join(namespaces),
+                    log_dir=log_dir,
                 )
             )
             for kind in ALL_KINDS
@@ -381,6 +389,8 @@ class Figures:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     vault: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
+    # Each operator's own requests while the many were built (clientrate.py).
+    client: clientrate.Rates = field(default_factory=clientrate.Rates)
     floor: floors.Floor | None = None
     # Certificates of one cluster: what the floor of a cluster multiplies.
     certificates: int = 0
@@ -396,7 +406,8 @@ def measure(
         lambda: write_rate(env, args.baseline),
     )
     watched = [one_ns, many_ns]
-    with running_provisioner(env, log_dir), operators(env, watched, log_dir) as running:
+    ports = {kind.operator: clientrate.free_port() for kind in ALL_KINDS}
+    with running_provisioner(env, log_dir), operators(env, watched, log_dir, ports) as running:
         wait_started(running)
         figures.one = step("one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout))[
             "one"
@@ -421,6 +432,7 @@ def measure(
                 if args.profile
                 else {}
             )
+            figures.client = sampled.enter_context(clientrate.sampling(ports))
             figures.many = step(
                 f"{args.count} Clusters at once",
                 lambda: ready_times(env, many_ns, names, args.timeout),
@@ -554,6 +566,8 @@ def show(f: Figures, env_name: str) -> None:
     print(f"API requests while {f.count} clusters were built, by verb and resource:")
     requests = Counter({f"{verb:<7} {resource}": n for (verb, resource), n in f.requests.items()})
     print("\n".join(profile.per_cluster(requests, f.count)))
+    print(f"API requests while {f.count} clusters were built, by operator (its own counter):")
+    print("\n".join(f.client.lines(f.count)) or "    none")
     print(f"Vault requests while {f.count} clusters were built (its audit log):")
     print("\n".join(profile.per_cluster(f.vault, f.count)))
     print(f"steps that failed and were retried while {f.count} clusters were built:")

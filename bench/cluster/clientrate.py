@@ -1,0 +1,88 @@
+"""Each operator's own API requests while clusters are built, from its metrics endpoint.
+
+The API server's request counter has no client label, so what each operator
+sends is read from the operator: ``g8s_api_requests_total`` and
+``g8s_api_throttled_seconds_total`` (shared/metrics.py), sampled every
+second. The busiest second is what the request limit (``G8S_API_QPS``,
+``G8S_API_BURST``) must leave alone; docs/operations.md#concurrency-settings
+chose the defaults from these figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+REQUESTS = "g8s_api_requests"
+THROTTLED = "g8s_api_throttled_seconds"
+INTERVAL = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def read(port: int) -> tuple[float, float]:
+    """(requests, seconds throttled) so far, from the operator on ``port``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    values = {REQUESTS: 0.0, THROTTLED: 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name in values:
+            values[family.name] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return values[REQUESTS], values[THROTTLED]
+
+
+@dataclass
+class Rates:
+    """Per operator: requests, the busiest second, seconds throttled."""
+
+    requests: dict[str, float] = field(default_factory=dict)
+    peak: dict[str, float] = field(default_factory=dict)
+    throttled: dict[str, float] = field(default_factory=dict)
+
+    def lines(self, count: int) -> list[str]:
+        return [
+            f"    {name:<14} {total:9.0f} {total / count:9.1f} per cluster;"
+            f" busiest second {self.peak.get(name, 0.0):6.0f}/s;"
+            f" throttled {self.throttled.get(name, 0.0):.1f} s"
+            for name, total in sorted(self.requests.items(), key=lambda kv: -kv[1])
+        ]
+
+
+@contextlib.contextmanager
+def sampling(ports: Mapping[str, int]) -> Iterator[Rates]:
+    """Sample every operator each second until the block ends; the rates fill in then."""
+    rates = Rates()
+    first = {name: read(port) for name, port in ports.items()}
+    last = dict(first)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(INTERVAL):
+            for name, port in ports.items():
+                with contextlib.suppress(OSError):
+                    now = read(port)
+                    step = now[0] - last[name][0]
+                    rates.peak[name] = max(rates.peak.get(name, 0.0), step / INTERVAL)
+                    last[name] = now
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield rates
+    finally:
+        stop.set()
+        thread.join()
+        for name, port in ports.items():
+            requests, throttled = read(port)
+            rates.requests[name] = requests - first[name][0]
+            rates.throttled[name] = throttled - first[name][1]

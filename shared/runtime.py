@@ -10,6 +10,7 @@ runs kopf with the operator's context as memo (no globals).
 """
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -94,6 +95,12 @@ def kopf_settings(
     return result
 
 
+# Threads of an operator's blocking steps unless it names its own number
+# (docs/operations.md#concurrency-settings: more made the cluster and kvm
+# operators send more requests, and finish later, on two cores).
+DEFAULT_WORKER_THREADS = 6
+
+
 def host_api(runtime: RuntimeSettings, field_manager: str, metrics: OperatorMetrics) -> Kube:
     """The operator's client of the host API server: its requests limited by
     ``api_qps``/``api_burst`` and counted, a connection kept for each worker thread."""
@@ -130,9 +137,13 @@ def run(
         [OperatorIdentity, RuntimeSettings, OperatorMetrics, S], OperatorContext
     ],
     environ: Mapping[str, str] | None = None,
+    *,
+    worker_threads: int = DEFAULT_WORKER_THREADS,
 ) -> None:
     env = dict(os.environ if environ is None else environ)
     runtime = load(RuntimeSettings, env)
+    if not runtime.worker_threads:
+        runtime = dataclasses.replace(runtime, worker_threads=worker_threads)
     # Read once, before anything starts: a malformed value stops the process
     # here, and the handlers (timer intervals) and the context see one value.
     settings = load_settings(env)

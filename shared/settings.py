@@ -47,9 +47,8 @@ class RuntimeSettings:
     max_retry_delay: float = 300.0
     # Concurrency (docs/operations.md#concurrency-settings has how the defaults
     # were chosen). Threads the blocking steps (Kubernetes client, Vault) run
-    # in: asyncio's default of cpus + 4 queues a burst of objects behind a few
-    # calls.
-    worker_threads: int = 16
+    # in; 0: the operator's own default (shared.runtime.run).
+    worker_threads: int = 0
     # The operator's own requests to the API server (kopf's watches and its
     # finalizer and status patches are not counted): api_qps per second after
     # a burst of api_burst; 0 turns the limit off.
@@ -57,9 +56,12 @@ class RuntimeSettings:
     api_burst: int = 400
 
     def __post_init__(self) -> None:
-        for name in ("worker_threads", "api_burst"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"G8S_{name.upper()}={getattr(self, name)}: must be 1 or more")
+        if self.worker_threads < 0:
+            raise SettingsError(
+                f"G8S_WORKER_THREADS={self.worker_threads}: must be 0 (the default) or more"
+            )
+        if self.api_burst < 1:
+            raise SettingsError(f"G8S_API_BURST={self.api_burst}: must be 1 or more")
         if self.api_qps < 0:
             raise SettingsError(f"G8S_API_QPS={self.api_qps}: must be 0 (no limit) or more")
 

@@ -1,5 +1,6 @@
+from operators.certificates.__main__ import WORKER_THREADS as CERTIFICATES_THREADS
 from shared.kube.client import POOL_SIZE, failing_checks, pooled
-from shared.settings import RuntimeSettings
+from shared.runtime import DEFAULT_WORKER_THREADS
 
 READYZ = """[+]ping ok
 [+]etcd ok
@@ -24,5 +25,6 @@ def test_a_ready_answer_has_no_failing_checks() -> None:
 
 def test_the_connection_pool_holds_a_connection_for_every_worker_thread() -> None:
     assert pooled().connection_pool_maxsize == POOL_SIZE
-    assert RuntimeSettings().worker_threads <= POOL_SIZE
+    assert DEFAULT_WORKER_THREADS <= POOL_SIZE
+    assert CERTIFICATES_THREADS <= POOL_SIZE
     assert pooled(threads=64).connection_pool_maxsize == 64

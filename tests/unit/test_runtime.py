@@ -13,7 +13,14 @@ from shared import logs
 from shared.api.kinds import ALL_KINDS
 from shared.identity import OperatorIdentity
 from shared.metrics import OperatorMetrics
-from shared.runtime import PEERING_PRIORITIES, OperatorContext, add_login, kopf_settings, run
+from shared.runtime import (
+    DEFAULT_WORKER_THREADS,
+    PEERING_PRIORITIES,
+    OperatorContext,
+    add_login,
+    kopf_settings,
+    run,
+)
 from shared.settings import RuntimeSettings
 
 
@@ -107,3 +114,26 @@ def test_run_reads_the_operator_settings_once_for_handlers_and_context(
     memo = seen["memo"]
     assert isinstance(memo, OperatorContext)
     assert memo.runtime.namespaces == ("a",)
+
+
+@pytest.mark.parametrize(
+    ("environ", "own", "threads"),
+    [({}, None, DEFAULT_WORKER_THREADS), ({}, 16, 16), ({"G8S_WORKER_THREADS": "3"}, 16, 3)],
+)
+def test_worker_threads_are_the_setting_else_the_operators_default(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], own: int | None, threads: int
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(logs, "configure", lambda **_: None)
+    monkeypatch.setattr(kopf, "run", seen.update)
+
+    def make_context(
+        identity: OperatorIdentity, runtime: RuntimeSettings, metrics: OperatorMetrics, _: None
+    ) -> OperatorContext:
+        return OperatorContext(identity, runtime, metrics)
+
+    chosen = {} if own is None else {"worker_threads": own}
+    run(OperatorIdentity("etcd"), lambda _: None, lambda *_: None, make_context, environ, **chosen)
+    assert seen["memo"].runtime.worker_threads == threads
+    startup = [h.id for h in seen["registry"]._activities.get_all_handlers()]
+    assert "worker-threads" in startup

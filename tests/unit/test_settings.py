@@ -34,7 +34,7 @@ def test_each_type_is_parsed() -> None:
     [
         ("G8S_METRICS_PORT", "ninety", "G8S_METRICS_PORT='ninety': expected a number"),
         ("G8S_PEERING", "maybe", "G8S_PEERING='maybe': expected true or false"),
-        ("G8S_WORKER_THREADS", "0", "G8S_WORKER_THREADS=0: must be 1 or more"),
+        ("G8S_WORKER_THREADS", "-1", "G8S_WORKER_THREADS=-1: must be 0 (the default) or more"),
         ("G8S_API_BURST", "0", "G8S_API_BURST=0: must be 1 or more"),
         ("G8S_API_QPS", "-1", "G8S_API_QPS=-1.0: must be 0 (no limit) or more"),
     ],

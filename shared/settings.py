@@ -52,8 +52,8 @@ class RuntimeSettings:
     # The operator's own requests to the API server (kopf's watches and its
     # finalizer and status patches are not counted): api_qps per second after
     # a burst of api_burst; 0 turns the limit off.
-    api_qps: float = 200.0
-    api_burst: int = 400
+    api_qps: float = 500.0
+    api_burst: int = 1000
 
     def __post_init__(self) -> None:
         if self.worker_threads < 0:

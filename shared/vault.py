@@ -49,6 +49,10 @@ ROOT_ISSUER = "root"
 UNAVAILABLE_CEILING = 30.0
 
 
+# How Vault refuses a sign on a role that does not exist.
+UNKNOWN_ROLE = "unknown role"
+
+
 class VaultUnavailable(Retry):
     """Vault cannot be reached or cannot serve (sealed, not initialised)."""
 
@@ -240,6 +244,14 @@ class Vault:
         # At most this many requests at once; the others wait their turn here
         # rather than in Vault (docs/operations.md#concurrency-settings).
         self._slots = threading.BoundedSemaphore(parallelism)
+        # What this process has made sure of, so that every issuance does not
+        # ask again (4 of an issuance's 5 requests did): mount -> (max TTL, CA
+        # PEM), and (mount, role) -> the role's body. A failed request on a
+        # mount, or a CA that is not the one known, forgets the mount's entries.
+        self._pki_known: dict[str, tuple[str, str]] = {}
+        # Whether the last request sent got an answer (True before the first).
+        self.answered = True
+        self._roles_known: dict[tuple[str, str], dict[str, Any]] = {}
         self._login_lock = threading.Lock()
         self._mount_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
@@ -305,6 +317,18 @@ class Vault:
         return float(response["auth"].get("lease_duration") or 0)
 
     def _call(self, fn: Callable[[Any], Any]) -> Any:
+        try:
+            result = self._answer(fn)
+        except VaultUnavailable:
+            self.answered = False
+            raise
+        except (VaultRefused, VaultFailure):
+            self.answered = True  # a refusal is an answer too
+            raise
+        self.answered = True
+        return result
+
+    def _answer(self, fn: Callable[[Any], Any]) -> Any:
         client = self._authenticated()
         with self._slots, _vault_errors(self.addr):
             try:
@@ -359,46 +383,60 @@ class Vault:
         The root is generated only when the mount has none: an existing CA is
         never replaced, so certificates already issued keep verifying.
         """
+        known = self._pki_known.get(mount)
+        if known is not None and known[0] == max_ttl:
+            return known[1]
         with self._mount_lock(mount):
-            if mount not in self.mounts(mount):
-                self._call(
-                    lambda c: c.sys.enable_secrets_engine(
-                        "pki",
-                        path=mount,
-                        description="g8s guest cluster PKI",
-                        config={"max_lease_ttl": max_ttl},
-                    )
+            pem = self._ensure_pki(mount, ca, max_ttl=max_ttl)
+            self._pki_known[mount] = (max_ttl, pem)
+            return pem
+
+    def forget(self, mount: str) -> None:
+        """Ask Vault again, next time, whether ``mount`` and its roles are as wanted."""
+        self._pki_known.pop(mount, None)
+        for key in [k for k in self._roles_known if k[0] == mount]:
+            self._roles_known.pop(key, None)
+
+    def _ensure_pki(self, mount: str, ca: CA, *, max_ttl: str) -> str:
+        if mount not in self.mounts(mount):
+            self._call(
+                lambda c: c.sys.enable_secrets_engine(
+                    "pki",
+                    path=mount,
+                    description="g8s guest cluster PKI",
+                    config={"max_lease_ttl": max_ttl},
                 )
-            else:
-                self._call(lambda c: c.sys.tune_mount_configuration(mount, max_lease_ttl=max_ttl))
-            existing = self.ca_certificate(mount)
-            if existing:
-                return existing
-            refused: VaultRefused | None = None
-            try:
-                self._call(
-                    lambda c: c.write_data(
-                        f"{mount}/root/generate/internal",
-                        data={
-                            "common_name": ca.common_name,
-                            "ou": ca.organizational_unit,
-                            "ttl": ca.ttl,
-                            "key_type": ca.key_type,
-                            "key_bits": ca.key_bits,
-                            "issuer_name": ROOT_ISSUER,
-                        },
-                    )
+            )
+        else:
+            self._call(lambda c: c.sys.tune_mount_configuration(mount, max_lease_ttl=max_ttl))
+        existing = self.ca_certificate(mount)
+        if existing:
+            return existing
+        refused: VaultRefused | None = None
+        try:
+            self._call(
+                lambda c: c.write_data(
+                    f"{mount}/root/generate/internal",
+                    data={
+                        "common_name": ca.common_name,
+                        "ou": ca.organizational_unit,
+                        "ttl": ca.ttl,
+                        "key_type": ca.key_type,
+                        "key_bits": ca.key_bits,
+                        "issuer_name": ROOT_ISSUER,
+                    },
                 )
-            except VaultRefused as exc:
-                # Another process may have made the root between our read and
-                # our write; if not, Vault's refusal says why.
-                refused = exc
-            created = self.ca_certificate(mount)
-            if not created:
-                if refused is not None:
-                    raise refused
-                raise VaultFailure(f"mount {mount} has no CA after generating one")
-            return created
+            )
+        except VaultRefused as exc:
+            # Another process may have made the root between our read and
+            # our write; if not, Vault's refusal says why.
+            refused = exc
+        created = self.ca_certificate(mount)
+        if not created:
+            if refused is not None:
+                raise refused
+            raise VaultFailure(f"mount {mount} has no CA after generating one")
+        return created
 
     def ca_certificate(self, mount: str) -> str:
         """The mount's default issuer certificate (PEM), or "" when it has none."""
@@ -410,12 +448,17 @@ class Vault:
         return str(data.get("certificate") or "").strip()
 
     def ensure_role(self, mount: str, role: Role) -> None:
+        body = role.body()
+        if self._roles_known.get((mount, role.name)) == body:
+            return
         with self._mount_lock(mount):
-            self._call(lambda c: c.write_data(f"{mount}/roles/{role.name}", data=role.body()))
+            self._call(lambda c: c.write_data(f"{mount}/roles/{role.name}", data=body))
+            self._roles_known[(mount, role.name)] = body
 
     def delete_role(self, mount: str, name: str) -> None:
         """Remove role ``name``; deleting a role that does not exist is a no-op in Vault."""
         with self._mount_lock(mount):
+            self._roles_known.pop((mount, name), None)
             self._call(lambda c: c.delete(f"{mount}/roles/{name}"))
 
     # --- certificates -------------------------------------------------------
@@ -441,17 +484,33 @@ class Vault:
             "exclude_cn_from_sans": True,
         }
         with self._mount_lock(mount):
-            result = self._call(
-                lambda c: c.secrets.pki.sign_certificate(
-                    role, csr_pem, common_name, extra_params=params, mount_point=mount
+            try:
+                result = self._call(
+                    lambda c: c.secrets.pki.sign_certificate(
+                        role, csr_pem, common_name, extra_params=params, mount_point=mount
+                    )
                 )
-            )
+            except VaultRefused as exc:
+                self.forget(mount)
+                if UNKNOWN_ROLE in str(exc):
+                    # Removed behind this process after it made sure of it:
+                    # the next attempt makes it again, so not the spec's fault.
+                    raise VaultFailure(f"{exc}; the role is made again") from None
+                raise
+            except Retry:
+                # The mount may be gone or changed behind this process.
+                self.forget(mount)
+                raise
         data = result["data"]
-        return Issued(
+        issued = Issued(
             certificate=str(data["certificate"]).strip(),
             issuing_ca=str(data["issuing_ca"]).strip(),
             serial_number=str(data["serial_number"]),
         )
+        known = self._pki_known.get(mount)
+        if known is not None and known[1] != issued.issuing_ca:
+            self.forget(mount)
+        return issued
 
     def signed_certificates(self, mount: str) -> Iterator[str]:
         """The certificates ``mount`` stored (PEM), the CA's among them; read one by one.
@@ -499,4 +558,5 @@ class Vault:
     def unmount(self, mount: str) -> None:
         """Remove ``mount`` with its CA, roles and CRL; nothing if it is already gone."""
         with self._mount_lock(mount):
+            self.forget(mount)
             self._call(lambda c: c.sys.disable_secrets_engine(mount))

@@ -212,7 +212,9 @@ def ensure_pki(run: Run) -> None:
     except VaultUnavailable:
         _vault_call_observed(run, ok=False)
         raise
-    _vault_call_observed(run, ok=True)
+    # Known mounts and roles cost no request: the gauge then keeps what the
+    # last request that was sent found.
+    _vault_call_observed(run, ok=run.ctx.vault.answered)
 
 
 def write_ca_secret(run: Run) -> None:

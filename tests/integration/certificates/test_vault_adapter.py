@@ -1,6 +1,7 @@
 """shared.vault against a real OpenBao (the environment's dev server).
 
-Covers: a mount's root CA is created once and kept; a role signs only its own
+Covers: a mount's root CA is created once and kept; a mount and role made
+sure of are not asked for again until a request on the mount fails; a role signs only its own
 names (cluster A's role refuses a name of cluster B); a signed leaf chains to
 the mount's CA and is stored (listed with the CA); revocation by PEM appears in
 the mount's CRL; unmount leaves no mount; an unreachable Vault is
@@ -10,14 +11,23 @@ the mount's CRL; unmount leaves no mount; an unreachable Vault is
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography import x509
 
 from operators.certificates import keys
 from shared.api import certificates as catalogue
-from shared.vault import CA, Role, TokenAuth, Vault, VaultRefused, VaultUnavailable
+from shared.vault import (
+    CA,
+    Role,
+    TokenAuth,
+    Vault,
+    VaultFailure,
+    VaultRefused,
+    VaultUnavailable,
+)
 from tests.integration.certificates.openbao import request
 from tests.localenv import LocalEnv
 
@@ -90,6 +100,65 @@ def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
 
     vault.unmount(mount)
     assert mount not in vault.mounts(mount)
+
+
+def test_what_was_made_sure_of_is_not_asked_again_until_a_request_fails(
+    vault: Vault,
+    cluster_pki: tuple[str, catalogue.ClusterInfo],
+    local_env: LocalEnv,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mount, info = cluster_pki
+    first_ca = vault.ca_certificate(mount)
+    profile = catalogue.profile(catalogue.API, info)
+    role = role_for(profile)
+    sent: list[object] = []
+    call = vault._call
+
+    def counted(fn: Callable[[Any], Any]) -> Any:
+        sent.append(fn)
+        return call(fn)
+
+    monkeypatch.setattr(vault, "_call", counted)
+
+    vault.ensure_role(mount, role)
+    assert len(sent) == 1
+    assert vault.ensure_pki(mount, CA("x", "87600h"), max_ttl="87600h") == first_ca
+    vault.ensure_role(mount, role)
+    assert len(sent) == 1  # both known: nothing asked
+
+    # Behind this process's back, another client removes the role, then the mount.
+    token = local_env.vault_token
+    other = Vault(local_env.vault_addr, TokenAuth(lambda: token))
+    key = keys.new_key(catalogue.ECDSA_P256)
+
+    def sign() -> str:
+        return vault.sign(
+            mount,
+            profile.component,
+            keys.csr_pem(key, profile.common_name),
+            common_name=profile.common_name,
+            dns_names=profile.dns_names,
+            ip_addresses=profile.ip_addresses,
+            ttl="1h",
+        ).issuing_ca
+
+    other.delete_role(mount, role.name)
+    with pytest.raises(VaultFailure, match="unknown role"):  # retried: not the spec's fault
+        sign()
+    vault.ensure_pki(mount, CA("x", "87600h"), max_ttl="87600h")
+    vault.ensure_role(mount, role)
+    assert sign() == first_ca
+
+    other.unmount(mount)
+    with pytest.raises(VaultFailure):
+        sign()
+    # The failure made the adapter forget: the mount, its CA and the role are made again.
+    again = vault.ensure_pki(mount, CA(f"{info.name} CA", "87600h"), max_ttl="87600h")
+    vault.ensure_role(mount, role)
+    assert again
+    assert again != first_ca
+    assert sign() == again
 
 
 def test_cluster_a_role_refuses_cluster_b_names(vault: Vault) -> None:

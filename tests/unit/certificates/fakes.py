@@ -51,6 +51,10 @@ class FakeVault:
         self.stored: dict[str, list[str]] = {}
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
 
+    @property
+    def answered(self) -> bool:
+        return not self.down
+
     def _check(self) -> None:
         if self.down:
             raise VaultUnavailable("cannot reach Vault at fake: ConnectionError")

@@ -53,6 +53,19 @@ BUSY = 3.0
 TIMEOUT = 300.0
 
 
+def available(deployment: dict[str, Any] | None) -> bool:
+    """The Deployment's current spec rolled out, with every replica ready."""
+    if deployment is None:
+        return False
+    status = deployment.get("status") or {}
+    wanted = int(deployment["spec"]["replicas"])
+    return bool(
+        int(status.get("observedGeneration", 0)) >= int(deployment["metadata"].get("generation", 0))
+        and int(status.get("readyReplicas", 0)) == wanted
+        and int(status.get("updatedReplicas", 0)) == wanted
+    )
+
+
 def test_apiserver_restart_and_outage_lose_nothing(
     local_env: LocalEnv, namespace: str, tmp_path: Path
 ) -> None:
@@ -100,6 +113,20 @@ def test_apiserver_restart_and_outage_lose_nothing(
             lambda: (d := get("deployment", node)) is not None and d["spec"]["replicas"] == 1,
             timeout=TIMEOUT,
             what=f"deployment/{node} scaled back",
+        )
+        # Its pod starts again: the node, and so its Cluster, is not Ready for a
+        # moment. Only once the Deployment is available again is a Ready the
+        # answer to the scaling, not a Ready from before it.
+        wait_for(
+            lambda: available(get("deployment", node)),
+            timeout=TIMEOUT,
+            what=f"deployment/{node} available again",
+        )
+        wait_for(
+            lambda: all(ready(n) for n in workers()),
+            timeout=TIMEOUT,
+            what=f"{node} Ready again",
+            interval=1.0,
         )
 
     living = [STEADY]

@@ -249,9 +249,9 @@ class Vault:
         # PEM), and (mount, role) -> the role's body. A failed request on a
         # mount, or a CA that is not the one known, forgets the mount's entries.
         self._pki_known: dict[str, tuple[str, str]] = {}
+        self._roles_known: dict[tuple[str, str], dict[str, Any]] = {}
         # Whether the last request sent got an answer (True before the first).
         self.answered = True
-        self._roles_known: dict[tuple[str, str], dict[str, Any]] = {}
         self._login_lock = threading.Lock()
         self._mount_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()

@@ -21,6 +21,7 @@ from operators.certificates import keys
 from shared.api import certificates as catalogue
 from shared.vault import (
     CA,
+    Issued,
     Role,
     TokenAuth,
     Vault,
@@ -42,6 +43,19 @@ def role_for(profile: catalogue.Profile) -> Role:
         client=profile.client,
         max_ttl="8760h",
         allow_ip_sans=True,
+    )
+
+
+def sign_for(vault: Vault, mount: str, profile: catalogue.Profile, key: keys.PrivateKey) -> Issued:
+    """A 1 h certificate of ``profile``'s names for ``key``, signed by ``mount``."""
+    return vault.sign(
+        mount,
+        profile.component,
+        keys.csr_pem(key, profile.common_name),
+        common_name=profile.common_name,
+        dns_names=profile.dns_names,
+        ip_addresses=profile.ip_addresses,
+        ttl="1h",
     )
 
 
@@ -73,15 +87,7 @@ def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
     profile = catalogue.profile(catalogue.API, info)
     vault.ensure_role(mount, role_for(profile))
     key = keys.new_key(catalogue.ECDSA_P256)
-    issued = vault.sign(
-        mount,
-        profile.component,
-        keys.csr_pem(key, profile.common_name),
-        common_name=profile.common_name,
-        dns_names=profile.dns_names,
-        ip_addresses=profile.ip_addresses,
-        ttl="1h",
-    )
+    issued = sign_for(vault, mount, profile, key)
     cert = x509.load_pem_x509_certificate(issued.certificate.encode())
     ca = x509.load_pem_x509_certificate(vault.ca_certificate(mount).encode())
     cert.verify_directly_issued_by(ca)
@@ -133,15 +139,7 @@ def test_what_was_made_sure_of_is_not_asked_again_until_a_request_fails(
     key = keys.new_key(catalogue.ECDSA_P256)
 
     def sign() -> str:
-        return vault.sign(
-            mount,
-            profile.component,
-            keys.csr_pem(key, profile.common_name),
-            common_name=profile.common_name,
-            dns_names=profile.dns_names,
-            ip_addresses=profile.ip_addresses,
-            ttl="1h",
-        ).issuing_ca
+        return sign_for(vault, mount, profile, key).issuing_ca
 
     other.delete_role(mount, role.name)
     with pytest.raises(VaultFailure, match="unknown role"):  # retried: not the spec's fault

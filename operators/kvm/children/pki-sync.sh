@@ -9,6 +9,11 @@
 # Between changes a look costs one readlink: the kubelet swaps the share's
 # "..data" to a new directory on every update, and only then is a full pass
 # (a find and a cmp per file, costly on an emulated guest) made.
+# The service-account keys are read by kube-apiserver and
+# kube-controller-manager only when they start: when a pass changes or
+# removes a file under service-account/, the watch stops those processes
+# (SIGTERM) and the kubelet starts their static pods' containers again. The
+# first pass, before the kubelet starts, restarts nothing.
 # It logs paths, never contents.
 #
 # Usage: pki-sync first|watch|once
@@ -16,13 +21,18 @@
 #          ExecStartPre: it starts on the share's files);
 #   watch  look every few seconds and pass again when the share changed;
 #   once   one pass; non-zero when the share is not readable (tests).
-# Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL.
+# Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL,
+# G8S_PKI_RESTART (the process names to restart).
 set -u
 
 share=${G8S_PKI_SHARE:-/run/g8s/pki}
 target=${G8S_PKI_TARGET:-/etc/kubernetes/pki}
 interval=${G8S_PKI_INTERVAL:-5}
+restart=${G8S_PKI_RESTART:-kube-apiserver kube-controller-manager}
 mode=${1:-watch}
+# Set by a pass that changed a key read only at start; beside the target, so
+# that the pass's own clean-up does not take it for a stale file.
+restart_mark=$target.restart-due
 
 # The share is a mounted Secret: its files are behind symlinks into "..data",
 # which the host's kubelet swaps in one step. Those dot entries are not files
@@ -37,6 +47,7 @@ sync_once() {
     [ -f "$share/ca.crt" ] || return 1
     files "$share" | while read -r path; do
         if ! cmp -s "$share/$path" "$target/$path"; then
+            [ -e "$target/$path" ] && read_at_start "$path" && : >"$restart_mark"
             mkdir -p "$(dirname "$target/$path")"
             # cp -p keeps the share's mode (0600 for keys) from the start.
             cp -p "$share/$path" "$target/$path.g8s-new" &&
@@ -46,8 +57,32 @@ sync_once() {
     done
     files "$target" | while read -r path; do
         if [ ! -e "$share/$path" ]; then
+            read_at_start "$path" && : >"$restart_mark"
             rm -f "$target/$path" && echo "g8s-pki-sync: removed ${path#./}"
         fi
+    done
+}
+
+read_at_start() {
+    case ${1#./} in
+    service-account/*) return 0 ;;
+    esac
+    return 1
+}
+
+# Stop every process named in $restart (its /proc comm); the kubelet starts a
+# static pod's container again when it exits.
+restart_due() {
+    [ -e "$restart_mark" ] || return 0
+    rm -f "$restart_mark"
+    for name in $restart; do
+        for comm in /proc/[0-9]*/comm; do
+            [ "$(cat "$comm" 2>/dev/null)" = "$name" ] || continue
+            pid=${comm#/proc/}
+            pid=${pid%/comm}
+            kill -TERM "$pid" 2>/dev/null &&
+                echo "g8s-pki-sync: restarted $name (pid $pid): the service-account keys changed"
+        done
     done
 }
 
@@ -68,6 +103,8 @@ first)
         echo "g8s-pki-sync: the share $share has no ca.crt yet; waiting" >&2
         sleep "$interval"
     done
+    # Nothing runs yet that read the old keys.
+    rm -f "$restart_mark"
     exit 0
     ;;
 watch) ;;
@@ -78,7 +115,11 @@ watch) ;;
 esac
 # Read before the pass: a swap during it makes the next look a full pass.
 synced=$(revision)
-sync_once || synced=
+if sync_once; then
+    restart_due
+else
+    synced=
+fi
 while sleep "$interval"; do
     now=$(revision)
     if [ "$now" = "$synced" ] && [ "$now" != - ]; then
@@ -86,6 +127,7 @@ while sleep "$interval"; do
     fi
     if sync_once; then
         synced=$now
+        restart_due
     else
         echo "g8s-pki-sync: the share $share has no ca.crt; files kept" >&2
     fi

@@ -145,3 +145,43 @@ def test_first_waits_for_the_share(tmp_path: Path) -> None:
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_changed_service_account_key_restarts_the_processes_that_read_it(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    files = {"ca.crt": ("CA", 0o644), "service-account/tls.key": ("K1", 0o600)}
+    share_revision(share, "1", files)
+    # A stand-in for kube-apiserver: a process whose name (/proc comm) is looked for.
+    stand_in = tmp_path / "g8s-test-apisv"
+    stand_in.write_bytes(Path("/bin/sleep").read_bytes())
+    stand_in.chmod(0o755)
+    apiserver = subprocess.Popen([str(stand_in), "300"])
+    watch = subprocess.Popen(
+        ["sh", str(script), "watch"],
+        env={**settings(share, target), "G8S_PKI_RESTART": stand_in.name},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        key = target / "service-account" / "tls.key"
+        assert wait_until(lambda: key.exists() and key.read_text() == "K1")
+        # Another file changing restarts nothing.
+        share_revision(share, "2", {**files, "api/tls.crt": ("C1", 0o644)})
+        assert wait_until((target / "api" / "tls.crt").exists)
+        time.sleep(0.5)
+        assert apiserver.poll() is None
+        share_revision(share, "3", {**files, "service-account/tls.key": ("K2", 0o600)})
+        assert wait_until(lambda: key.read_text() == "K2")
+        assert apiserver.wait(timeout=10) == -15  # SIGTERM
+    finally:
+        apiserver.kill()
+        watch.kill()
+        out, _ = watch.communicate()
+    assert f"restarted {stand_in.name} (pid {apiserver.pid})" in out
+    assert "K2" not in out  # paths, never contents

@@ -28,7 +28,7 @@ from typing import Any
 from operators.kvm.launcher.command import PKI_MOUNT_TAG
 from operators.kvm.model import KVMNodeSpec
 from shared.api import certificates as certs
-from shared.api import encryption
+from shared.api import encryption, serviceaccount
 
 IGNITION_VERSION = "3.4.0"
 PKI = "/etc/kubernetes/pki"
@@ -63,7 +63,9 @@ CONTROLPLANE_COMPONENTS = (
 
 MODE_PUBLIC = 0o644
 MODE_PRIVATE = 0o600
-PRIVATE_KEYS = frozenset({certs.PRIVATE_KEY})
+# The key that signs service-account tokens next, while a rotation is under
+# way (shared/api/serviceaccount.py), is as private as any.
+PRIVATE_KEYS = frozenset({certs.PRIVATE_KEY, serviceaccount.NEXT_KEY})
 
 
 @dataclass(frozen=True)

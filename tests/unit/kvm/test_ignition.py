@@ -165,3 +165,15 @@ def test_leader_election_tolerates_a_slow_guest() -> None:
         # client-go's own checks: lease > renew > retry * JitterFactor (1.2).
         assert lease > renew > retry * 1.2
         assert renew >= 30
+
+
+def test_the_next_service_account_key_is_a_private_live_file() -> None:
+    node = spec("controlplane")
+    given = inputs(node)
+    given.certificates["service-account"]["next.key"] = given.certificates["service-account"][
+        "tls.key"
+    ]
+    live = {f.path: f for f in ignition.live_files(node, given)}
+    assert live["service-account/next.key"].mode == 0o600
+    assert live["service-account/tls.key"].mode == 0o600
+    assert live["service-account/tls.pub"].mode == 0o644

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from operators.certificates import keys, policies
+from operators.certificates import keypair_rotation, keys, policies
 from operators.certificates.children import (
     REVISION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
@@ -33,6 +33,7 @@ from operators.certificates.model import CertificateSpec
 from shared import logs, owners
 from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
+from shared.api import serviceaccount as sa
 from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.children import owned
 from shared.errors import HTTP_CONFLICT, ApiError, InvalidSpec, Retry
@@ -55,6 +56,8 @@ class Run:
     issued: policies.Current | None = None
     # The key signed for comes from an interrupted earlier run.
     resumed: bool = False
+    # The Secret as read (a key pair's rotation rewrites what it holds).
+    secret: Mapping[str, Any] | None = None
 
     @property
     def mount(self) -> str:
@@ -169,6 +172,7 @@ def read_secret(run: Run) -> None:
             "name a Secret of this Certificate's own",
             reason=policies.REASON_SECRET_TAKEN,
         )
+    run.secret = secret
     run.current = read_current(secret)
     # Known before Vault is asked anything, so that a failure there still says
     # why an issuance was wanted; the issue step decides again with the CA.
@@ -434,6 +438,47 @@ async def record_metrics(run: Run) -> None:
     metrics.renewal.labels(*run.labels).set(renewal.timestamp())
 
 
+def rotate_key_pair(run: Run) -> None:
+    """Take the step of a service-account key rotation the Certificate asks for
+    (annotation ``g8s.io/key-rotation``; shared/api/serviceaccount.py), once."""
+    spec = run.spec
+    if not spec.profile.key_pair_only or run.issued is not None or run.secret is None:
+        return  # a key pair made in this run is rotated at the next look
+    asked = sa.parse_step(
+        ((run.body.get("metadata") or {}).get("annotations") or {}).get(sa.ROTATION_ANNOTATION)
+    )
+    held = (run.secret.get("metadata") or {}).get("annotations") or {}
+    reached = sa.parse_step(held.get(sa.ROTATION_ANNOTATION))
+    if asked is None or not keypair_rotation.may_take(asked, reached):
+        return
+    data = {k: base64.b64decode(v) for k, v in (run.secret.get("data") or {}).items()}
+    if sa.SIGNING_KEY not in data:
+        return  # a damaged pair is issued again first (issue step)
+    new_key = keys.private_pem(keys.new_key(spec.key_algorithm)) if asked.name == sa.ADDED else b""
+    revision = (run.current.revision if run.current else 0) + 1
+    secret = key_pair_secret.build_data(
+        spec,
+        data=keypair_rotation.step_data(data, asked.name, new_key),
+        spec_hash=str(held.get(SPEC_HASH_ANNOTATION) or policies.spec_hash(spec)),
+        revision=revision,
+        annotations={
+            sa.ROTATION_ANNOTATION: asked.text(),
+            sa.ROTATION_TIME_ANNOTATION: run.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+    secret = owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)
+    run.ctx.sent[owners.child_key(secret)] = secret_token(secret)
+    run.ctx.client().apply(secret)
+    run.issued = policies.Current(
+        spec_hash=secret["metadata"]["annotations"][SPEC_HASH_ANNOTATION],
+        ca_fingerprint=None,
+        key_algorithm=spec.key_algorithm,
+        revision=revision,
+    )
+    log = logs.get_logger("g8s.certificates", namespace=spec.namespace, name=spec.name)
+    log.info("key rotation step", step=asked.text(), revision=revision)
+
+
 STEPS: tuple[Step[Run], ...] = (
     Step("validate", validate),
     Step("expire", expire),
@@ -441,6 +486,7 @@ STEPS: tuple[Step[Run], ...] = (
     Step("ensure-pki", ensure_pki),
     Step("write-ca-secret", write_ca_secret),
     Step("issue", issue),
+    Step("rotate-key-pair", rotate_key_pair),
     Step("record-metrics", record_metrics),
 )
 

@@ -20,12 +20,14 @@ from cryptography import x509
 
 from operators.certificates import reconcile as steps
 from operators.certificates import status
+from operators.certificates.children import REVISION_ANNOTATION
 from operators.certificates.children.pending_key_secret import PENDING_LABEL
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import parse
 from shared import logs
 from shared.api import labels
+from shared.api import serviceaccount as sa
 from shared.identity import OperatorIdentity
 from shared.kube import ObjectRef
 from shared.metrics import OperatorMetrics
@@ -376,6 +378,44 @@ def test_service_account_is_a_key_pair_without_vault() -> None:
     assert b"PUBLIC KEY" in data(secret, "tls.pub")
     assert b"PRIVATE KEY" in data(secret, "tls.key")
     assert "tls.crt" not in secret["data"]
+
+
+def test_the_service_account_key_pair_takes_each_rotation_step_once() -> None:
+    world = World()
+    body = certificate_body(component="service-account")
+    body["metadata"]["name"] = "c1-service-account"
+    world.reconcile(body)
+    first = world.secret("c1-service-account")
+    old_key, old_pub = data(first, "tls.key"), data(first, "tls.pub")
+
+    def step(value: str) -> dict[str, Any]:
+        body["metadata"].setdefault("annotations", {})[sa.ROTATION_ANNOTATION] = value
+        _, outcome = world.reconcile(body)
+        assert outcome.ok, outcome.verdict
+        return world.secret("c1-service-account")
+
+    added = step("Added/r1")
+    assert data(added, "tls.key") == old_key
+    assert sa.public_blocks(data(added, "tls.pub"))[0] == old_pub
+    assert len(sa.public_blocks(data(added, "tls.pub"))) == 2
+    following = data(added, "next.key")
+    assert added["metadata"]["annotations"][sa.ROTATION_ANNOTATION] == "Added/r1"
+    assert added["metadata"]["annotations"][REVISION_ANNOTATION] == "2"
+    assert step("Added/r1") == added  # taken once
+    assert step("Removed/r1") == added  # not before Switched
+
+    switched = step("Switched/r1")
+    assert data(switched, "tls.key") == following
+    assert "next.key" not in switched["data"]
+    assert sa.public_blocks(data(switched, "tls.pub"))[1] == old_pub
+
+    removed = step("Removed/r1")
+    assert sa.public_blocks(data(removed, "tls.pub")) == [
+        sa.public_blocks(data(switched, "tls.pub"))[0]
+    ]
+    done = step("Done/r1")
+    assert done["data"] == removed["data"]
+    assert done["metadata"]["annotations"][REVISION_ANNOTATION] == "5"
 
 
 def test_release_removes_the_mount_with_the_last_certificate() -> None:

@@ -1,5 +1,6 @@
 """The Ignition builder: version, hostname, network, kubelet, static pods; the live files."""
 
+import dataclasses
 import json
 from base64 import b64decode
 from typing import Any
@@ -170,10 +171,13 @@ def test_leader_election_tolerates_a_slow_guest() -> None:
 def test_the_next_service_account_key_is_a_private_live_file() -> None:
     node = spec("controlplane")
     given = inputs(node)
-    given.certificates["service-account"]["next.key"] = given.certificates["service-account"][
-        "tls.key"
-    ]
-    live = {f.path: f for f in ignition.live_files(node, given)}
+    pair = dict(given.certificates["service-account"])
+    pair["next.key"] = pair["tls.key"]
+    certificates = {**given.certificates, "service-account": pair}
+    live = {
+        f.path: f
+        for f in ignition.live_files(node, dataclasses.replace(given, certificates=certificates))
+    }
     assert live["service-account/next.key"].mode == 0o600
     assert live["service-account/tls.key"].mode == 0o600
     assert live["service-account/tls.pub"].mode == 0o644

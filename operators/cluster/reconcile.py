@@ -1,7 +1,8 @@
 """The ordered steps of one Cluster reconciliation, and of its deletion; no kopf here.
 
 observe -> encryption -> service -> certificates -> network -> etcd -> remediate ->
-nodes -> endpoints -> kubeconfig -> encryption-rotation. Every child is server-side
+nodes -> endpoints -> kubeconfig -> encryption-rotation ->
+service-account-rotation. Every child is server-side
 applied from its pure builder, so a step that finds nothing to change costs one
 no-op request and writes nothing.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from operators.cluster import keyrotation, policies, remediation
+from operators.cluster import keyrotation, policies, remediation, sarotation
 from operators.cluster import status as aggregate
 from operators.cluster.children import (
     certificate,
@@ -33,6 +34,7 @@ from shared.api import API_VERSION, names
 from shared.api import certificates as catalogue
 from shared.api import conditions as c
 from shared.api import encryption as encryption_keys
+from shared.api import serviceaccount as sa
 from shared.api.kinds import CERTIFICATE, CLUSTER, CLUSTER_NETWORK, ETCD_CLUSTER, KVM_NODE, Kind
 from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.api.labels import PAUSED
@@ -493,6 +495,122 @@ def _write_keys(
     run.kube.patch(ref, body)
 
 
+# Seconds tokens of the old service-account key are still accepted after the
+# new key signs: pods' projected tokens are renewed at 80 % of their hour.
+SA_GRACE_ANNOTATION = "g8s.io/rotate-service-account-grace"
+SA_GRACE_DEFAULT = timedelta(hours=1)
+# Whose tokens the check asks for: a ServiceAccount every cluster has.
+SA_PROBE = ("default", "kube-system")
+
+
+def rotate_service_account(run: Run) -> None:
+    """One move of a service-account key rotation, when one is asked for (sarotation.py)."""
+    spec = run.spec
+    annotations = (run.body.get("metadata") or {}).get("annotations") or {}
+    request = str(annotations.get(sarotation.REQUEST_ANNOTATION) or "")
+    name = names.certificate(spec.name, catalogue.SERVICE_ACCOUNT)
+    certificate = next((c for c in run.of(CERTIFICATE) if c["metadata"]["name"] == name), None)
+    secret = run.kube.get(ObjectRef("v1", "Secret", name, spec.namespace))
+    if certificate is None or secret is None:
+        return
+    held = (secret.get("metadata") or {}).get("annotations") or {}
+    reached = sa.parse_step(held.get(sa.ROTATION_ANNOTATION))
+    asked = sa.parse_step(
+        (certificate["metadata"].get("annotations") or {}).get(sa.ROTATION_ANNOTATION)
+    )
+    move = sarotation.next_move(
+        request,
+        asked,
+        reached,
+        cond.parse_timestamp(held.get(sa.ROTATION_TIME_ANNOTATION)),
+        grace=_grace(annotations),
+    )
+    rotating = c.SERVICE_ACCOUNT_KEY_ROTATING
+    phase = reached.name if reached is not None and reached.request == request else "Requested"
+    if move == sarotation.IDLE:
+        answered = f"; last rotation asked by {request!r}" if request else ""
+        message = f"signing key {_signing_id(secret)[:12]}{answered}"
+        reason = REASON_ROTATED if request else REASON_ROTATION_IDLE
+        _sa_rotation(run, cond.Observation.false(rotating, reason, message))
+        return
+    if move.ask is None:
+        _sa_rotation(run, cond.Observation.true(rotating, phase, f"waiting for {move.waiting}"))
+        return
+    if move.not_before is not None and run.now < move.not_before:
+        message = (
+            f"{phase}: tokens of the old key are accepted until"
+            f" {cond.timestamp(move.not_before)}, while the pods' tokens are renewed"
+        )
+        _sa_rotation(run, cond.Observation.true(rotating, phase, message), move.not_before)
+        return
+    try:
+        missing = _not_shown(run, move.check, secret)
+    except Exception as exc:  # the guest's answer, whatever it is, goes into the condition
+        missing = f"waiting for the guest API: {type(exc).__name__}: {exc}"
+    if missing:
+        _sa_rotation(run, cond.Observation.true(rotating, phase, missing[:1000]))
+        return
+    ref = ObjectRef(API_VERSION, CERTIFICATE.kind, name, spec.namespace)
+    run.kube.patch(ref, {"metadata": {"annotations": {sa.ROTATION_ANNOTATION: move.ask.text()}}})
+    message = f"asked the certificates operator for {move.ask.name}"
+    _sa_rotation(run, cond.Observation.true(rotating, phase, message))
+
+
+def _grace(annotations: Mapping[str, Any]) -> timedelta:
+    try:
+        seconds = float(annotations.get(SA_GRACE_ANNOTATION) or "")
+    except ValueError:
+        return SA_GRACE_DEFAULT
+    return timedelta(seconds=max(0.0, seconds))
+
+
+def _sa_rotation(run: Run, observation: cond.Observation, at: datetime | None = None) -> None:
+    recheck = (at or run.now + ROTATION_RECHECK) if observation.status == c.TRUE else None
+    run.observed = Observed(
+        **{**run.observed.__dict__, "sa_rotation": observation, "sa_rotation_recheck": recheck}
+    )
+
+
+def _secret_bytes(secret: Mapping[str, Any], key: str) -> bytes:
+    return b64decode(str((secret.get("data") or {}).get(key) or ""))
+
+
+def _signing_id(secret: Mapping[str, Any]) -> str:
+    private = _secret_bytes(secret, sa.SIGNING_KEY)
+    return sa.key_id(sa.public_of(private)) if private else ""
+
+
+def _not_shown(run: Run, check: sarotation.Check, secret: Mapping[str, Any]) -> str:
+    """What the guest's API servers do not show yet of ``check``; "" once they all do.
+
+    Each request reaches one API server behind the Service: every live one
+    must be asked, so each of a few answers per live server must show it.
+    """
+    if check is sarotation.Check.NONE:
+        return ""
+    guest = _guest(run)
+    trusted = sa.trusted_ids(_secret_bytes(secret, sa.TRUSTED_KEYS))
+    signing = _signing_id(secret)
+    leases = guest.list(
+        "coordination.k8s.io/v1",
+        "Lease",
+        namespace="kube-system",
+        selector=keyrotation.IDENTITY_SELECTOR,
+    )
+    live = keyrotation.live_apiservers(leases, run.now)
+    if not live:
+        return "no API server identity Lease renewed lately"
+    for _ in range(3 * len(live)):
+        jwks = sa.jwks_ids(guest.get_raw("/openid/v1/jwks"))
+        kid = ""
+        if check is sarotation.Check.SIGNING:
+            kid = sa.token_key_id(guest.service_account_token(*SA_PROBE))
+        if not sarotation.shows(check, trusted=trusted, signing=signing, jwks=jwks, kid=kid):
+            what = "sign with" if check is sarotation.Check.SIGNING else "trust exactly"
+            return f"waiting for every API server to {what} the keys of the Secret"
+    return ""
+
+
 def report(spec: ClusterSpec, run: Run, outcome: Outcome) -> Report:
     """The aggregated status; after a failed step Ready is left to the kit's failure report."""
     result = aggregate.report(spec, run.observed, service.endpoint(spec))
@@ -518,6 +636,7 @@ STEPS: tuple[Step[Run], ...] = (
     Step("endpoints", apply_endpoints),
     Step("kubeconfig", write_kubeconfig),
     Step("encryption-rotation", rotate_encryption),
+    Step("service-account-rotation", rotate_service_account),
 )
 
 

@@ -94,6 +94,9 @@ class Observed:
     # (it waits on the guest's API servers, which send no event).
     rotation: Observation | None = None
     rotation_recheck: datetime | None = None
+    # The same for the service-account key rotation.
+    sa_rotation: Observation | None = None
+    sa_rotation_recheck: datetime | None = None
 
 
 def _aggregate(type_: str, children: Sequence[ChildReady], what: str) -> Observation:
@@ -190,8 +193,7 @@ def observations(spec: ClusterSpec, observed: Observed) -> list[Observation]:
     health = observed.health
     if health is not None:
         extra.append(Observation(c.NODES_HEALTHY, health.status, health.reason, health.message))
-    if observed.rotation is not None:
-        extra.append(observed.rotation)
+    extra += [o for o in (observed.rotation, observed.sa_rotation) if o is not None]
     return [ready(parts), *parts, *extra]
 
 
@@ -236,7 +238,12 @@ def report(spec: ClusterSpec, observed: Observed, endpoint: str) -> Report:
     if live and all(n.version == spec.kubernetes_version for n in live):
         fields["kubernetesVersion"] = spec.kubernetes_version
     if observed.health is not None:
-        moments = [m for m in (observed.health.recheck_at, observed.rotation_recheck) if m]
+        rechecks = (
+            observed.health.recheck_at,
+            observed.rotation_recheck,
+            observed.sa_rotation_recheck,
+        )
+        moments = [m for m in rechecks if m]
         recheck = min(moments, default=None)
         # None removes it (a merge patch): nothing to look at again.
         fields["nextHealthCheckTime"] = cond.timestamp(recheck) if recheck else None

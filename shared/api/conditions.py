@@ -26,6 +26,8 @@ UP_TO_DATE = "UpToDate"
 NODES_HEALTHY = "NodesHealthy"
 # The guest's encryption key rotation: True while one runs (reason: its phase).
 ENCRYPTION_KEY_ROTATING = "EncryptionKeyRotating"
+# The guest's service-account signing key rotation: True while one runs (reason: its step).
+SERVICE_ACCOUNT_KEY_ROTATING = "ServiceAccountKeyRotating"
 DELETING = "Deleting"
 
 # Certificate.

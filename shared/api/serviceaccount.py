@@ -105,3 +105,11 @@ def token_key_id(token: str) -> str:
     padded = header + "=" * (-len(header) % 4)
     fields: Any = json.loads(base64.urlsafe_b64decode(padded))
     return str(fields.get("kid") or "")
+
+
+def public_of(private_pem: bytes) -> bytes:
+    """The PEM public key of a PEM private key."""
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

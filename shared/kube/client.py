@@ -331,6 +331,22 @@ class Kube:
             return failing
         raise ApiError(response.status, str(response.reason or ""), body[:500])
 
+    def service_account_token(self, name: str, namespace: str, seconds: int = 600) -> str:
+        """A new token of ServiceAccount ``namespace/name`` (a TokenRequest), for the
+        API server's own audiences; 600 s is the shortest the API server issues."""
+        core = client.CoreV1Api(self._client)
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+        )
+        answer = self._call(
+            lambda: core.create_namespaced_service_account_token(name, namespace, body)
+        )
+        if answer.status is None or not answer.status.token:
+            raise ApiError(
+                HTTP_OK, "NoToken", f"the TokenRequest of {namespace}/{name} gave no token"
+            )
+        return str(answer.status.token)
+
     def get_raw(self, path: str) -> str:
         """The body of ``GET path`` (a non-resource path such as ``/metrics``)."""
         request = self._client.param_serialize("GET", path, auth_settings=["BearerToken"])

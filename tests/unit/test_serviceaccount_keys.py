@@ -42,3 +42,8 @@ def test_steps_parse_only_their_own_form() -> None:
     )
     for value in (None, "", "Added", "Added/", "Later/r1", 3):
         assert sa.parse_step(value) is None
+
+
+def test_the_public_key_of_a_private_one() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    assert sa.public_of(keys.private_pem(key)) == keys.public_pem(key)

@@ -164,13 +164,22 @@ def parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=300.0, help="seconds to wait for it (default 300)"
     )
     rotate_cmd = commands.add_parser(
-        "rotate", help="rotate a guest's key now: every Secret re-encrypted with a new key"
+        "rotate",
+        help="rotate a guest's key now: encryption (every Secret re-encrypted with a new key)"
+        " or sa (a new service-account signing key)",
     )
-    rotate_cmd.add_argument("what", choices=["encryption"])
+    rotate_cmd.add_argument("what", choices=["encryption", "sa"])
     rotate_cmd.add_argument("name")
     rotate_cmd.add_argument("-n", "--namespace", default="default")
     rotate_cmd.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for it (default 1800)"
+    )
+    rotate_cmd.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="sa: seconds the old key's tokens are still accepted after the new key signs"
+        " (default 3600: the pods' tokens are renewed within it)",
     )
     restore_cmd = commands.add_parser(
         "restore", help="a Cluster like this one whose etcd starts from a backup"
@@ -225,13 +234,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             lines = backups.summary(taken)
         elif args.command == "rotate":
+            kind = rotations.SERVICE_ACCOUNT if args.what == "sa" else rotations.ENCRYPTION
+            extra = {}
+            if args.what == "sa" and args.grace is not None:
+                extra[reconcile.SA_GRACE_ANNOTATION] = str(max(0.0, args.grace))
             lines = [
-                rotations.rotate_encryption(
+                rotations.rotate(
                     kube,
+                    kind,
                     args.name,
                     args.namespace,
                     timeout=args.timeout,
                     say=lambda line: print(line, file=sys.stderr, flush=True),
+                    extra=extra,
                 )
             ]
         elif args.command == "restore":

@@ -1,37 +1,73 @@
-"""``g8s rotate encryption <cluster>``: rotate a guest's encryption key now, and wait for it.
+"""``g8s rotate encryption|sa <cluster>``: rotate a guest's encryption key, or its
+service-account signing key, now, and wait for it.
 
-Asks the cluster operator through the Cluster annotation
-``g8s.io/rotate-encryption`` (each new value asks once; keyrotation.py says
-what follows), then waits until the Secret ``<c>-encryption`` records that
-request as answered. While it waits, each new ``EncryptionKeyRotating``
-message is shown, so a rotation that cannot go on (the guest API unreachable,
-an API server that does not load the new keys) says why at once.
+Asks the cluster operator through a Cluster annotation (each new value asks
+once): ``g8s.io/rotate-encryption`` (keyrotation.py says what follows), or
+``g8s.io/rotate-service-account`` (sarotation.py), then waits until the
+Secret that records the rotation (``<c>-encryption``,
+``<c>-service-account``) has that request answered. While it waits, each new
+message of the rotation's condition is shown, so a rotation that cannot go
+on (the guest API unreachable, an API server that does not load the new
+keys) says why at once.
 """
 
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from operators.cluster import keyrotation
+from operators.cluster import keyrotation, sarotation
 from operators.cluster.backups import Client, request_value
 from shared import conditions as cond
 from shared.api import API_VERSION, names
+from shared.api import certificates as catalogue
 from shared.api import conditions as c
+from shared.api import serviceaccount as sa
 from shared.api.kinds import CLUSTER
 from shared.kube import ObjectRef
 
 POLL_SECONDS = 2.0
 
 
-def condition_line(cluster: Mapping[str, Any]) -> str:
+@dataclass(frozen=True)
+class Kind:
+    """One kind of rotation: how it is asked for, where it is answered, what it says."""
+
+    what: str  # as said to the user
+    request: str  # the Cluster annotation that asks
+    condition: str  # the Cluster condition that reports it
+    secret: Callable[[str], str]  # the Secret that records the answer, from the Cluster's name
+    answered: Callable[[Mapping[str, Any], str], bool]  # that Secret answers this request
+
+
+ENCRYPTION = Kind(
+    "a new encryption key",
+    keyrotation.REQUEST_ANNOTATION,
+    c.ENCRYPTION_KEY_ROTATING,
+    names.encryption_secret,
+    lambda secret, value: keyrotation.state_of(secret).done_for == value,
+)
+SERVICE_ACCOUNT = Kind(
+    "a new service-account signing key",
+    sarotation.REQUEST_ANNOTATION,
+    c.SERVICE_ACCOUNT_KEY_ROTATING,
+    lambda cluster: names.certificate(cluster, catalogue.SERVICE_ACCOUNT),
+    lambda secret, value: (
+        ((secret.get("metadata") or {}).get("annotations") or {}).get(sa.ROTATION_ANNOTATION)
+        == sa.Step(sa.DONE, value).text()
+    ),
+)
+
+
+def condition_line(cluster: Mapping[str, Any], condition: str = c.ENCRYPTION_KEY_ROTATING) -> str:
     status = cluster.get("status") or {}
-    found = cond.get(status.get("conditions") or [], c.ENCRYPTION_KEY_ROTATING)
+    found = cond.get(status.get("conditions") or [], condition)
     if not found:
-        return f"{c.ENCRYPTION_KEY_ROTATING} not reported yet"
+        return f"{condition} not reported yet"
     what = f"{found.get('status')} {found.get('reason')}: {found.get('message')}"
-    return f"{c.ENCRYPTION_KEY_ROTATING}={what}"
+    return f"{condition}={what}"
 
 
 def rotate_encryption(
@@ -46,23 +82,41 @@ def rotate_encryption(
 ) -> str:
     """Ask for a new encryption key for Cluster ``name`` and wait until every Secret
     of the guest is under it; the final condition line."""
+    return rotate(
+        kube, ENCRYPTION, name, namespace, timeout=timeout, say=say, clock=clock, sleep=sleep
+    )
+
+
+def rotate(
+    kube: Client,
+    kind: Kind,
+    name: str,
+    namespace: str,
+    *,
+    timeout: float,
+    say: Callable[[str], None],
+    extra: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Ask for a rotation of ``kind`` (with ``extra`` annotations) and wait until the
+    Secret records it answered; the final condition line."""
     ref = ObjectRef(API_VERSION, CLUSTER.kind, name, namespace)
     if kube.get(ref) is None:
         raise LookupError(f"Cluster {namespace}/{name} not found")
-    secret_ref = ObjectRef("v1", "Secret", names.encryption_secret(name), namespace)
+    secret_ref = ObjectRef("v1", "Secret", kind.secret(name), namespace)
     value = request_value(datetime.now(UTC), secrets.token_hex(3))
-    kube.patch(ref, {"metadata": {"annotations": {keyrotation.REQUEST_ANNOTATION: value}}})
-    asked = f"{keyrotation.REQUEST_ANNOTATION}={value}"
-    say(f"asked for a new encryption key for {namespace}/{name} ({asked})")
+    annotations = {**(extra or {}), kind.request: value}
+    kube.patch(ref, {"metadata": {"annotations": annotations}})
+    say(f"asked for {kind.what} for {namespace}/{name} ({kind.request}={value})")
     deadline, shown = clock() + timeout, ""
     while True:
         cluster = kube.get(ref)
         if cluster is None:
             raise LookupError(f"Cluster {namespace}/{name} was deleted while waiting")
         secret = kube.get(secret_ref) or {}
-        line = condition_line(cluster)
-        state = keyrotation.state_of(secret)
-        if state.done_for == value:
+        line = condition_line(cluster, kind.condition)
+        if kind.answered(secret, value):
             # The Secret records the answer a moment before the status says it.
             if f"={c.FALSE} " in line or clock() >= deadline:
                 return line

@@ -10,7 +10,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from operators.certificates import keypair_rotation, keys
-from operators.cluster import reconcile, sarotation
+from operators.cluster import reconcile, rotations, sarotation
 from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import conditions as c
@@ -181,3 +181,47 @@ def test_no_request_is_idle() -> None:
     body["metadata"]["annotations"] = {}
     status, reason, _ = condition(move(host, guest, body))
     assert (status, reason) == (c.FALSE, reconcile.REASON_ROTATION_IDLE)
+
+
+class Clusters:
+    """A Cluster whose service-account rotation is answered on the third look."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+        self.annotations: dict[str, str] = {}
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        value = self.annotations.get(sarotation.REQUEST_ANNOTATION, "")
+        if ref.kind == "Secret":
+            assert ref.name == NAME
+            step = sa.Step(sa.DONE, value).text() if self.looks >= 3 else f"Added/{value}"
+            return {"metadata": {"annotations": {sa.ROTATION_ANNOTATION: step}}}
+        self.looks += 1
+        rotating = {"type": c.SERVICE_ACCOUNT_KEY_ROTATING, "status": "True", "reason": "Added"}
+        if self.looks >= 4:
+            rotating = {**rotating, "status": "False", "reason": "Rotated", "message": "kid"}
+        return {"metadata": {}, "status": {"conditions": [rotating]}}
+
+    def patch(self, ref: ObjectRef, body: Any) -> dict[str, Any]:
+        self.annotations.update(body["metadata"]["annotations"])
+        return {}
+
+
+def test_g8s_rotate_sa_asks_with_its_grace_and_ends_on_the_answer() -> None:
+    kube = Clusters()
+    said: list[str] = []
+    moments = iter(range(1000))
+    line = rotations.rotate(
+        kube,
+        rotations.SERVICE_ACCOUNT,
+        "c1",
+        "ns",
+        timeout=600,
+        say=said.append,
+        extra={reconcile.SA_GRACE_ANNOTATION: "60"},
+        clock=lambda: next(moments),
+        sleep=lambda _: None,
+    )
+    assert line == f"{c.SERVICE_ACCOUNT_KEY_ROTATING}=False Rotated: kid"
+    assert kube.annotations[reconcile.SA_GRACE_ANNOTATION] == "60"
+    assert said[0].startswith("asked for a new service-account signing key for ns/c1")

@@ -15,6 +15,9 @@ Cluster with one control plane and one worker is applied; checked here:
 - `g8s rotate encryption`: every Secret of the guest is stored under the new
   key in etcd afterwards and reads back as it was; no request of a client
   asking once a second all along failed;
+- `g8s rotate sa`: a token of the old service-account key works until the
+  rotation ends and is refused after it, a new token names the new key, and
+  the guest's JWKS holds the new key alone;
 - `g8s kubeconfig --ttl 60s` works, and is refused once it ends (its
   Certificate and Secret deleted by the certificates operator);
 - a client certificate of another cluster's PKI is refused by this guest API,
@@ -59,7 +62,7 @@ import pytest
 import yaml
 
 from shared.api import certificates as catalogue
-from shared.api import encryption, names
+from shared.api import encryption, names, serviceaccount
 from tests import backupstore, hostnode, install, localenv, progress
 from tests.conftest import failed
 from tests.e2e import guestprobe
@@ -548,6 +551,77 @@ def test_the_encryption_key_is_rotated_and_every_secret_is_stored_under_it(
         value = guest.json("secret", name, "-n", "default")["data"]["value"]
         assert base64.b64decode(value).decode() == expected["stringData"]["value"]
     assert tally.failures == [], tally.failures
+
+
+def with_token(guest: Guest, token: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``GET /api`` of the guest as the bearer of ``token`` alone (no client certificate)."""
+    config = yaml.safe_load(guest.kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    ca = tmp_path / "guest-ca.crt"
+    ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    return localenv.run(
+        [
+            str(BIN / "kubectl"),
+            "--kubeconfig=/dev/null",
+            f"--server={cluster['server']}",
+            f"--certificate-authority={ca}",
+            f"--token={token}",
+            "get",
+            "--raw",
+            "/api",
+        ],
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_service_account_key_is_rotated_and_the_old_key_refused(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    """`g8s rotate sa --grace 0`: a new signing key trusted, then signing, then the old one
+    dropped, the guest's API server restarted at each step. A token of the old key works
+    until the end and is refused after it; a token made after works; the guest's JWKS
+    holds the new key alone."""
+    namespace, guest = guest_cluster
+    old = guest.run("create", "token", "default", "-n", "default", "--duration=1h").strip()
+    assert with_token(guest, old, tmp_path).returncode == 0
+    started = time.monotonic()
+    with guestprobe.Prober(guest.kubeconfig) as prober:
+        out = local_env.g8s(
+            "rotate",
+            "sa",
+            CLUSTER,
+            "-n",
+            namespace,
+            "--grace=0",
+            f"--timeout={ROTATION_SECONDS}",
+            timeout=ROTATION_SECONDS + 60,
+        )
+    took = time.monotonic() - started
+    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
+    tally = prober.tally
+    print(
+        f"service-account key rotated in {took:.0f} s; continuous client:"
+        f" {tally.ok} requests answered, {len(tally.failures)} failed"
+        " (the guest's one API server restarts at each of three steps)"
+    )
+    assert "Rotated" in out.stdout
+    pair = secret(local_env, namespace, catalogue.secret_name(CLUSTER, catalogue.SERVICE_ACCOUNT))
+    signing = serviceaccount.key_id(
+        serviceaccount.public_of(base64.b64decode(pair["data"][serviceaccount.SIGNING_KEY]))
+    )
+    jwks = serviceaccount.jwks_ids(guest.run("get", "--raw", "/openid/v1/jwks"))
+    assert jwks == {signing}
+
+    def old_refused() -> subprocess.CompletedProcess[str] | None:
+        answer = with_token(guest, old, tmp_path)
+        return answer if answer.returncode != 0 else None
+
+    refused = wait_for(old_refused, timeout=120, what="the old key's token refused")
+    assert "Unauthorized" in refused.stderr or "401" in refused.stderr, refused.stderr
+    new = guest.run("create", "token", "default", "-n", "default", "--duration=1h").strip()
+    assert serviceaccount.token_key_id(new) == signing
+    assert with_token(guest, new, tmp_path).returncode == 0
 
 
 def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(

@@ -63,9 +63,12 @@ CONTROLPLANE_COMPONENTS = (
 
 MODE_PUBLIC = 0o644
 MODE_PRIVATE = 0o600
-# The key that signs service-account tokens next, while a rotation is under
-# way (shared/api/serviceaccount.py), is as private as any.
-PRIVATE_KEYS = frozenset({certs.PRIVATE_KEY, serviceaccount.NEXT_KEY})
+PRIVATE_KEYS = frozenset({certs.PRIVATE_KEY})
+# Kept from the guest: the key that signs service-account tokens next, while a
+# rotation is under way (shared/api/serviceaccount.py). No guest process reads
+# it before it becomes tls.key, and a live file that comes and goes would
+# change the launcher pod's Secret volume, and so restart the VM.
+HELD_BACK = frozenset({serviceaccount.NEXT_KEY})
 
 
 @dataclass(frozen=True)
@@ -399,7 +402,7 @@ def live_files(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[LiveFile, ...]:
     files = [LiveFile("ca.crt", inputs.ca_b64, MODE_PUBLIC)]
     for component in (*components(spec), KUBELET):
         for key, value in sorted(inputs.certificates[component].items()):
-            if key == "ca.crt":
+            if key == "ca.crt" or key in HELD_BACK:
                 continue
             mode = MODE_PRIVATE if key in PRIVATE_KEYS else MODE_PUBLIC
             files.append(LiveFile(f"{component}/{key}", value, mode))

@@ -168,16 +168,18 @@ def test_leader_election_tolerates_a_slow_guest() -> None:
         assert renew >= 30
 
 
-def test_the_next_service_account_key_is_a_private_live_file() -> None:
+def test_the_next_service_account_key_stays_out_of_the_guest() -> None:
+    """A rotation's next key is not a live file: the set of live files, and so the
+    launcher pod's template, is the same before, during and after a rotation."""
     node = spec("controlplane")
     given = inputs(node)
     pair = dict(given.certificates["service-account"])
+    before = ignition.live_files(node, given)
     pair["next.key"] = pair["tls.key"]
     certificates = {**given.certificates, "service-account": pair}
-    live = {
-        f.path: f
-        for f in ignition.live_files(node, dataclasses.replace(given, certificates=certificates))
-    }
-    assert live["service-account/next.key"].mode == 0o600
+    during = ignition.live_files(node, dataclasses.replace(given, certificates=certificates))
+    assert [f.path for f in during] == [f.path for f in before]
+    live = {f.path: f for f in during}
+    assert "service-account/next.key" not in live
     assert live["service-account/tls.key"].mode == 0o600
     assert live["service-account/tls.pub"].mode == 0o644

@@ -70,14 +70,16 @@ read_at_start() {
     return 1
 }
 
-# Stop every process named in $restart (its /proc comm); the kubelet starts a
-# static pod's container again when it exits.
+# Stop every process named in $restart (its /proc comm, which the kernel cuts
+# to 15 characters: kube-controller-manager is "kube-controller"); the
+# kubelet starts a static pod's container again when it exits.
 restart_due() {
     [ -e "$restart_mark" ] || return 0
     rm -f "$restart_mark"
     for name in $restart; do
+        short=$(printf %.15s "$name")
         for comm in /proc/[0-9]*/comm; do
-            [ "$(cat "$comm" 2>/dev/null)" = "$name" ] || continue
+            [ "$(cat "$comm" 2>/dev/null)" = "$short" ] || continue
             pid=${comm#/proc/}
             pid=${pid%/comm}
             kill -TERM "$pid" 2>/dev/null &&

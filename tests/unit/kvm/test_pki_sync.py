@@ -156,8 +156,9 @@ def test_a_changed_service_account_key_restarts_the_processes_that_read_it(
     share.mkdir()
     files = {"ca.crt": ("CA", 0o644), "service-account/tls.key": ("K1", 0o600)}
     share_revision(share, "1", files)
-    # A stand-in for kube-apiserver: a process whose name (/proc comm) is looked for.
-    stand_in = tmp_path / "g8s-test-apisv"
+    # A stand-in for kube-controller-manager: a process whose name (/proc comm, cut
+    # by the kernel to 15 characters) is looked for.
+    stand_in = tmp_path / "g8s-test-controller-manager"
     stand_in.write_bytes(Path("/bin/sleep").read_bytes())
     stand_in.chmod(0o755)
     apiserver = subprocess.Popen([str(stand_in), "300"])

@@ -36,6 +36,7 @@ from shared.api import certificates as catalogue
 from shared.api import serviceaccount as sa
 from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.children import owned
+from shared.conditions import timestamp
 from shared.errors import HTTP_CONFLICT, ApiError, InvalidSpec, Retry
 from shared.kube import ObjectRef
 from shared.steps import Step
@@ -463,7 +464,7 @@ def rotate_key_pair(run: Run) -> None:
         revision=revision,
         annotations={
             sa.ROTATION_ANNOTATION: asked.text(),
-            sa.ROTATION_TIME_ANNOTATION: run.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            sa.ROTATION_TIME_ANNOTATION: timestamp(run.now),
         },
     )
     secret = owned(secret, owner=run.body, operator=CERTIFICATE.operator, cluster=spec.cluster)

@@ -497,6 +497,22 @@ def stored_secrets(endpoint: str, client: dict[str, Any], where: Path) -> dict[s
     }
 
 
+def rotated(
+    env: LocalEnv, guest: Guest, namespace: str, what: str, *flags: str
+) -> tuple[subprocess.CompletedProcess[str], guestprobe.Tally, float]:
+    """`g8s rotate <what>` of the guest while a client asks it once a second: what the
+    command printed (shown), the client's tally, and the seconds it took."""
+    started = time.monotonic()
+    with guestprobe.Prober(guest.kubeconfig) as prober:
+        out = env.g8s(
+            "rotate", what, CLUSTER, "-n", namespace, *flags,
+            f"--timeout={ROTATION_SECONDS}", timeout=ROTATION_SECONDS + 60,
+        )  # fmt: skip
+    took = time.monotonic() - started
+    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
+    return out, prober.tally, took
+
+
 def test_the_encryption_key_is_rotated_and_every_secret_is_stored_under_it(
     local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
 ) -> None:
@@ -519,20 +535,7 @@ def test_the_encryption_key_is_rotated_and_every_secret_is_stored_under_it(
     before = stored_secrets(endpoint, client, tmp_path)
     assert before
     assert all(v.startswith(b"k8s:enc:secretbox:v1:key1:") for v in before.values()), before
-    started = time.monotonic()
-    with guestprobe.Prober(guest.kubeconfig) as prober:
-        out = local_env.g8s(
-            "rotate",
-            "encryption",
-            CLUSTER,
-            "-n",
-            namespace,
-            f"--timeout={ROTATION_SECONDS}",
-            timeout=ROTATION_SECONDS + 60,
-        )
-    took = time.monotonic() - started
-    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
-    tally = prober.tally
+    out, tally, took = rotated(local_env, guest, namespace, "encryption")
     keys = encryption.keys_of(
         helpers.get(local_env, namespace, "secret", names.encryption_secret(CLUSTER))["data"]
     )
@@ -585,21 +588,7 @@ def test_the_service_account_key_is_rotated_and_the_old_key_refused(
     namespace, guest = guest_cluster
     old = guest.run("create", "token", "default", "-n", "default", "--duration=1h").strip()
     assert with_token(guest, old, tmp_path).returncode == 0
-    started = time.monotonic()
-    with guestprobe.Prober(guest.kubeconfig) as prober:
-        out = local_env.g8s(
-            "rotate",
-            "sa",
-            CLUSTER,
-            "-n",
-            namespace,
-            "--grace=0",
-            f"--timeout={ROTATION_SECONDS}",
-            timeout=ROTATION_SECONDS + 60,
-        )
-    took = time.monotonic() - started
-    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
-    tally = prober.tally
+    out, tally, took = rotated(local_env, guest, namespace, "sa", "--grace=0")
     print(
         f"service-account key rotated in {took:.0f} s; continuous client:"
         f" {tally.ok} requests answered, {len(tally.failures)} failed"

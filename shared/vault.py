@@ -2,8 +2,10 @@
 
 A narrow, synchronous interface for what the certificates operator does with
 Vault: keep a PKI mount per guest cluster (root CA created once, one role per
-component), sign CSRs, revoke, read the CRL and unmount. Call it from
-worker threads (sync steps), never from the event loop.
+component), sign CSRs, revoke, read the CRL and unmount; while a CA is
+rotated, a second root issuer beside the first, signing moved to it, the
+first retired. Call it from worker threads (sync steps), never from the
+event loop.
 
 Authentication is either a token (read from a source each time, so a rotated
 token file is picked up) or Vault's Kubernetes auth method (a service-account
@@ -48,6 +50,9 @@ ROOT_ISSUER = "root"
 # connection or a 503.
 UNAVAILABLE_CEILING = 30.0
 
+
+# How Vault answers a request naming an issuer it does not have.
+ISSUER_NOT_FOUND = "unable to find PKI issuer"
 
 # How Vault refuses a sign on a role that does not exist.
 UNKNOWN_ROLE = "unknown role"
@@ -150,6 +155,16 @@ class CA:
     key_type: str = "ec"
     key_bits: int = 256
     organizational_unit: str = ""
+
+    def body(self) -> dict[str, Any]:
+        """What Vault's generate-root endpoints take to make this CA."""
+        return {
+            "common_name": self.common_name,
+            "ou": self.organizational_unit,
+            "ttl": self.ttl,
+            "key_type": self.key_type,
+            "key_bits": self.key_bits,
+        }
 
 
 class TokenAuth:
@@ -417,14 +432,7 @@ class Vault:
             self._call(
                 lambda c: c.write_data(
                     f"{mount}/root/generate/internal",
-                    data={
-                        "common_name": ca.common_name,
-                        "ou": ca.organizational_unit,
-                        "ttl": ca.ttl,
-                        "key_type": ca.key_type,
-                        "key_bits": ca.key_bits,
-                        "issuer_name": ROOT_ISSUER,
-                    },
+                    data={**ca.body(), "issuer_name": ROOT_ISSUER, "key_name": ROOT_ISSUER},
                 )
             )
         except VaultRefused as exc:
@@ -446,6 +454,85 @@ class Vault:
             return ""
         data = (result or {}).get("data") or {}
         return str(data.get("certificate") or "").strip()
+
+    # --- issuers: more than one CA in a mount, while the CA is rotated --------
+
+    def issuers(self, mount: str) -> dict[str, str]:
+        """The mount's issuers by name, each with its certificate (PEM)."""
+
+        def listed(client: Any) -> Any:
+            try:
+                return client.list(f"{mount}/issuers")
+            except hvac_errors.InvalidPath:
+                return None  # no issuer yet
+
+        with self._mount_lock(mount):
+            info = ((self._call(listed) or {}).get("data") or {}).get("key_info") or {}
+            found: dict[str, str] = {}
+            for issuer_id, about in info.items():
+                read = self._call(partial(_read, path=f"{mount}/issuer/{issuer_id}")) or {}
+                data = read.get("data") or {}
+                name = str((about or {}).get("issuer_name") or data.get("issuer_name") or issuer_id)
+                found[name] = str(data.get("certificate") or "").strip()
+        return found
+
+    def default_issuer(self, mount: str) -> str:
+        """The name of the issuer that signs (the mount's default); "" when it has none."""
+        with self._mount_lock(mount):
+            config = self._call(partial(_read, path=f"{mount}/config/issuers")) or {}
+            default = str((config.get("data") or {}).get("default") or "")
+            if not default:
+                return ""
+            read = self._call(partial(_read, path=f"{mount}/issuer/{default}")) or {}
+        return str((read.get("data") or {}).get("issuer_name") or default)
+
+    def ensure_issuer(self, mount: str, name: str, ca: CA) -> str:
+        """A root issuer ``name`` in ``mount``, made if missing, not signing; its certificate.
+
+        Its key has the same name, so that retiring the issuer finds it.
+        """
+        existing = self.issuers(mount).get(name)
+        if existing:
+            return existing
+        refused: VaultRefused | None = None
+        with self._mount_lock(mount):
+            try:
+                self._call(
+                    lambda c: c.write_data(
+                        f"{mount}/issuers/generate/root/internal",
+                        data={**ca.body(), "issuer_name": name, "key_name": name},
+                    )
+                )
+            except VaultRefused as exc:
+                refused = exc  # made by another process since we looked, or not: read
+        made = self.issuers(mount).get(name)
+        if not made:
+            if refused is not None:
+                raise refused
+            raise VaultFailure(f"mount {mount} has no issuer {name} after generating it")
+        return made
+
+    def set_default_issuer(self, mount: str, name: str) -> None:
+        """Make issuer ``name`` the one that signs; roles follow the mount's default."""
+        with self._mount_lock(mount):
+            self.forget(mount)
+            self._call(lambda c: c.write_data(f"{mount}/config/issuers", data={"default": name}))
+
+    def retire_issuer(self, mount: str, name: str) -> None:
+        """Delete issuer ``name`` and its key; nothing if it is already gone."""
+        with self._mount_lock(mount):
+            self.forget(mount)
+            try:
+                read = self._call(partial(_read, path=f"{mount}/issuer/{name}")) or {}
+            except (VaultRefused, VaultFailure) as exc:
+                # Vault answers a missing issuer with a 500 and these words.
+                if ISSUER_NOT_FOUND in str(exc):
+                    return
+                raise
+            key_id = str((read.get("data") or {}).get("key_id") or "")
+            self._call(lambda c: c.delete(f"{mount}/issuer/{name}"))
+            if key_id:
+                self._call(lambda c: c.delete(f"{mount}/key/{key_id}"))
 
     def ensure_role(self, mount: str, role: Role) -> None:
         body = role.body()

@@ -4,7 +4,8 @@ Covers: a mount's root CA is created once and kept; a mount and role made
 sure of are not asked for again until a request on the mount fails; a role signs only its own
 names (cluster A's role refuses a name of cluster B); a signed leaf chains to
 the mount's CA and is stored (listed with the CA); revocation by PEM appears in
-the mount's CRL; unmount leaves no mount; an unreachable Vault is
+the mount's CRL; a second issuer signs once it is the default and can be
+retired; unmount leaves no mount; an unreachable Vault is
 ``VaultUnavailable``; a renewable token is renewed.
 """
 
@@ -18,9 +19,11 @@ import pytest
 from cryptography import x509
 
 from operators.certificates import keys
+from shared.api import carotation
 from shared.api import certificates as catalogue
 from shared.vault import (
     CA,
+    ROOT_ISSUER,
     Issued,
     Role,
     TokenAuth,
@@ -106,6 +109,39 @@ def test_leaf_chains_to_the_ca_and_revocation_reaches_the_crl(
 
     vault.unmount(mount)
     assert mount not in vault.mounts(mount)
+
+
+def test_a_second_issuer_signs_only_once_it_is_the_default_and_can_be_retired(
+    vault: Vault, cluster_pki: tuple[str, catalogue.ClusterInfo]
+) -> None:
+    """The issuer operations of a CA rotation: a new root beside the first, made once;
+    signing moves with the default; the retired root is gone and the new one signs."""
+    mount, info = cluster_pki
+    first = vault.ca_certificate(mount)
+    profile = catalogue.profile(catalogue.API, info)
+    vault.ensure_role(mount, role_for(profile))
+    name = carotation.issuer_name("rotation-1")
+    new = vault.ensure_issuer(mount, name, CA(f"{info.name} CA", "87600h"))
+    assert vault.ensure_issuer(mount, name, CA("another CA", "87600h")) == new
+    assert vault.issuers(mount) == {ROOT_ISSUER: first, name: new}
+    assert new != first
+    assert vault.default_issuer(mount) == ROOT_ISSUER
+
+    def signer() -> bytes | None:
+        issued = sign_for(vault, mount, profile, keys.new_key(catalogue.ECDSA_P256))
+        return carotation.signer_of(issued.certificate.encode(), [first.encode(), new.encode()])
+
+    assert signer() == carotation.certificates_of(first.encode())[0]
+    vault.set_default_issuer(mount, name)
+    assert vault.default_issuer(mount) == name
+    assert vault.ca_certificate(mount) == new
+    assert vault.ensure_pki(mount, CA("x", "87600h"), max_ttl="87600h") == new
+    assert signer() == carotation.certificates_of(new.encode())[0]
+
+    vault.retire_issuer(mount, ROOT_ISSUER)
+    vault.retire_issuer(mount, ROOT_ISSUER)  # twice is fine
+    assert vault.issuers(mount) == {name: new}
+    assert signer() == carotation.certificates_of(new.encode())[0]
 
 
 def test_what_was_made_sure_of_is_not_asked_again_until_a_request_fails(

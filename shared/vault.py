@@ -265,6 +265,8 @@ class Vault:
         # mount, or a CA that is not the one known, forgets the mount's entries.
         self._pki_known: dict[str, tuple[str, str]] = {}
         self._roles_known: dict[tuple[str, str], dict[str, Any]] = {}
+        # A mount's issuers (name -> PEM) and the name of its default.
+        self._issuers_known: dict[str, tuple[dict[str, str], str]] = {}
         # Whether the last request sent got an answer (True before the first).
         self.answered = True
         self._login_lock = threading.Lock()
@@ -409,6 +411,7 @@ class Vault:
     def forget(self, mount: str) -> None:
         """Ask Vault again, next time, whether ``mount`` and its roles are as wanted."""
         self._pki_known.pop(mount, None)
+        self._issuers_known.pop(mount, None)
         for key in [k for k in self._roles_known if k[0] == mount]:
             self._roles_known.pop(key, None)
 
@@ -459,6 +462,16 @@ class Vault:
 
     def issuers(self, mount: str) -> dict[str, str]:
         """The mount's issuers by name, each with its certificate (PEM)."""
+        return dict(self._issuers(mount)[0])
+
+    def default_issuer(self, mount: str) -> str:
+        """The name of the issuer that signs (the mount's default); "" when it has none."""
+        return self._issuers(mount)[1]
+
+    def _issuers(self, mount: str) -> tuple[dict[str, str], str]:
+        known = self._issuers_known.get(mount)
+        if known is not None:
+            return known
 
         def listed(client: Any) -> Any:
             try:
@@ -468,23 +481,19 @@ class Vault:
 
         with self._mount_lock(mount):
             info = ((self._call(listed) or {}).get("data") or {}).get("key_info") or {}
+            config = self._call(partial(_read, path=f"{mount}/config/issuers")) or {}
+            default_id = str((config.get("data") or {}).get("default") or "")
             found: dict[str, str] = {}
+            default = ""
             for issuer_id, about in info.items():
                 read = self._call(partial(_read, path=f"{mount}/issuer/{issuer_id}")) or {}
                 data = read.get("data") or {}
                 name = str((about or {}).get("issuer_name") or data.get("issuer_name") or issuer_id)
                 found[name] = str(data.get("certificate") or "").strip()
-        return found
-
-    def default_issuer(self, mount: str) -> str:
-        """The name of the issuer that signs (the mount's default); "" when it has none."""
-        with self._mount_lock(mount):
-            config = self._call(partial(_read, path=f"{mount}/config/issuers")) or {}
-            default = str((config.get("data") or {}).get("default") or "")
-            if not default:
-                return ""
-            read = self._call(partial(_read, path=f"{mount}/issuer/{default}")) or {}
-        return str((read.get("data") or {}).get("issuer_name") or default)
+                if issuer_id == default_id:
+                    default = name
+            self._issuers_known[mount] = (found, default)
+        return found, default
 
     def ensure_issuer(self, mount: str, name: str, ca: CA) -> str:
         """A root issuer ``name`` in ``mount``, made if missing, not signing; its certificate.
@@ -505,6 +514,7 @@ class Vault:
                 )
             except VaultRefused as exc:
                 refused = exc  # made by another process since we looked, or not: read
+            self.forget(mount)
         made = self.issuers(mount).get(name)
         if not made:
             if refused is not None:

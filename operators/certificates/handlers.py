@@ -41,6 +41,7 @@ def reconciler(ctx: CertificatesContext) -> Reconciler[CertificateSpec, steps.Ru
             outcome=outcome,
             previous=run.body.get("status") or {},
             now=run.now,
+            ca_rotation=run.ca_phase.text() if run.ca_phase is not None else "",
         )
 
     return Reconciler(

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from shared.api import carotation
 from shared.api import certificates as catalogue
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -110,16 +110,18 @@ def fingerprint(pem: str | bytes) -> str:
 
 
 def pair_faults(key_pem: bytes, cert_pem: bytes, ca_pem: bytes) -> str:
-    """What is wrong with a key, its certificate and the CA it names; "" if nothing.
+    """What is wrong with a key, its certificate and the CAs it names; "" if nothing.
 
     A Secret edited by hand can hold a readable key and certificate that do
-    not belong together, or a certificate another CA signed: either way its
-    consumers would fail, so it is re-issued.
+    not belong together, or a certificate none of its CAs signed: either way
+    its consumers would fail, so it is re-issued. ``ca_pem`` may be a bundle
+    (while the cluster's CA is rotated it holds the old CA and the new one).
     """
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
         cert = x509.load_pem_x509_certificate(cert_pem)
-        ca = x509.load_pem_x509_certificate(ca_pem)
+        if not carotation.certificates_of(ca_pem):
+            raise ValueError("no CA certificate")
     except (ValueError, TypeError):
         return "the Secret's key, certificate or CA cannot be read"
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -127,7 +129,9 @@ def pair_faults(key_pem: bytes, cert_pem: bytes, ca_pem: bytes) -> str:
     if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
         return "the Secret's private key does not match its certificate"
     try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+        signer = carotation.signer_of(cert_pem, [ca_pem])
+    except ValueError:
+        return "the Secret's key, certificate or CA cannot be read"
+    if signer is None:
         return "the Secret's certificate was not signed by its CA"
     return ""

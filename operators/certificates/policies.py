@@ -36,6 +36,7 @@ class Current:
     """What the certificate's Secret holds now (None fields: absent or unreadable)."""
 
     spec_hash: str | None
+    # The CA that signed the certificate (of those its ca.crt holds).
     ca_fingerprint: str | None
     key_algorithm: str | None
     not_before: datetime | None = None
@@ -45,6 +46,8 @@ class Current:
     certificate_pem: str | None = None
     # Why key, certificate and CA do not belong together ("" when they do).
     faults: str = ""
+    # The whole ca.crt: every CA its consumers trust (two while the CA is rotated).
+    trusted: str | None = None
 
 
 def spec_hash(spec: CertificateSpec) -> str:

@@ -15,11 +15,11 @@ import base64
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from operators.certificates import keypair_rotation, keys, policies
+from operators.certificates import ca_rotation, keypair_rotation, keys, policies
 from operators.certificates.children import (
     REVISION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
@@ -31,7 +31,7 @@ from operators.certificates.children import (
 from operators.certificates.context import CertificatesContext
 from operators.certificates.model import CertificateSpec
 from shared import logs, owners
-from shared.api import API_VERSION, names
+from shared.api import API_VERSION, carotation, names
 from shared.api import certificates as catalogue
 from shared.api import serviceaccount as sa
 from shared.api.kinds import CERTIFICATE, CLUSTER
@@ -52,7 +52,12 @@ class Run:
     ctx: CertificatesContext
     now: datetime
     current: policies.Current | None = None
+    # The CA that signs (the mount's default issuer), and every CA the
+    # cluster's consumers trust: one, or two while the CA is rotated.
     ca_pem: str = ""
+    ca_bundle: str = ""
+    # The CA rotation phase this run made true of the mount, when one is asked.
+    ca_phase: carotation.Phase | None = None
     decision: policies.Decision | None = None
     issued: policies.Current | None = None
     # The key signed for comes from an interrupted earlier run.
@@ -120,7 +125,7 @@ def read_current(secret: Mapping[str, Any] | None) -> policies.Current | None:
     info = keys.CertificateInfo.from_pem(cert_pem) if cert_pem else None
     return policies.Current(
         spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
-        ca_fingerprint=keys.fingerprint(ca_pem) if ca_pem else None,
+        ca_fingerprint=_signer_fingerprint(cert_pem, ca_pem) if info and ca_pem else None,
         key_algorithm=keys.key_algorithm_of(key) if key else None,
         not_before=info.not_before if info else None,
         not_after=info.not_after if info else None,
@@ -128,7 +133,15 @@ def read_current(secret: Mapping[str, Any] | None) -> policies.Current | None:
         revision=revision,
         certificate_pem=cert_pem.decode() if info else None,
         faults=keys.pair_faults(key, cert_pem, ca_pem) if key and info and ca_pem else "",
+        trusted=keys.fingerprint(ca_pem) if ca_pem else None,
     )
+
+
+def _signer_fingerprint(cert_pem: bytes, ca_pem: bytes) -> str:
+    """The fingerprint of the CA in ``ca_pem`` that signed ``cert_pem``; of the whole
+    ``ca_pem`` when none did (it then differs from every CA's: issued again)."""
+    signer = carotation.signer_of(cert_pem, [ca_pem])
+    return keys.fingerprint(signer if signer is not None else ca_pem)
 
 
 def _vault_call_observed(run: Run, ok: bool) -> None:
@@ -211,9 +224,15 @@ def ensure_pki(run: Run) -> None:
         max_ttl=settings.pki_max_ttl,
         allow_ip_sans=bool(profile.ip_addresses),
     )
+    vault = run.ctx.vault
     try:
-        run.ca_pem = run.ctx.vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
-        run.ctx.vault.ensure_role(run.mount, role)
+        run.ca_pem = vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
+        run.ca_phase = asked_ca_phase(run.body)
+        if run.ca_phase is not None:
+            ca_rotation.make_phase(vault, run.mount, run.ca_phase, ca)
+            run.ca_pem = vault.ensure_pki(run.mount, ca, max_ttl=settings.pki_ca_ttl)
+        run.ca_bundle = ca_rotation.trusted_bundle(vault.issuers(run.mount)) or run.ca_pem
+        vault.ensure_role(run.mount, role)
     except VaultUnavailable:
         _vault_call_observed(run, ok=False)
         raise
@@ -222,11 +241,17 @@ def ensure_pki(run: Run) -> None:
     _vault_call_observed(run, ok=run.ctx.vault.answered)
 
 
+def asked_ca_phase(body: Mapping[str, Any]) -> carotation.Phase | None:
+    """The CA rotation phase the Certificate asks for (the cluster operator writes it)."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return carotation.parse_phase(annotations.get(carotation.ROTATION_ANNOTATION))
+
+
 def write_ca_secret(run: Run) -> None:
-    if not run.ca_pem:
+    if not run.ca_bundle:
         return
     secret = ca_secret.build(
-        run.spec.cluster, run.spec.namespace, ca_pem=run.ca_pem, operator=CERTIFICATE.operator
+        run.spec.cluster, run.spec.namespace, ca_pem=run.ca_bundle, operator=CERTIFICATE.operator
     )
     run.ctx.client().apply(secret)
 
@@ -237,6 +262,7 @@ def issue(run: Run) -> None:
         spec, run.current, ca_fingerprint=keys.fingerprint(run.ca_pem), now=run.now
     )
     if run.decision is None:
+        deliver_trust(run)
         return
     log = logs.get_logger("g8s.certificates", namespace=spec.namespace, name=spec.name)
     metrics = run.ctx.certificate_metrics
@@ -270,6 +296,34 @@ def issue(run: Run) -> None:
     previous = run.current.certificate_pem if run.current else None
     if previous and run.current and run.current.serial_number != run.issued.serial_number:
         revoke_previous(run, previous)
+
+
+def deliver_trust(run: Run) -> None:
+    """Rewrite the Secret's ca.crt when the CAs to trust changed (a CA rotation's
+    Trusted and Dropped phases); its key and certificate stay as they are."""
+    current, secret = run.current, run.secret
+    if current is None or secret is None or current.certificate_pem is None:
+        return
+    if current.trusted == keys.fingerprint(run.ca_bundle):
+        return
+    data = secret.get("data") or {}
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    rewritten = tls_secret.build(
+        run.spec,
+        key_pem=_decoded(data, "tls.key"),
+        certificate_pem=current.certificate_pem,
+        ca_pem=run.ca_bundle,
+        spec_hash=str(annotations.get(SPEC_HASH_ANNOTATION) or ""),
+        revision=current.revision,
+    )
+    rewritten = owned(
+        rewritten, owner=run.body, operator=CERTIFICATE.operator, cluster=run.spec.cluster
+    )
+    run.ctx.sent[owners.child_key(rewritten)] = secret_token(rewritten)
+    run.ctx.client().apply(rewritten)
+    run.current = replace(current, trusted=keys.fingerprint(run.ca_bundle))
+    log = logs.get_logger("g8s.certificates", namespace=run.spec.namespace, name=run.spec.name)
+    log.info("trusted CAs delivered", cas=len(carotation.certificates_of(run.ca_bundle.encode())))
 
 
 def revoke_previous(run: Run, certificate_pem: str) -> None:
@@ -319,7 +373,7 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         spec,
         key_pem=pending.key_pem,
         certificate_pem=certificate,
-        ca_pem=run.ca_pem,
+        ca_pem=run.ca_bundle or run.ca_pem,
         spec_hash=digest,
         revision=revision,
     )
@@ -332,6 +386,7 @@ def _issue(run: Run) -> tuple[dict[str, Any], policies.Current]:
         serial_number=info.serial_number,
         revision=revision,
         certificate_pem=certificate,
+        trusted=keys.fingerprint(run.ca_bundle or run.ca_pem),
     )
     return secret, state
 

@@ -1,7 +1,8 @@
 """Pure: what a reconciliation of a Certificate observed -> its status.
 
 Fields: ``notBefore``, ``notAfter``, ``renewalTime``, ``serialNumber``,
-``revision``, and the failure record ``failedAttempts``, ``lastFailureTime``
+``revision``, ``caRotation`` (the CA rotation phase the Secret was delivered
+under), and the failure record ``failedAttempts``, ``lastFailureTime``
 and ``nextAttemptTime`` (when the backoff ends).
 Conditions: ``Issuing`` here; ``Ready`` here on success, from the kit's failure
 report otherwise.
@@ -48,11 +49,15 @@ def report(
     outcome: Outcome,
     previous: Mapping[str, Any],
     now: datetime,
+    ca_rotation: str = "",
 ) -> Report:
     fields = certificate_fields(spec, state)
     verdict = outcome.verdict
     if verdict is None:
         fields |= {"failedAttempts": 0, "lastFailureTime": None, "nextAttemptTime": None}
+        if ca_rotation:
+            # The phase this run made true, and delivered in the Secret.
+            fields["caRotation"] = ca_rotation
         what = "key pair" if spec.profile.key_pair_only else "certificate"
         if "notAfter" in fields and spec.lifetime_end is not None:
             message = (

@@ -50,6 +50,9 @@ class FakeVault:
         self.refuse_signatures = 0
         self.stored: dict[str, list[str]] = {}
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        # Each mount's issuers (name -> key, PEM) and the name of the one that signs.
+        self.issuers_: dict[str, dict[str, tuple[ec.EllipticCurvePrivateKey, str]]] = {}
+        self.default_: dict[str, str] = {}
 
     @property
     def answered(self) -> bool:
@@ -66,22 +69,50 @@ class FakeVault:
     def ensure_pki(self, mount: str, ca: CA, *, max_ttl: str) -> str:
         self._check()
         if mount not in self.mounts_:
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca.common_name)])
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(self.now - timedelta(minutes=1))
-                .not_valid_after(self.now + timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256())
-            )
-            self._keys[mount] = key
-            self.mounts_[mount] = cert.public_bytes(serialization.Encoding.PEM).decode().strip()
+            self.issuers_[mount] = {"root": self._new_ca(ca.common_name)}
+            self.set_default_issuer(mount, "root")
         return self.mounts_[mount]
+
+    def _new_ca(self, common_name: str) -> tuple[ec.EllipticCurvePrivateKey, str]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - timedelta(minutes=1))
+            .not_valid_after(self.now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert.public_bytes(serialization.Encoding.PEM).decode().strip()
+
+    def issuers(self, mount: str) -> dict[str, str]:
+        self._check()
+        return {name: pem for name, (_, pem) in self.issuers_.get(mount, {}).items()}
+
+    def default_issuer(self, mount: str) -> str:
+        self._check()
+        return self.default_.get(mount, "")
+
+    def ensure_issuer(self, mount: str, name: str, ca: CA) -> str:
+        self._check()
+        if name not in self.issuers_[mount]:
+            self.issuers_[mount][name] = self._new_ca(ca.common_name)
+        return self.issuers_[mount][name][1]
+
+    def set_default_issuer(self, mount: str, name: str) -> None:
+        self._check()
+        key, pem = self.issuers_[mount][name]
+        self.default_[mount] = name
+        self._keys[mount] = key
+        self.mounts_[mount] = pem
+
+    def retire_issuer(self, mount: str, name: str) -> None:
+        self._check()
+        self.issuers_.get(mount, {}).pop(name, None)
 
     def ensure_role(self, mount: str, role: Role) -> None:
         self._check()
@@ -139,6 +170,8 @@ class FakeVault:
         self._check()
         self.mounts_.pop(mount, None)
         self.stored.pop(mount, None)
+        self.issuers_.pop(mount, None)
+        self.default_.pop(mount, None)
 
 
 class FakeKube:

@@ -1,0 +1,99 @@
+"""The cluster operator's next move in a CA rotation, from what the Certificates report."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from operators.cluster import carotation as plan
+from shared.api import carotation as ca
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def certificate(name: str, asked: str = "", reached: str = "") -> dict[str, Any]:
+    annotations = {ca.ROTATION_ANNOTATION: asked} if asked else {}
+    status = {"caRotation": reached} if reached else {}
+    return {"metadata": {"name": name, "annotations": annotations}, "status": status}
+
+
+def move(request: str, *certificates: dict[str, Any], **options: Any) -> plan.Move:
+    return plan.next_move(plan.progress(request, certificates), **options)
+
+
+def test_nothing_asked_means_nothing_to_do() -> None:
+    assert move("", certificate("c1-api")) == plan.IDLE
+
+
+def test_a_new_request_asks_for_trusted_first() -> None:
+    assert move("r1", certificate("c1-api")).ask == ca.Phase(ca.TRUSTED, "r1")
+
+
+def test_each_phase_follows_once_every_certificate_delivered_the_last() -> None:
+    for reached, (after, check) in plan.FOLLOWING.items():
+        text = ca.Phase(reached, "r1").text()
+        both = (certificate("c1-api", text, text), certificate("c1-worker", text, text))
+        assert move("r1", *both) == plan.Move(ca.Phase(after, "r1"), check)
+
+
+def test_a_certificate_behind_holds_the_next_phase() -> None:
+    trusted = ca.Phase(ca.TRUSTED, "r1").text()
+    got = move("r1", certificate("c1-api", trusted, trusted), certificate("c1-worker", trusted))
+    assert got.ask is None
+    assert "1 Certificates behind for Trusted (c1-worker)" in got.waiting
+
+
+def test_a_certificate_made_since_is_asked_for_the_phase_too() -> None:
+    trusted = ca.Phase(ca.TRUSTED, "r1").text()
+    got = move("r1", certificate("c1-api", trusted, trusted), certificate("n1-node"))
+    assert got.ask == ca.Phase(ca.TRUSTED, "r1")
+    assert "n1-node" in got.waiting
+
+
+def test_an_older_request_on_a_certificate_is_not_this_one() -> None:
+    old = ca.Phase(ca.DONE, "r0").text()
+    assert move("r1", certificate("c1-api", old, old)).ask == ca.Phase(ca.TRUSTED, "r1")
+
+
+def test_done_or_answered_is_idle() -> None:
+    done = ca.Phase(ca.DONE, "r1").text()
+    assert move("r1", certificate("c1-api", done, done)) == plan.IDLE
+    assert move("r1", certificate("c1-api"), answered="r1") == plan.IDLE
+
+
+def test_paused_holds_between_phases_and_before_the_first() -> None:
+    trusted = ca.Phase(ca.TRUSTED, "r1").text()
+    held = move("r1", certificate("c1-api", trusted, trusted), paused=True)
+    assert held.ask is None
+    assert held.waiting == "paused after Trusted"
+    assert move("r1", certificate("c1-api"), paused=True) == plan.IDLE
+
+
+def _ca_pem(not_before: datetime) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "g1 CA")])
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return built.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_ca_older_than_max_age_asks_once_under_its_own_name() -> None:
+    pem = _ca_pem(NOW - timedelta(days=400))
+    year = timedelta(days=365)
+    request = plan.age_request(pem, year, NOW)
+    assert request.startswith(plan.AGE_REQUEST_PREFIX)
+    assert request == plan.age_request(pem, year, NOW + timedelta(days=1))
+    assert plan.age_request(_ca_pem(NOW - timedelta(days=400)), year, NOW) != request
+    assert plan.age_request(_ca_pem(NOW - timedelta(days=10)), year, NOW) == ""
+    assert plan.age_request(pem, None, NOW) == ""

@@ -155,3 +155,40 @@ def _annotation(certificate: Mapping[str, Any]) -> object:
 def _of(request: str, value: object) -> ca.Phase | None:
     phase = ca.parse_phase(value)
     return phase if phase is not None and phase.request == request else None
+
+
+@dataclass(frozen=True)
+class GuestView:
+    """What the guest's API server shows of its certificates."""
+
+    # The CAs it accepts client certificates from (the client-ca-file it loaded,
+    # as it publishes it in kube-system/extension-apiserver-authentication).
+    client_cas: frozenset[str]
+    # The CA that signed the certificate it serves ("" when none of the bundle did).
+    serving_signer: str
+
+
+def missing(check: Check, view: GuestView, bundle: bytes) -> str:
+    """What the guest does not show yet of ``check``; "" once it does.
+
+    ``bundle`` is the cluster's ``ca.crt`` (oldest first: the new CA is last).
+    """
+    blocks = ca.certificates_of(bundle)
+    if check is Check.NONE or not blocks:
+        return ""
+    trusted = frozenset(ca.fingerprint(b) for b in blocks)
+    new = ca.fingerprint(blocks[-1])
+    if check in (Check.TRUSTS_BOTH, Check.TRUSTS_NEW) and view.client_cas != trusted:
+        return (
+            f"the guest API server accepts client certificates of {len(view.client_cas)} CAs,"
+            f" not yet of exactly the {len(trusted)} of the bundle"
+        )
+    if check is Check.SIGNED_BY_NEW and view.serving_signer != new:
+        return "the guest API server does not serve a certificate of the new CA yet"
+    return ""
+
+
+def client_cas(configmap: Mapping[str, Any] | None) -> frozenset[str]:
+    """The fingerprints of the CAs in extension-apiserver-authentication's client-ca-file."""
+    text = str(((configmap or {}).get("data") or {}).get("client-ca-file") or "")
+    return frozenset(ca.fingerprint(b) for b in ca.certificates_of(text.encode()))

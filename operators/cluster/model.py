@@ -63,6 +63,16 @@ class Remediation:
 
 
 @dataclass(frozen=True)
+class CARotation:
+    """``spec.pki.caRotation``: when the cluster's CA is replaced (carotation.py)."""
+
+    request: str = ""
+    # Seconds; None: only on request.
+    max_age: float | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str
     namespace: str
@@ -85,6 +95,7 @@ class ClusterSpec:
     paused: bool
     restore_from: Snapshot | None = None
     remediation: Remediation = Remediation()
+    ca_rotation: CARotation = CARotation()
 
     @property
     def ref(self) -> ClusterRef:
@@ -135,6 +146,18 @@ def parse(body: Mapping[str, Any]) -> ClusterSpec:
         paused=fields.boolean(body, "spec.paused", default=False),
         restore_from=_snapshot(body),
         remediation=_remediation(body),
+        ca_rotation=_ca_rotation(body),
+    )
+
+
+def _ca_rotation(body: Mapping[str, Any]) -> CARotation:
+    has_age = fields.at(body, "spec.pki.caRotation.maxAge", None) is not None
+    return CARotation(
+        request=str(fields.at(body, "spec.pki.caRotation.request", "") or ""),
+        max_age=fields.duration(body, "spec.pki.caRotation.maxAge", default="0s")
+        if has_age
+        else None,
+        paused=fields.boolean(body, "spec.pki.caRotation.paused", default=False),
     )
 
 

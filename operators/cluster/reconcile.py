@@ -2,7 +2,7 @@
 
 observe -> encryption -> service -> certificates -> network -> etcd -> remediate ->
 nodes -> endpoints -> kubeconfig -> encryption-rotation ->
-service-account-rotation. Every child is server-side
+service-account-rotation -> ca-rotation. Every child is server-side
 applied from its pure builder, so a step that finds nothing to change costs one
 no-op request and writes nothing.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from operators.cluster import keyrotation, policies, remediation, sarotation
+from operators.cluster import carotation, keyrotation, policies, remediation, sarotation
 from operators.cluster import status as aggregate
 from operators.cluster.children import (
     certificate,
@@ -31,6 +31,7 @@ from operators.cluster.policies import NodePlan, NodeState
 from operators.cluster.status import Observed, child_ready
 from shared import conditions as cond
 from shared.api import API_VERSION, names
+from shared.api import carotation as ca
 from shared.api import certificates as catalogue
 from shared.api import conditions as c
 from shared.api import encryption as encryption_keys
@@ -611,6 +612,115 @@ def _not_shown(run: Run, check: sarotation.Check, secret: Mapping[str, Any]) -> 
     return ""
 
 
+EXTENSION_AUTH = ObjectRef("v1", "ConfigMap", "extension-apiserver-authentication", "kube-system")
+
+
+def rotate_ca(run: Run) -> None:
+    """One move of a CA rotation, when one is asked for or due (carotation.py)."""
+    spec, wanted = run.spec, run.spec.ca_rotation
+    record = dict((run.body.get("status") or {}).get("caRotation") or {})
+    if "answered" not in record:
+        # The first look at this Cluster: its CA is new, so the request it
+        # was created with asks for nothing.
+        _ca_rotation(run, None, {"answered": wanted.request})
+        return
+    answered = str(record.get("answered") or "")
+    bundle = _data(
+        run.kube.get(ObjectRef("v1", "Secret", names.ca_secret(spec.name), spec.namespace)),
+        "ca.crt",
+    )
+    pem = b64decode(bundle) if bundle else b""
+    request = str(record.get("request") or "")
+    if not request or request == answered:
+        request = wanted.request if wanted.request != answered else ""
+    if not request and wanted.max_age is not None:
+        request = carotation.age_request(pem, timedelta(seconds=wanted.max_age), run.now)
+        request = "" if request == answered else request
+    rotating = c.CA_ROTATING
+    if not request:
+        last = f"; last rotation asked by {answered!r}" if answered else ""
+        cas = len(ca.certificates_of(pem))
+        message = f"{cas} CA{'s' if cas != 1 else ''} trusted{last}"
+        _ca_rotation(run, cond.Observation.false(rotating, REASON_ROTATION_IDLE, message))
+        return
+    certificates = [
+        item
+        for item in run.kube.list(
+            API_VERSION,
+            CERTIFICATE.kind,
+            namespace=spec.namespace,
+            selector=f"{CLUSTER_LABEL}={spec.name}",
+        )
+        if not item["metadata"].get("deletionTimestamp")
+    ]
+    state = carotation.progress(request, certificates)
+    phase = state.reached.name if state.reached is not None else "Requested"
+    if state.reached == ca.Phase(ca.DONE, request):
+        message = f"CA replaced; rotation asked by {request!r}"
+        answer = {"answered": request, "request": None}
+        _ca_rotation(run, cond.Observation.false(rotating, REASON_ROTATED, message), answer)
+        return
+    move = carotation.next_move(state, answered=answered, paused=wanted.paused)
+    if move.ask is None:
+        observation = cond.Observation.true(rotating, phase, f"waiting for {move.waiting}")
+        _ca_rotation(run, observation, {"request": request})
+        return
+    missing = _ca_not_shown(run, move.check, pem)
+    if missing:
+        observation = cond.Observation.true(rotating, phase, missing[:1000])
+        _ca_rotation(run, observation, {"request": request})
+        return
+    text = move.ask.text()
+    asking = [
+        item
+        for item in certificates
+        if (item["metadata"].get("annotations") or {}).get(ca.ROTATION_ANNOTATION) != text
+    ]
+    for item in asking:
+        ref = ObjectRef(API_VERSION, CERTIFICATE.kind, item["metadata"]["name"], spec.namespace)
+        run.kube.patch(ref, {"metadata": {"annotations": {ca.ROTATION_ANNOTATION: text}}})
+    message = f"asked {len(asking)} of {len(certificates)} Certificates for {move.ask.name}"
+    _ca_rotation(run, cond.Observation.true(rotating, phase, message), {"request": request})
+
+
+def _ca_not_shown(run: Run, check: carotation.Check, bundle: bytes) -> str:
+    """What the guest does not show yet of ``check``; "" once it does."""
+    if check is carotation.Check.NONE:
+        return ""
+    try:
+        return carotation.missing(check, _guest_view(run, bundle), bundle)
+    except Exception as exc:  # the guest's answer, whatever it is, goes into the condition
+        return f"waiting for the guest API: {type(exc).__name__}: {exc}"
+
+
+def _guest_view(run: Run, bundle: bytes) -> carotation.GuestView:
+    guest = _guest(run)
+    signer = ca.signer_of(guest.server_certificate(), [bundle])
+    return carotation.GuestView(
+        client_cas=carotation.client_cas(guest.get(EXTENSION_AUTH)),
+        serving_signer=ca.fingerprint(signer) if signer is not None else "",
+    )
+
+
+def _ca_rotation(
+    run: Run, observation: cond.Observation | None, record: Mapping[str, Any] | None = None
+) -> None:
+    recheck = (
+        run.now + ROTATION_RECHECK
+        if observation is not None and observation.status == c.TRUE
+        else None
+    )
+    previous = dict((run.body.get("status") or {}).get("caRotation") or {})
+    run.observed = Observed(
+        **{
+            **run.observed.__dict__,
+            "ca_rotation": observation,
+            "ca_rotation_recheck": recheck,
+            "ca_rotation_status": {**previous, **record} if record is not None else None,
+        }
+    )
+
+
 def report(spec: ClusterSpec, run: Run, outcome: Outcome) -> Report:
     """The aggregated status; after a failed step Ready is left to the kit's failure report."""
     result = aggregate.report(spec, run.observed, service.endpoint(spec))
@@ -637,6 +747,7 @@ STEPS: tuple[Step[Run], ...] = (
     Step("kubeconfig", write_kubeconfig),
     Step("encryption-rotation", rotate_encryption),
     Step("service-account-rotation", rotate_service_account),
+    Step("ca-rotation", rotate_ca),
 )
 
 

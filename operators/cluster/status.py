@@ -97,6 +97,11 @@ class Observed:
     # The same for the service-account key rotation.
     sa_rotation: Observation | None = None
     sa_rotation_recheck: datetime | None = None
+    # The same for the CA rotation, and status.caRotation (the request under
+    # way and the last one answered; None leaves what is there).
+    ca_rotation: Observation | None = None
+    ca_rotation_recheck: datetime | None = None
+    ca_rotation_status: Mapping[str, Any] | None = None
 
 
 def _aggregate(type_: str, children: Sequence[ChildReady], what: str) -> Observation:
@@ -193,7 +198,8 @@ def observations(spec: ClusterSpec, observed: Observed) -> list[Observation]:
     health = observed.health
     if health is not None:
         extra.append(Observation(c.NODES_HEALTHY, health.status, health.reason, health.message))
-    extra += [o for o in (observed.rotation, observed.sa_rotation) if o is not None]
+    rotations = (observed.rotation, observed.sa_rotation, observed.ca_rotation)
+    extra += [o for o in rotations if o is not None]
     return [ready(parts), *parts, *extra]
 
 
@@ -237,11 +243,14 @@ def report(spec: ClusterSpec, observed: Observed, endpoint: str) -> Report:
     live = [n for n in observed.nodes if not n.deleting]
     if live and all(n.version == spec.kubernetes_version for n in live):
         fields["kubernetesVersion"] = spec.kubernetes_version
+    if observed.ca_rotation_status is not None:
+        fields["caRotation"] = dict(observed.ca_rotation_status)
     if observed.health is not None:
         rechecks = (
             observed.health.recheck_at,
             observed.rotation_recheck,
             observed.sa_rotation_recheck,
+            observed.ca_rotation_recheck,
         )
         moments = [m for m in rechecks if m]
         recheck = min(moments, default=None)

@@ -28,6 +28,8 @@ NODES_HEALTHY = "NodesHealthy"
 ENCRYPTION_KEY_ROTATING = "EncryptionKeyRotating"
 # The guest's service-account signing key rotation: True while one runs (reason: its step).
 SERVICE_ACCOUNT_KEY_ROTATING = "ServiceAccountKeyRotating"
+# The guest's CA rotation: True while one runs (reason: the phase every Certificate reached).
+CA_ROTATING = "CARotating"
 DELETING = "Deleting"
 
 # Certificate.

@@ -9,11 +9,13 @@ from sync handlers or through ``asyncio.to_thread`` (docs/design.md#how-the-code
 
 import json
 import os
+import ssl
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
@@ -346,6 +348,13 @@ class Kube:
                 HTTP_OK, "NoToken", f"the TokenRequest of {namespace}/{name} gave no token"
             )
         return str(answer.status.token)
+
+    def server_certificate(self, timeout: float = 10.0) -> bytes:
+        """The PEM certificate the API server presents, not verified: for a caller that
+        asks who signed it (a CA rotation), not for trust."""
+        url = urlsplit(str(self._client.configuration.host))
+        port = url.port or 443
+        return ssl.get_server_certificate((url.hostname or "", port), timeout=timeout).encode()
 
     def get_raw(self, path: str) -> str:
         """The body of ``GET path`` (a non-resource path such as ``/metrics``)."""

@@ -472,6 +472,7 @@ def test_cluster_example_is_the_documented_defaults() -> None:
         },
         "network": {"serviceCIDR": "172.31.0.0/16", "podCIDR": "10.2.0.0/16"},
         "certificates": {"ttl": "4320h", "renewBefore": "720h", "keyAlgorithm": "ECDSAP256"},
+        "pki": {"caRotation": {"paused": False}},
         "rollout": {"maxSurge": 1, "maxUnavailable": 0},
         "remediation": {
             "enabled": True,

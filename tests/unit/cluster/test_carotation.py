@@ -97,3 +97,27 @@ def test_a_ca_older_than_max_age_asks_once_under_its_own_name() -> None:
     assert plan.age_request(_ca_pem(NOW - timedelta(days=400)), year, NOW) != request
     assert plan.age_request(_ca_pem(NOW - timedelta(days=10)), year, NOW) == ""
     assert plan.age_request(pem, None, NOW) == ""
+
+
+def test_the_guest_must_trust_exactly_the_bundle_then_serve_a_new_certificate() -> None:
+    old, new = _ca_pem(NOW - timedelta(days=400)), _ca_pem(NOW)
+    bundle = ca.bundle([old, new])
+    both = frozenset({ca.fingerprint(old), ca.fingerprint(new)})
+    only_old = frozenset({ca.fingerprint(old)})
+    view = plan.GuestView(client_cas=only_old, serving_signer=ca.fingerprint(old))
+    assert "not yet of exactly the 2" in plan.missing(plan.Check.TRUSTS_BOTH, view, bundle)
+    view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(old))
+    assert plan.missing(plan.Check.TRUSTS_BOTH, view, bundle) == ""
+    assert "new CA" in plan.missing(plan.Check.SIGNED_BY_NEW, view, bundle)
+    view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(new))
+    assert plan.missing(plan.Check.SIGNED_BY_NEW, view, bundle) == ""
+    assert plan.missing(plan.Check.TRUSTS_NEW, view, new) != ""
+    done = plan.GuestView(frozenset({ca.fingerprint(new)}), ca.fingerprint(new))
+    assert plan.missing(plan.Check.TRUSTS_NEW, done, new) == ""
+
+
+def test_the_client_cas_are_read_from_the_published_configmap() -> None:
+    old, new = _ca_pem(NOW), _ca_pem(NOW)
+    configmap = {"data": {"client-ca-file": (old + new).decode()}}
+    assert plan.client_cas(configmap) == {ca.fingerprint(old), ca.fingerprint(new)}
+    assert plan.client_cas(None) == frozenset()

@@ -9,11 +9,14 @@
 # Between changes a look costs one readlink: the kubelet swaps the share's
 # "..data" to a new directory on every update, and only then is a full pass
 # (a find and a cmp per file, costly on an emulated guest) made.
-# The service-account keys are read by kube-apiserver and
-# kube-controller-manager only when they start: when a pass changes or
-# removes a file under service-account/, the watch stops those processes
-# (SIGTERM) and the kubelet starts their static pods' containers again. The
-# first pass, before the kubelet starts, restarts nothing.
+# Some files are read only when a process starts, and a pass that changes or
+# removes one stops (SIGTERM) the processes that read it; the kubelet starts
+# a static pod's container again, systemd the kubelet:
+# - the service-account keys: kube-apiserver and kube-controller-manager;
+# - the CA bundle (ca.crt, changed by a CA rotation): the clients that verify
+#   a server with it (kube-apiserver towards etcd, the controller manager,
+#   the scheduler and the kubelet towards the API server).
+# The first pass, before the kubelet starts, restarts nothing.
 # It logs paths, never contents.
 #
 # Usage: pki-sync first|watch|once
@@ -22,16 +25,18 @@
 #   watch  look every few seconds and pass again when the share changed;
 #   once   one pass; non-zero when the share is not readable (tests).
 # Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL,
-# G8S_PKI_RESTART (the process names to restart).
+# G8S_PKI_RESTART, G8S_PKI_RESTART_CA (the process names to restart).
 set -u
 
 share=${G8S_PKI_SHARE:-/run/g8s/pki}
 target=${G8S_PKI_TARGET:-/etc/kubernetes/pki}
 interval=${G8S_PKI_INTERVAL:-5}
 restart=${G8S_PKI_RESTART:-kube-apiserver kube-controller-manager}
+restart_ca=${G8S_PKI_RESTART_CA:-kube-apiserver kube-controller-manager kube-scheduler kubelet}
 mode=${1:-watch}
-# Set by a pass that changed a key read only at start; beside the target, so
-# that the pass's own clean-up does not take it for a stale file.
+# The names to restart, written by a pass that changed a file read only at
+# start; beside the target, so that the pass's own clean-up does not take it
+# for a stale file.
 restart_mark=$target.restart-due
 
 # The share is a mounted Secret: its files are behind symlinks into "..data",
@@ -47,7 +52,7 @@ sync_once() {
     [ -f "$share/ca.crt" ] || return 1
     files "$share" | while read -r path; do
         if ! cmp -s "$share/$path" "$target/$path"; then
-            [ -e "$target/$path" ] && read_at_start "$path" && : >"$restart_mark"
+            [ -e "$target/$path" ] && readers "$path" >>"$restart_mark"
             mkdir -p "$(dirname "$target/$path")"
             # cp -p keeps the share's mode (0600 for keys) from the start.
             cp -p "$share/$path" "$target/$path.g8s-new" &&
@@ -57,33 +62,34 @@ sync_once() {
     done
     files "$target" | while read -r path; do
         if [ ! -e "$share/$path" ]; then
-            read_at_start "$path" && : >"$restart_mark"
+            readers "$path" >>"$restart_mark"
             rm -f "$target/$path" && echo "g8s-pki-sync: removed ${path#./}"
         fi
     done
 }
 
-read_at_start() {
+# The processes that read a file only when they start (nothing for the rest).
+readers() {
     case ${1#./} in
-    service-account/*) return 0 ;;
+    service-account/*) echo "$restart" ;;
+    ca.crt) echo "$restart_ca" ;;
     esac
-    return 1
 }
 
-# Stop every process named in $restart (its /proc comm, which the kernel cuts
-# to 15 characters: kube-controller-manager is "kube-controller"); the
-# kubelet starts a static pod's container again when it exits.
+# Stop every process named in the mark (its /proc comm, which the kernel
+# cuts to 15 characters: kube-controller-manager is "kube-controller").
 restart_due() {
-    [ -e "$restart_mark" ] || return 0
+    [ -s "$restart_mark" ] || { rm -f "$restart_mark"; return 0; }
+    names=$(tr ' ' '\n' <"$restart_mark" | sort -u)
     rm -f "$restart_mark"
-    for name in $restart; do
+    for name in $names; do
         short=$(printf %.15s "$name")
         for comm in /proc/[0-9]*/comm; do
             [ "$(cat "$comm" 2>/dev/null)" = "$short" ] || continue
             pid=${comm#/proc/}
             pid=${pid%/comm}
             kill -TERM "$pid" 2>/dev/null &&
-                echo "g8s-pki-sync: restarted $name (pid $pid): the service-account keys changed"
+                echo "g8s-pki-sync: restarted $name (pid $pid): a file it reads at start changed"
         done
     done
 }

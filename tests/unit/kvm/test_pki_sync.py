@@ -186,3 +186,39 @@ def test_a_changed_service_account_key_restarts_the_processes_that_read_it(
         out, _ = watch.communicate()
     assert f"restarted {stand_in.name} (pid {apiserver.pid})" in out
     assert "K2" not in out  # paths, never contents
+
+
+def test_a_changed_ca_restarts_its_readers_even_under_a_long_name(tmp_path: Path) -> None:
+    """A CA rotation's new bundle: every process that verifies a server with it is
+    restarted, found by its /proc comm, which the kernel cuts to 15 characters."""
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    files = {"ca.crt": ("CA1", 0o644), "api/tls.crt": ("C1", 0o644)}
+    share_revision(share, "1", files)
+    stand_in = tmp_path / "g8s-test-controller-manager"  # 27 characters
+    stand_in.write_bytes(Path("/bin/sleep").read_bytes())
+    stand_in.chmod(0o755)
+    reader = subprocess.Popen([str(stand_in), "300"])
+    watch = subprocess.Popen(
+        ["sh", str(script), "watch"],
+        env={**settings(share, target), "G8S_PKI_RESTART_CA": f"{stand_in.name} g8s-absent"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ca = target / "ca.crt"
+        assert wait_until(lambda: ca.exists() and ca.read_text() == "CA1")
+        time.sleep(0.5)
+        assert reader.poll() is None  # the first pass restarts nothing
+        share_revision(share, "2", {**files, "ca.crt": ("CA1\nCA2", 0o644)})
+        assert wait_until(lambda: ca.read_text() == "CA1\nCA2")
+        assert reader.wait(timeout=10) == -15  # SIGTERM
+    finally:
+        reader.kill()
+        watch.kill()
+        out, _ = watch.communicate()
+    assert f"restarted {stand_in.name} (pid {reader.pid})" in out
+    assert out.count("restarted") == 1

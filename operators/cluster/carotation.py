@@ -166,6 +166,8 @@ class GuestView:
     client_cas: frozenset[str]
     # The CA that signed the certificate it serves ("" when none of the bundle did).
     serving_signer: str
+    # The digest of the CA bundles the etcd members run with ("" while they roll).
+    etcd_trust: str = ""
 
 
 def missing(check: Check, view: GuestView, bundle: bytes) -> str:
@@ -178,11 +180,14 @@ def missing(check: Check, view: GuestView, bundle: bytes) -> str:
         return ""
     trusted = frozenset(ca.fingerprint(b) for b in blocks)
     new = ca.fingerprint(blocks[-1])
-    if check in (Check.TRUSTS_BOTH, Check.TRUSTS_NEW) and view.client_cas != trusted:
-        return (
-            f"the guest API server accepts client certificates of {len(view.client_cas)} CAs,"
-            f" not yet of exactly the {len(trusted)} of the bundle"
-        )
+    if check in (Check.TRUSTS_BOTH, Check.TRUSTS_NEW):
+        if view.client_cas != trusted:
+            return (
+                f"the guest API server accepts client certificates of {len(view.client_cas)}"
+                f" CAs, not yet of exactly the {len(trusted)} of the bundle"
+            )
+        if view.etcd_trust != ca.trust_digest([bundle] * 3):
+            return "the etcd members have not all restarted with the bundle yet"
     if check is Check.SIGNED_BY_NEW and view.serving_signer != new:
         return "the guest API server does not serve a certificate of the new CA yet"
     return ""

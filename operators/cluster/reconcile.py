@@ -696,9 +696,11 @@ def _ca_not_shown(run: Run, check: carotation.Check, bundle: bytes) -> str:
 def _guest_view(run: Run, bundle: bytes) -> carotation.GuestView:
     guest = _guest(run)
     signer = ca.signer_of(guest.server_certificate(), [bundle])
+    etcd = next(iter(run.of(ETCD_CLUSTER)), None)
     return carotation.GuestView(
         client_cas=carotation.client_cas(guest.get(EXTENSION_AUTH)),
         serving_signer=ca.fingerprint(signer) if signer is not None else "",
+        etcd_trust=str(((etcd or {}).get("status") or {}).get("trustedCAs") or ""),
     )
 
 

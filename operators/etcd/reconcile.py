@@ -284,11 +284,25 @@ def apply(run: Run) -> None:
                 image=image(spec, run.settings),
                 restore=restore,
                 placement=pod_placement(run.settings.node_selector, run.settings.tolerations),
+                trusted_cas=_trusted_cas(run),
             )
         )
     owner = run.body
     for obj in objects:
         run.kube.apply(owned(obj, owner=owner, operator=OPERATOR, cluster=spec.cluster))
+
+
+def _trusted_cas(run: Run) -> str:
+    """The digest of the CA bundles of the members' TLS Secrets; "" if one is missing."""
+    tls, namespace = run.spec.tls, run.spec.namespace
+    bundles = []
+    for name in (tls.server, tls.peer, tls.client):
+        secret = run.kube.get(ObjectRef("v1", "Secret", name, namespace))
+        ca = ((secret or {}).get("data") or {}).get("ca.crt")
+        if not ca:
+            return ""
+        bundles.append(base64.b64decode(ca))
+    return statefulset.trusted_cas(bundles)
 
 
 def _members_configmap(run: Run) -> list[dict[str, Any]]:

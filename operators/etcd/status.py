@@ -11,6 +11,7 @@ the guest cluster can run on without it.
 from typing import Any
 
 from operators.etcd import policies
+from operators.etcd.children import statefulset
 from operators.etcd.model import EtcdClusterSpec
 from operators.etcd.reconcile import Run
 from shared.api import conditions as c
@@ -146,4 +147,6 @@ def report(spec: EtcdClusterSpec, run: Run, outcome: Outcome) -> Report:
         fields["lastBackupRequest"] = run.backup_request_handled
     if run.defragmented and not run.defrag_error:
         fields["lastDefragmentationTime"] = timestamp(run.now)
+    # What the members loaded, for a CA rotation to wait on; None while they roll.
+    fields["trustedCAs"] = statefulset.rolled_out(run.statefulset) or None
     return Report(phase=phase(run, members, ready_), observations=observations, fields=fields)

@@ -133,6 +133,15 @@ def bundle(certificates: Iterable[bytes]) -> bytes:
     return b"".join(out)
 
 
+def trust_digest(bundles: Sequence[bytes]) -> str:
+    """A short digest of the CA bundles a consumer loads (etcd's server, peer and client
+    bundles, in that order): a consumer reports it once it runs with them."""
+    digest = hashlib.sha256()
+    for pem in bundles:
+        digest.update(hashlib.sha256(pem.strip()).digest())
+    return digest.hexdigest()[:16]
+
+
 def signer_of(leaf_pem: bytes, trusted: Sequence[bytes]) -> bytes | None:
     """The CA certificate among ``trusted`` whose key signed ``leaf_pem``; None if none."""
     leaf = x509.load_pem_x509_certificate(leaf_pem)

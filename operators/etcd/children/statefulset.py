@@ -8,15 +8,19 @@ members prefer distinct hosts (soft anti-affinity, since the host cluster
 may have fewer hosts than members).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from operators.etcd import scripts, topology
 from operators.etcd.model import EtcdClusterSpec
-from shared.api import names
+from shared.api import carotation, names
 
 DATA_VOLUME = "data"
+# The digest of the CA bundles the members trust, on the pod template: etcd
+# reads its trusted CAs only at start, so a new bundle (a CA rotation) rolls
+# the members, one at a time (RollingUpdate), keeping quorum.
+TRUSTED_CAS_ANNOTATION = "g8s.io/trusted-cas"
 # Kubelet would otherwise kill a member still replaying a large WAL at start.
 STARTUP_FAILURES = 60
 
@@ -46,6 +50,27 @@ def _pod_env(spec: EtcdClusterSpec) -> list[dict[str, Any]]:
         },
         {"name": "ETCD_ADVERTISE_CLIENT_URLS", "value": f"https://{host}:{scripts.CLIENT_PORT}"},
     ]
+
+
+def trusted_cas(bundles: Sequence[bytes]) -> str:
+    """The digest of the members' CA bundles (server, peer, client), in that order."""
+    return carotation.trust_digest(bundles)
+
+
+def rolled_out(statefulset: Mapping[str, Any] | None) -> str:
+    """The trusted-CAs digest every member runs with; "" while a roll is under way."""
+    if statefulset is None:
+        return ""
+    spec, status = statefulset.get("spec") or {}, statefulset.get("status") or {}
+    replicas = int(spec.get("replicas") or 0)
+    done = (
+        status.get("observedGeneration") == (statefulset.get("metadata") or {}).get("generation")
+        and status.get("updateRevision") == status.get("currentRevision")
+        and int(status.get("updatedReplicas") or 0) == replicas
+        and int(status.get("readyReplicas") or 0) == replicas
+    )
+    annotations = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(TRUSTED_CAS_ANNOTATION) or "") if done else ""
 
 
 def _tls_env() -> list[dict[str, Any]]:
@@ -125,8 +150,10 @@ def build(
     image: str,
     restore: RestoreSource | None = None,
     placement: Mapping[str, Any] | None = None,
+    trusted_cas: str = "",
 ) -> dict[str, Any]:
-    """The members' StatefulSet; ``placement`` adds node selector and tolerations."""
+    """The members' StatefulSet; ``placement`` adds node selector and tolerations,
+    ``trusted_cas`` the digest of the CA bundles the members are to load."""
     selector = topology.selector(spec)
     member = {
         "name": "etcd",
@@ -175,6 +202,9 @@ def build(
                 "persistentVolumeClaim": {"claimName": restore.claim, "readOnly": True},
             }
         )
+    template_meta: dict[str, Any] = {"labels": selector}
+    if trusted_cas:
+        template_meta["annotations"] = {TRUSTED_CAS_ANNOTATION: trusted_cas}
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": spec.storage_size}},
@@ -195,7 +225,7 @@ def build(
                 "whenDeleted": "Delete",
                 "whenScaled": "Delete",
             },
-            "template": {"metadata": {"labels": selector}, "spec": pod_spec},
+            "template": {"metadata": template_meta, "spec": pod_spec},
             "volumeClaimTemplates": [
                 {"metadata": {"name": DATA_VOLUME}, "spec": claim_spec},
             ],

@@ -89,6 +89,13 @@ class World:
         for name in NAMES:
             self.certificate(name)
         self.guest = Guest(self.old.pem, self.old.leaf())
+        # What the etcd members run with (the etcd operator's status.trustedCAs).
+        self.etcd_trust = ca.trust_digest([self.old.pem] * 3)
+
+    def loads(self, trusted: bytes, serving: bytes | None = None) -> None:
+        """The guest's API server and the etcd members restart with ``trusted``."""
+        self.guest.load(trusted, serving or self.guest.serving)
+        self.etcd_trust = ca.trust_digest([trusted] * 3)
 
     def _ca_secret(self, bundle: bytes) -> dict[str, Any]:
         meta = {"name": "c1-ca", "namespace": "ns"}
@@ -116,6 +123,8 @@ class World:
             now=NOW,
             guest_client=lambda _text: self.guest,  # type: ignore[arg-type,return-value]
         )
+        etcd = {"metadata": {"name": "c1"}, "status": {"trustedCAs": self.etcd_trust}}
+        run.children = {"EtcdCluster": [etcd]}
         reconcile.rotate_ca(run)
         written = run.observed.ca_rotation_status
         if written is not None:  # the status patch: None removes a key
@@ -177,16 +186,18 @@ def test_each_phase_waits_for_the_guest_to_show_the_last() -> None:
     assert "not yet of exactly the 2" in message
     bundle = ca.bundle([world.old.pem, world.new.pem])
     world.guest.load(bundle, world.guest.serving)
+    assert "etcd members" in condition(world.move())[2]
+    world.loads(bundle)
     assert "for Reissued" in condition(world.move())[2]
     world.certificates_operator()
 
     assert "new CA" in condition(world.move())[2]
-    world.guest.load(bundle, world.new.leaf())
+    world.loads(bundle, world.new.leaf())
     assert "for Dropped" in condition(world.move())[2]
     world.certificates_operator()
 
     assert "not yet of exactly the 1" in condition(world.move())[2]
-    world.guest.load(world.new.pem, world.guest.serving)
+    world.loads(world.new.pem)
     assert "for Done" in condition(world.move())[2]
     world.certificates_operator()
 
@@ -202,7 +213,7 @@ def test_a_certificate_made_mid_rotation_is_asked_before_the_next_phase() -> Non
     world.move()
     world.certificates_operator()
     world.certificate("n1-node")
-    world.guest.load(ca.bundle([world.old.pem, world.new.pem]), world.guest.serving)
+    world.loads(ca.bundle([world.old.pem, world.new.pem]))
     assert "asked 1 of 3 Certificates for Trusted" in condition(world.move())[2]
     assert world.asked() == {"Trusted/r1"}
     assert "1 Certificates behind for Trusted (n1-node)" in condition(world.move())[2]
@@ -218,7 +229,7 @@ def test_paused_holds_between_phases() -> None:
     world.ask("r1")
     world.move()
     world.certificates_operator()
-    world.guest.load(ca.bundle([world.old.pem, world.new.pem]), world.guest.serving)
+    world.loads(ca.bundle([world.old.pem, world.new.pem]))
     world.ask("r1", paused=True)
     assert condition(world.move())[2] == "waiting for paused after Trusted"
     assert world.asked() == {"Trusted/r1"}

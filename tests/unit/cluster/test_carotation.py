@@ -107,12 +107,18 @@ def test_the_guest_must_trust_exactly_the_bundle_then_serve_a_new_certificate() 
     view = plan.GuestView(client_cas=only_old, serving_signer=ca.fingerprint(old))
     assert "not yet of exactly the 2" in plan.missing(plan.Check.TRUSTS_BOTH, view, bundle)
     view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(old))
+    assert "etcd members" in plan.missing(plan.Check.TRUSTS_BOTH, view, bundle)
+    etcd = ca.trust_digest([bundle] * 3)
+    view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(old), etcd_trust=etcd)
     assert plan.missing(plan.Check.TRUSTS_BOTH, view, bundle) == ""
     assert "new CA" in plan.missing(plan.Check.SIGNED_BY_NEW, view, bundle)
-    view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(new))
+    view = plan.GuestView(client_cas=both, serving_signer=ca.fingerprint(new), etcd_trust=etcd)
     assert plan.missing(plan.Check.SIGNED_BY_NEW, view, bundle) == ""
     assert plan.missing(plan.Check.TRUSTS_NEW, view, new) != ""
-    done = plan.GuestView(frozenset({ca.fingerprint(new)}), ca.fingerprint(new))
+    only_new = frozenset({ca.fingerprint(new)})
+    done = plan.GuestView(only_new, ca.fingerprint(new), etcd)
+    assert "etcd members" in plan.missing(plan.Check.TRUSTS_NEW, done, new)
+    done = plan.GuestView(only_new, ca.fingerprint(new), ca.trust_digest([new] * 3))
     assert plan.missing(plan.Check.TRUSTS_NEW, done, new) == ""
 
 

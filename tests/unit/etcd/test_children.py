@@ -176,3 +176,26 @@ def test_members_configmap() -> None:
     }
     with pytest.raises(ValueError, match="new or existing"):
         members.build(SPEC, peers=peers, state="joining")
+
+
+def test_a_new_ca_bundle_rolls_the_members_and_the_status_follows_the_roll() -> None:
+    """etcd loads its trusted CAs only at start: their digest is on the pod template,
+    and what the members run with is reported once every member rolled."""
+    old = statefulset.trusted_cas([b"CA1", b"CA1", b"CA1"])
+    new = statefulset.trusted_cas([b"CA1\nCA2", b"CA1\nCA2", b"CA1\nCA2"])
+    assert old != new
+    assert statefulset.trusted_cas([b"CA1\n"] * 3) == old  # a trailing newline is no change
+    assert _sts()["spec"]["template"]["metadata"].get("annotations") is None
+    built = _sts(trusted_cas=new)
+    annotations = built["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {statefulset.TRUSTED_CAS_ANNOTATION: new}
+    assert built["spec"]["updateStrategy"] == {"type": "RollingUpdate"}  # one member at a time
+
+    built["metadata"]["generation"] = 2
+    rolling = {"observedGeneration": 2, "replicas": 3, "readyReplicas": 3,
+               "updatedReplicas": 1, "currentRevision": "a", "updateRevision": "b"}  # fmt: skip
+    assert statefulset.rolled_out({**built, "status": rolling}) == ""
+    done = {**rolling, "updatedReplicas": 3, "currentRevision": "b"}
+    assert statefulset.rolled_out({**built, "status": done}) == new
+    assert statefulset.rolled_out({**built, "status": {**done, "observedGeneration": 1}}) == ""
+    assert statefulset.rolled_out(None) == ""

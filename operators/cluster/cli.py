@@ -165,10 +165,11 @@ def parser() -> argparse.ArgumentParser:
     )
     rotate_cmd = commands.add_parser(
         "rotate",
-        help="rotate a guest's key now: encryption (every Secret re-encrypted with a new key)"
-        " or sa (a new service-account signing key)",
+        help="rotate a guest's key now: encryption (every Secret re-encrypted with a new key),"
+        " sa (a new service-account signing key) or ca (a new CA, every certificate issued"
+        " again)",
     )
-    rotate_cmd.add_argument("what", choices=["encryption", "sa"])
+    rotate_cmd.add_argument("what", choices=["encryption", "sa", "ca"])
     rotate_cmd.add_argument("name")
     rotate_cmd.add_argument("-n", "--namespace", default="default")
     rotate_cmd.add_argument(
@@ -234,7 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             lines = backups.summary(taken)
         elif args.command == "rotate":
-            kind = rotations.SERVICE_ACCOUNT if args.what == "sa" else rotations.ENCRYPTION
+            kind = {
+                "sa": rotations.SERVICE_ACCOUNT,
+                "ca": rotations.CA,
+                "encryption": rotations.ENCRYPTION,
+            }[args.what]
             extra = {}
             if args.what == "sa" and args.grace is not None:
                 extra[reconcile.SA_GRACE_ANNOTATION] = str(max(0.0, args.grace))

@@ -1,11 +1,13 @@
-"""``g8s rotate encryption|sa <cluster>``: rotate a guest's encryption key, or its
-service-account signing key, now, and wait for it.
+"""``g8s rotate encryption|sa|ca <cluster>``: rotate a guest's encryption key, its
+service-account signing key or its CA now, and wait for it.
 
-Asks the cluster operator through a Cluster annotation (each new value asks
-once): ``g8s.io/rotate-encryption`` (keyrotation.py says what follows), or
-``g8s.io/rotate-service-account`` (sarotation.py), then waits until the
-Secret that records the rotation (``<c>-encryption``,
-``<c>-service-account``) has that request answered. While it waits, each new
+Asks the cluster operator with a new value (each new value asks once): the
+Cluster annotation ``g8s.io/rotate-encryption`` (keyrotation.py says what
+follows) or ``g8s.io/rotate-service-account`` (sarotation.py), or the field
+``spec.pki.caRotation.request`` (carotation.py); then waits until what
+records the rotation (the Secret ``<c>-encryption`` or
+``<c>-service-account``, the Cluster's ``status.caRotation.answered``) has
+that request answered. While it waits, each new
 message of the rotation's condition is shown, so a rotation that cannot go
 on (the guest API unreachable, an API server that does not load the new
 keys) says why at once.
@@ -36,10 +38,18 @@ class Kind:
     """One kind of rotation: how it is asked for, where it is answered, what it says."""
 
     what: str  # as said to the user
-    request: str  # the Cluster annotation that asks
+    request: str  # what asks (a Cluster annotation, or a spec field)
     condition: str  # the Cluster condition that reports it
-    secret: Callable[[str], str]  # the Secret that records the answer, from the Cluster's name
-    answered: Callable[[Mapping[str, Any], str], bool]  # that Secret answers this request
+    # The object that records the answer: a Secret named from the Cluster's
+    # name, or the Cluster itself (None).
+    secret: Callable[[str], str] | None
+    answered: Callable[[Mapping[str, Any], str], bool]  # that object answers this request
+    # The Cluster patch that asks with ``value`` (and extra annotations).
+    ask: Callable[[str, Mapping[str, str]], dict[str, Any]] = lambda value, extra: {}
+
+
+def _annotating(request: str) -> Callable[[str, Mapping[str, str]], dict[str, Any]]:
+    return lambda value, extra: {"metadata": {"annotations": {**extra, request: value}}}
 
 
 ENCRYPTION = Kind(
@@ -48,6 +58,7 @@ ENCRYPTION = Kind(
     c.ENCRYPTION_KEY_ROTATING,
     names.encryption_secret,
     lambda secret, value: keyrotation.state_of(secret).done_for == value,
+    _annotating(keyrotation.REQUEST_ANNOTATION),
 )
 SERVICE_ACCOUNT = Kind(
     "a new service-account signing key",
@@ -58,6 +69,17 @@ SERVICE_ACCOUNT = Kind(
         ((secret.get("metadata") or {}).get("annotations") or {}).get(sa.ROTATION_ANNOTATION)
         == sa.Step(sa.DONE, value).text()
     ),
+    _annotating(sarotation.REQUEST_ANNOTATION),
+)
+CA = Kind(
+    "a new CA",
+    "spec.pki.caRotation.request",
+    c.CA_ROTATING,
+    None,
+    lambda cluster, value: (
+        (((cluster.get("status") or {}).get("caRotation") or {}).get("answered")) == value
+    ),
+    lambda value, extra: {"spec": {"pki": {"caRotation": {"request": value}}}},
 )
 
 
@@ -104,19 +126,18 @@ def rotate(
     ref = ObjectRef(API_VERSION, CLUSTER.kind, name, namespace)
     if kube.get(ref) is None:
         raise LookupError(f"Cluster {namespace}/{name} not found")
-    secret_ref = ObjectRef("v1", "Secret", kind.secret(name), namespace)
+    secret_ref = ObjectRef("v1", "Secret", kind.secret(name), namespace) if kind.secret else None
     value = request_value(datetime.now(UTC), secrets.token_hex(3))
-    annotations = {**(extra or {}), kind.request: value}
-    kube.patch(ref, {"metadata": {"annotations": annotations}})
+    kube.patch(ref, kind.ask(value, extra or {}))
     say(f"asked for {kind.what} for {namespace}/{name} ({kind.request}={value})")
     deadline, shown = clock() + timeout, ""
     while True:
         cluster = kube.get(ref)
         if cluster is None:
             raise LookupError(f"Cluster {namespace}/{name} was deleted while waiting")
-        secret = kube.get(secret_ref) or {}
+        record = (kube.get(secret_ref) or {}) if secret_ref is not None else cluster
         line = condition_line(cluster, kind.condition)
-        if kind.answered(secret, value):
+        if kind.answered(record, value):
             # The Secret records the answer a moment before the status says it.
             if f"={c.FALSE} " in line or clock() >= deadline:
                 return line

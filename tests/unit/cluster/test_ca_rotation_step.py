@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from operators.cluster import reconcile
+from operators.cluster import reconcile, rotations
 from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import carotation as ca
@@ -247,3 +247,46 @@ def test_the_guest_unreachable_is_said_and_changes_nothing() -> None:
     world.guest.server_certificate = unreachable  # type: ignore[method-assign]
     assert "waiting for the guest API: ConnectionRefusedError" in condition(world.move())[2]
     assert world.asked() == {"Trusted/r1"}
+
+
+class Clusters:
+    """A Cluster whose CA rotation is answered on the third look."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+        self.patches: list[Any] = []
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        assert ref.kind == "Cluster"
+        self.looks += 1
+        value = self.patches[-1]["spec"]["pki"]["caRotation"]["request"] if self.patches else ""
+        rotating = {"type": c.CA_ROTATING, "status": "True", "reason": "Trusted", "message": "m"}
+        status: dict[str, Any] = {"conditions": [rotating]}
+        if self.looks >= 3:
+            status["conditions"] = [{**rotating, "status": "False", "reason": "Rotated"}]
+            status["caRotation"] = {"answered": value}
+        return {"metadata": {}, "status": status}
+
+    def patch(self, ref: ObjectRef, body: Any) -> dict[str, Any]:
+        self.patches.append(body)
+        return {}
+
+
+def test_g8s_rotate_ca_asks_in_the_spec_and_ends_on_the_answer() -> None:
+    kube = Clusters()
+    said: list[str] = []
+    moments = iter(range(1000))
+    line = rotations.rotate(
+        kube,
+        rotations.CA,
+        "c1",
+        "ns",
+        timeout=600,
+        say=said.append,
+        clock=lambda: next(moments),
+        sleep=lambda _: None,
+    )
+    assert line == f"{c.CA_ROTATING}=False Rotated: m"
+    (patch,) = kube.patches
+    assert set(patch) == {"spec"}  # no annotation: the spec asks
+    assert said[0].startswith("asked for a new CA for ns/c1 (spec.pki.caRotation.request=")

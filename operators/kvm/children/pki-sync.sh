@@ -13,9 +13,10 @@
 # removes one stops (SIGTERM) the processes that read it; the kubelet starts
 # a static pod's container again, systemd the kubelet:
 # - the service-account keys: kube-apiserver and kube-controller-manager;
-# - the CA bundle (ca.crt, changed by a CA rotation): the clients that verify
-#   a server with it (kube-apiserver towards etcd, the controller manager,
-#   the scheduler and the kubelet towards the API server).
+# - the CA bundle (ca.crt) when it gains a CA (a CA rotation's first phase):
+#   the clients that verify a server with it (kube-apiserver towards etcd,
+#   the controller manager, the scheduler and the kubelet towards the API
+#   server), so that they trust the servers' new certificates.
 # The first pass, before the kubelet starts, restarts nothing.
 # It logs paths, never contents.
 #
@@ -52,7 +53,7 @@ sync_once() {
     [ -f "$share/ca.crt" ] || return 1
     files "$share" | while read -r path; do
         if ! cmp -s "$share/$path" "$target/$path"; then
-            [ -e "$target/$path" ] && readers "$path" >>"$restart_mark"
+            [ -e "$target/$path" ] && readers "$path" "$share/$path" >>"$restart_mark"
             mkdir -p "$(dirname "$target/$path")"
             # cp -p keeps the share's mode (0600 for keys) from the start.
             cp -p "$share/$path" "$target/$path.g8s-new" &&
@@ -62,17 +63,25 @@ sync_once() {
     done
     files "$target" | while read -r path; do
         if [ ! -e "$share/$path" ]; then
-            readers "$path" >>"$restart_mark"
+            readers "$path" "" >>"$restart_mark"
             rm -f "$target/$path" && echo "g8s-pki-sync: removed ${path#./}"
         fi
     done
 }
 
-# The processes that read a file only when they start (nothing for the rest).
+# The processes that read a file only when they start (nothing for the rest),
+# given the file's new content ($2; empty when it is removed). A CA bundle
+# that only loses a CA restarts nothing: the servers that check client
+# certificates reload it themselves (kube-apiserver, the kubelet) and every
+# client already trusts what is left.
 readers() {
     case ${1#./} in
     service-account/*) echo "$restart" ;;
-    ca.crt) echo "$restart_ca" ;;
+    ca.crt)
+        if [ -z "$2" ] || [ "$(grep -Fxvc -f "$target/${1#./}" "$2")" -gt 0 ]; then
+            echo "$restart_ca"
+        fi
+        ;;
     esac
 }
 

@@ -189,8 +189,9 @@ def test_a_changed_service_account_key_restarts_the_processes_that_read_it(
 
 
 def test_a_changed_ca_restarts_its_readers_even_under_a_long_name(tmp_path: Path) -> None:
-    """A CA rotation's new bundle: every process that verifies a server with it is
-    restarted, found by its /proc comm, which the kernel cuts to 15 characters."""
+    """A CA rotation's bundle gaining a CA: every process that verifies a server with it
+    is restarted, found by its /proc comm, which the kernel cuts to 15 characters; the
+    bundle losing one restarts nothing."""
     script = tmp_path / "pki-sync"
     script.write_text(ignition.pki_sync_script())
     share, target = tmp_path / "share", tmp_path / "pki"
@@ -216,9 +217,17 @@ def test_a_changed_ca_restarts_its_readers_even_under_a_long_name(tmp_path: Path
         share_revision(share, "2", {**files, "ca.crt": ("CA1\nCA2", 0o644)})
         assert wait_until(lambda: ca.read_text() == "CA1\nCA2")
         assert reader.wait(timeout=10) == -15  # SIGTERM
+        restarted = reader.pid
+        # The old CA dropped: nothing to load that a client needs, no restart.
+        reader = subprocess.Popen([str(stand_in), "300"])
+        share_revision(share, "3", {**files, "ca.crt": ("CA2", 0o644)})
+        assert wait_until(lambda: ca.read_text() == "CA2")
+        time.sleep(0.5)
+        assert reader.poll() is None
     finally:
         reader.kill()
+        reader.wait()
         watch.kill()
         out, _ = watch.communicate()
-    assert f"restarted {stand_in.name} (pid {reader.pid})" in out
+    assert f"restarted {stand_in.name} (pid {restarted})" in out
     assert out.count("restarted") == 1

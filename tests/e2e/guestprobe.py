@@ -57,8 +57,13 @@ def context_from_kubeconfig(path: Path) -> tuple[str, ssl.SSLContext]:
 class Prober:
     """Use as a context manager: it asks from entry to exit, in a thread of its own."""
 
-    def __init__(self, kubeconfig: Path, interval: float = 1.0) -> None:
+    def __init__(self, kubeconfig: Path, interval: float = 1.0, *, follow: bool = False) -> None:
+        self.kubeconfig = kubeconfig
         self.server, self.context = context_from_kubeconfig(kubeconfig)
+        # follow: take up a rewritten kubeconfig (a CA rotation's new trust and
+        # client certificate), as a client that reloads its credentials would.
+        self.follow = follow
+        self._seen = kubeconfig.stat().st_mtime_ns
         self.interval = interval
         self.tally = Tally()
         self.started = time.monotonic()
@@ -66,6 +71,8 @@ class Prober:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def once(self) -> None:
+        if self.follow:
+            self._reload()
         url = urlsplit(self.server)
         assert url.hostname is not None
         conn = http.client.HTTPSConnection(
@@ -90,6 +97,16 @@ class Prober:
             )
         finally:
             conn.close()
+
+    def _reload(self) -> None:
+        seen = self.kubeconfig.stat().st_mtime_ns
+        if seen == self._seen:
+            return
+        try:
+            self.server, self.context = context_from_kubeconfig(self.kubeconfig)
+        except (ValueError, KeyError, OSError):
+            return  # caught while being rewritten: the next look reads it whole
+        self._seen = seen
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -53,6 +53,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +62,8 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.api import carotation, encryption, names, serviceaccount
 from shared.api import certificates as catalogue
-from shared.api import encryption, names, serviceaccount
 from tests import backupstore, hostnode, install, localenv, progress
 from tests.conftest import failed
 from tests.e2e import guestprobe
@@ -89,9 +90,13 @@ class Guest:
     """kubectl against the guest cluster, with the admin kubeconfig `g8s kubeconfig` writes."""
 
     def __init__(self, env: LocalEnv, namespace: str, path: Path) -> None:
-        env.g8s("kubeconfig", CLUSTER, "-n", namespace, "-o", str(path))
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        self.kubeconfig = path
+        self.env, self.namespace, self.kubeconfig = env, namespace, path
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Write the admin kubeconfig again (after a CA rotation: new CA, new certificate)."""
+        self.env.g8s("kubeconfig", CLUSTER, "-n", self.namespace, "-o", str(self.kubeconfig))
+        assert stat.S_IMODE(self.kubeconfig.stat().st_mode) == 0o600
 
     def run(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
@@ -611,6 +616,89 @@ def test_the_service_account_key_is_rotated_and_the_old_key_refused(
     new = guest.run("create", "token", "default", "-n", "default", "--duration=1h").strip()
     assert serviceaccount.token_key_id(new) == signing
     assert with_token(guest, new, tmp_path).returncode == 0
+
+
+def with_client_certificate(guest: Guest, config: dict[str, Any], tmp_path: Path) -> str:
+    """``GET /api`` of the guest with the client certificate of kubeconfig ``config``,
+    trusting any server certificate; "" when answered, else what kubectl said."""
+    user = config["users"][0]["user"]
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+    key.touch(mode=0o600)
+    key.write_bytes(base64.b64decode(user["client-key-data"]))
+    out = localenv.run(
+        [
+            str(BIN / "kubectl"),
+            "--kubeconfig=/dev/null",
+            f"--server={config['clusters'][0]['cluster']['server']}",
+            "--insecure-skip-tls-verify",
+            f"--client-certificate={cert}",
+            f"--client-key={key}",
+            "get",
+            "--raw",
+            "/api",
+        ],
+        check=False,
+        timeout=60,
+    )
+    return "" if out.returncode == 0 else out.stderr
+
+
+def test_the_ca_is_rotated_and_a_certificate_of_the_old_ca_refused(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest], tmp_path: Path
+) -> None:
+    """`g8s rotate ca`: a new CA trusted beside the old one, every certificate issued
+    again by it, then the old CA dropped. A client that takes up the kubeconfig as it is
+    rewritten asks the guest once a second throughout; the old CA's admin certificate
+    is refused at the end, the new kubeconfig works, and every CA bundle holds the new
+    CA alone."""
+    namespace, guest = guest_cluster
+    before = json.loads(guest.kubeconfig.read_text())
+    assert with_client_certificate(guest, before, tmp_path) == ""  # the check can pass
+    old_ca = secret(local_env, namespace, names.ca_secret(CLUSTER))["data"]["ca.crt"]
+    started = time.monotonic()
+    answer: dict[str, Any] = {}
+
+    def rotate() -> None:
+        answer["out"] = local_env.g8s(
+            "rotate", "ca", CLUSTER, "-n", namespace, f"--timeout={ROTATION_SECONDS}",
+            timeout=ROTATION_SECONDS + 60,
+        )  # fmt: skip
+
+    with guestprobe.Prober(guest.kubeconfig, follow=True) as prober:
+        worker = threading.Thread(target=rotate, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(timeout=15)
+            guest.refresh()  # what a user's tooling re-reading the kubeconfig Secret does
+    took = time.monotonic() - started
+    out = answer["out"]
+    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
+    tally = prober.tally
+    print(
+        f"CA rotated in {took:.0f} s; continuous client: {tally.ok} requests answered,"
+        f" {len(tally.failures)} failed (one API server and one etcd member restart when"
+        " the bundle gains the new CA, etcd again when it drops the old)"
+    )
+    for failure in tally.failures[:20]:
+        print(f"  {failure}")
+    assert "Rotated" in out.stdout
+    guest.refresh()
+    bundle = base64.b64decode(
+        secret(local_env, namespace, names.ca_secret(CLUSTER))["data"]["ca.crt"]
+    )
+    (only,) = carotation.certificates_of(bundle)
+    assert only not in carotation.certificates_of(base64.b64decode(old_ca))
+    assert guest.json("namespace", "default")["metadata"]["name"] == "default"
+    for certificate in helpers.get(local_env, namespace, "certificates.g8s.io")["items"]:
+        assert certificate["status"]["caRotation"].startswith("Done/"), certificate["metadata"]
+
+    def old_refused() -> str | None:
+        said = with_client_certificate(guest, before, tmp_path)
+        return said or None
+
+    refused = wait_for(old_refused, timeout=120, what="the old CA's admin certificate refused")
+    assert "Unauthorized" in refused or "401" in refused, refused
 
 
 def test_scaling_workers_boots_a_node_and_drains_one_honouring_a_budget(

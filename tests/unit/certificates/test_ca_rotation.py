@@ -102,6 +102,19 @@ def test_a_rotation_trusts_then_reissues_then_drops(body: dict[str, Any]) -> Non
     assert world.vault.signed == signed
 
 
+def test_a_key_pair_delivers_every_phase_as_asked_and_keeps_its_key() -> None:
+    """The service-account key pair has no CA: it reports each phase at once, so that
+    the cluster operator does not wait on it, and is not issued again."""
+    world = World()
+    body = certificate_body(component="service-account")
+    body["metadata"] |= {"name": "c1-service-account", "uid": "uid-3"}
+    reconciled(world, body)
+    key = data(world.secret("c1-service-account"), "tls.key")
+    for phase in carotation.PHASES:
+        assert reconciled(world, asking(body, phase))["caRotation"] == f"{phase}/r1"
+    assert data(world.secret("c1-service-account"), "tls.key") == key
+
+
 def test_a_phase_asked_out_of_order_is_refused_and_changes_nothing(body: dict[str, Any]) -> None:
     world = World()
     reconciled(world, body)

@@ -660,10 +660,13 @@ def test_the_ca_is_rotated_and_a_certificate_of_the_old_ca_refused(
     answer: dict[str, Any] = {}
 
     def rotate() -> None:
-        answer["out"] = local_env.g8s(
-            "rotate", "ca", CLUSTER, "-n", namespace, f"--timeout={ROTATION_SECONDS}",
-            timeout=ROTATION_SECONDS + 60,
-        )  # fmt: skip
+        try:
+            answer["out"] = local_env.g8s(
+                "rotate", "ca", CLUSTER, "-n", namespace, f"--timeout={ROTATION_SECONDS}",
+                timeout=ROTATION_SECONDS + 60,
+            )  # fmt: skip
+        except Exception as exc:  # raised again below, in the test's thread
+            answer["error"] = exc
 
     with guestprobe.Prober(guest.kubeconfig, follow=True) as prober:
         worker = threading.Thread(target=rotate, daemon=True)
@@ -672,6 +675,8 @@ def test_the_ca_is_rotated_and_a_certificate_of_the_old_ca_refused(
             worker.join(timeout=15)
             guest.refresh()  # what a user's tooling re-reading the kubeconfig Secret does
     took = time.monotonic() - started
+    if "error" in answer:
+        raise answer["error"]
     out = answer["out"]
     print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
     tally = prober.tally

@@ -197,3 +197,17 @@ def client_cas(configmap: Mapping[str, Any] | None) -> frozenset[str]:
     """The fingerprints of the CAs in extension-apiserver-authentication's client-ca-file."""
     text = str(((configmap or {}).get("data") or {}).get("client-ca-file") or "")
     return frozenset(ca.fingerprint(b) for b in ca.certificates_of(text.encode()))
+
+
+def pruned(check: Check, configmap: Mapping[str, Any] | None, bundle: bytes) -> str | None:
+    """The published client-ca-file without the CAs the bundle no longer holds, when the
+    last check waits on them; None when there is nothing to take out."""
+    if check is not Check.TRUSTS_NEW:
+        return None
+    text = str(((configmap or {}).get("data") or {}).get("client-ca-file") or "")
+    trusted = {ca.fingerprint(b) for b in ca.certificates_of(bundle)}
+    blocks = ca.certificates_of(text.encode())
+    kept = [b for b in blocks if ca.fingerprint(b) in trusted]
+    if len(kept) == len(blocks) or not kept:
+        return None
+    return b"".join(kept).decode()

@@ -688,17 +688,29 @@ def _ca_not_shown(run: Run, check: carotation.Check, bundle: bytes) -> str:
     if check is carotation.Check.NONE:
         return ""
     try:
-        return carotation.missing(check, _guest_view(run, bundle), bundle)
+        guest = _guest(run)
+        published = guest.get(EXTENSION_AUTH)
+        missing = carotation.missing(check, _guest_view(run, guest, published, bundle), bundle)
+        kept = carotation.pruned(check, published, bundle)
+        if missing and kept is not None:
+            # The API servers' controller only ever adds to the published
+            # list (a CA leaves it when it expires): take the retired CAs
+            # out, and see at the next look whether an API server that
+            # still trusts one writes it back.
+            guest.patch(EXTENSION_AUTH, {"data": {"client-ca-file": kept}})
+            missing += "; the retired CAs were taken out of the published list"
+        return missing
     except Exception as exc:  # the guest's answer, whatever it is, goes into the condition
         return f"waiting for the guest API: {type(exc).__name__}: {exc}"
 
 
-def _guest_view(run: Run, bundle: bytes) -> carotation.GuestView:
-    guest = _guest(run)
+def _guest_view(
+    run: Run, guest: Kube, published: Mapping[str, Any] | None, bundle: bytes
+) -> carotation.GuestView:
     signer = ca.signer_of(guest.server_certificate(), [bundle])
     etcd = next(iter(run.of(ETCD_CLUSTER)), None)
     return carotation.GuestView(
-        client_cas=carotation.client_cas(guest.get(EXTENSION_AUTH)),
+        client_cas=carotation.client_cas(published),
         serving_signer=ca.fingerprint(signer) if signer is not None else "",
         etcd_trust=str(((etcd or {}).get("status") or {}).get("trustedCAs") or ""),
     )

@@ -58,17 +58,26 @@ class Authority:
 
 
 class Guest:
-    """One API server: it shows what it was last ``load``-ed with."""
+    """One API server: it shows what it was last ``load``-ed with. Its controller, like
+    the real one, only ever adds the CAs it loaded to the published list."""
 
     def __init__(self, trusted: bytes, serving: bytes) -> None:
+        self.published = b""
         self.load(trusted, serving)
 
     def load(self, trusted: bytes, serving: bytes) -> None:
         self.trusted, self.serving = trusted, serving
+        self.published = ca.bundle([self.published, trusted])
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         assert ref == reconcile.EXTENSION_AUTH
-        return {"data": {"client-ca-file": self.trusted.decode()}}
+        return {"data": {"client-ca-file": self.published.decode()}}
+
+    def patch(self, ref: ObjectRef, body: Any) -> dict[str, Any]:
+        assert ref == reconcile.EXTENSION_AUTH
+        written = body["data"]["client-ca-file"].encode()
+        self.published = ca.bundle([written, self.trusted])  # the controller adds again
+        return {}
 
     def server_certificate(self) -> bytes:
         return self.serving
@@ -196,8 +205,13 @@ def test_each_phase_waits_for_the_guest_to_show_the_last() -> None:
     assert "for Dropped" in condition(world.move())[2]
     world.certificates_operator()
 
+    # The API server still trusts the old CA: taken out of the list, it comes back.
+    message = condition(world.move())[2]
+    assert "not yet of exactly the 1" in message
+    assert "taken out of the published list" in message
     assert "not yet of exactly the 1" in condition(world.move())[2]
     world.loads(world.new.pem)
+    assert "taken out of the published list" in condition(world.move())[2]
     assert "for Done" in condition(world.move())[2]
     world.certificates_operator()
 

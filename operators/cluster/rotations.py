@@ -130,7 +130,8 @@ def rotate(
     value = request_value(datetime.now(UTC), secrets.token_hex(3))
     kube.patch(ref, kind.ask(value, extra or {}))
     say(f"asked for {kind.what} for {namespace}/{name} ({kind.request}={value})")
-    deadline, shown = clock() + timeout, ""
+    started = clock()
+    deadline, shown = started + timeout, ""
     while True:
         cluster = kube.get(ref)
         if cluster is None:
@@ -144,7 +145,8 @@ def rotate(
             sleep(POLL_SECONDS)
             continue
         if line != shown:
-            say(line)
+            # The seconds let a user line the progress up with what their clients saw.
+            say(f"{clock() - started:5.0f} s  {line}")
             shown = line
         if clock() >= deadline:
             raise TimeoutError(f"not rotated within {timeout:.0f} s; last: {shown}")

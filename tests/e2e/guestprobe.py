@@ -32,9 +32,23 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     # (seconds since the start, serving certificate serial) of every connection.
     serials: list[tuple[float, int]] = field(default_factory=list)
+    # Seconds since the start of each failure, in order.
+    failed_at: list[float] = field(default_factory=list)
 
     def last_serial(self) -> int | None:
         return self.serials[-1][1] if self.serials else None
+
+    def outages(self, gap: float = 10.0) -> list[tuple[float, float, int]]:
+        """Runs of failures, (first, last, how many), split where no failure came for
+        ``gap`` seconds: each is one restart or one window a client could not get in."""
+        runs: list[tuple[float, float, int]] = []
+        for moment in self.failed_at:
+            if runs and moment - runs[-1][1] <= gap:
+                first, _, count = runs[-1]
+                runs[-1] = (first, moment, count + 1)
+            else:
+                runs.append((moment, moment, 1))
+        return runs
 
 
 def context_from_kubeconfig(path: Path) -> tuple[str, ssl.SSLContext]:
@@ -92,9 +106,9 @@ class Prober:
                 raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
             self.tally.ok += 1
         except Exception as exc:  # every kind of failure is counted
-            self.tally.failures.append(
-                f"{time.monotonic() - self.started:.0f} s: {type(exc).__name__}: {exc}"
-            )
+            moment = time.monotonic() - self.started
+            self.tally.failed_at.append(moment)
+            self.tally.failures.append(f"{moment:.0f} s: {type(exc).__name__}: {exc}")
         finally:
             conn.close()
 

@@ -503,18 +503,38 @@ def stored_secrets(endpoint: str, client: dict[str, Any], where: Path) -> dict[s
 
 
 def rotated(
-    env: LocalEnv, guest: Guest, namespace: str, what: str, *flags: str
+    env: LocalEnv, guest: Guest, namespace: str, what: str, *flags: str, follow: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], guestprobe.Tally, float]:
     """`g8s rotate <what>` of the guest while a client asks it once a second: what the
-    command printed (shown), the client's tally, and the seconds it took."""
+    command printed (shown, with the client's outages beside its progress), the client's
+    tally, and the seconds it took. ``follow``: the client takes up the kubeconfig as the
+    rotation rewrites it, as a user's tooling re-reading the kubeconfig Secret does."""
+    answer: dict[str, Any] = {}
+
+    def rotate() -> None:
+        try:
+            answer["out"] = env.g8s(
+                "rotate", what, CLUSTER, "-n", namespace, *flags,
+                f"--timeout={ROTATION_SECONDS}", timeout=ROTATION_SECONDS + 60,
+            )  # fmt: skip
+        except Exception as exc:  # raised again below, in the test's thread
+            answer["error"] = exc
+
     started = time.monotonic()
-    with guestprobe.Prober(guest.kubeconfig) as prober:
-        out = env.g8s(
-            "rotate", what, CLUSTER, "-n", namespace, *flags,
-            f"--timeout={ROTATION_SECONDS}", timeout=ROTATION_SECONDS + 60,
-        )  # fmt: skip
+    with guestprobe.Prober(guest.kubeconfig, follow=follow) as prober:
+        worker = threading.Thread(target=rotate, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(timeout=15)
+            if follow:
+                guest.refresh()
     took = time.monotonic() - started
+    if "error" in answer:
+        raise answer["error"]
+    out: subprocess.CompletedProcess[str] = answer["out"]
     print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
+    for first, last, count in prober.tally.outages():
+        print(f"  client failed {count} times from {first:.0f} s to {last:.0f} s")
     return out, prober.tally, took
 
 
@@ -656,30 +676,7 @@ def test_the_ca_is_rotated_and_a_certificate_of_the_old_ca_refused(
     before = json.loads(guest.kubeconfig.read_text())
     assert with_client_certificate(guest, before, tmp_path) == ""  # the check can pass
     old_ca = secret(local_env, namespace, names.ca_secret(CLUSTER))["data"]["ca.crt"]
-    started = time.monotonic()
-    answer: dict[str, Any] = {}
-
-    def rotate() -> None:
-        try:
-            answer["out"] = local_env.g8s(
-                "rotate", "ca", CLUSTER, "-n", namespace, f"--timeout={ROTATION_SECONDS}",
-                timeout=ROTATION_SECONDS + 60,
-            )  # fmt: skip
-        except Exception as exc:  # raised again below, in the test's thread
-            answer["error"] = exc
-
-    with guestprobe.Prober(guest.kubeconfig, follow=True) as prober:
-        worker = threading.Thread(target=rotate, daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(timeout=15)
-            guest.refresh()  # what a user's tooling re-reading the kubeconfig Secret does
-    took = time.monotonic() - started
-    if "error" in answer:
-        raise answer["error"]
-    out = answer["out"]
-    print(f"\n{out.stderr.strip()}\n{out.stdout.strip()}")
-    tally = prober.tally
+    out, tally, took = rotated(local_env, guest, namespace, "ca", follow=True)
     print(
         f"CA rotated in {took:.0f} s; continuous client: {tally.ok} requests answered,"
         f" {len(tally.failures)} failed (one API server and one etcd member restart when"

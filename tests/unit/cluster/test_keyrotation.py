@@ -235,3 +235,5 @@ def test_g8s_rotate_asks_once_and_ends_on_the_answered_status() -> None:
     assert line == f"{c.ENCRYPTION_KEY_ROTATING}=False Rotated: key2"
     assert said[0].startswith("asked for a new encryption key for ns/c1")
     assert any("KeyAdded" in s for s in said)
+    # Each progress line says how long the rotation has been running.
+    assert all(s.split(" s  ")[0].strip().isdigit() for s in said[1:]), said

@@ -57,7 +57,22 @@ from tests.processes import alive, cmdline, read_pid, stop_pid, tail
 NODE_RANGE = ipaddress.IPv4Network("198.18.0.0/16")
 SERVICE_RANGE = ipaddress.IPv4Network("198.19.0.0/17")
 GUEST_RANGE = ipaddress.IPv4Network("198.19.128.0/17")
+GUEST_PREFIX = 24
 FIRST_INDEX, INDEXES = 16, 100
+
+# The benchmark's environment builds hundreds of clusters: two Service
+# addresses and a guest subnet each, and a simulated host per eight. A /24 of
+# each is too little, so that one environment (one at a time on a machine)
+# takes ranges the indexed blocks leave free: the first sixteen /24s of the
+# node and Service ranges (indexes start at 16) and 198.18.128.0/17 (they end
+# at 115). Guest subnets are /26, the smallest that holds the first workers'
+# addresses (offset 50 on), so 512 of them fit.
+WIDE_ENV = "g8s-bench"
+WIDE_SERVICES = ipaddress.IPv4Network("198.19.0.0/20")
+WIDE_SIMULATED_NODES = ipaddress.IPv4Network("198.18.0.0/21")
+WIDE_SIMULATED_PODS = ipaddress.IPv4Network("198.18.8.0/21")
+WIDE_GUESTS = ipaddress.IPv4Network("198.18.128.0/17")
+WIDE_GUEST_PREFIX = 26
 
 # What marks the node: only g8s workloads tolerate the taint and select the label.
 HOST_LABEL = labels.HOST
@@ -101,6 +116,7 @@ class NodePlan:
 
     env: str
     index: int
+    wide: bool = False
 
     @property
     def node_name(self) -> str:
@@ -144,16 +160,39 @@ class NodePlan:
     @property
     def simulated_node_ip(self) -> str:
         """The first simulated (kwok) host's address; kwok counts up from it."""
-        return str(self.block[16])
+        return str(WIDE_SIMULATED_NODES[1] if self.wide else self.block[16])
 
     @property
     def simulated_pod_cidr(self) -> ipaddress.IPv4Network:
         """The first simulated host's pod range (/28); kwok steps it per host."""
-        return subnet(self.block, 64, 28)
+        return subnet(WIDE_SIMULATED_PODS if self.wide else self.block, 0 if self.wide else 64, 28)
+
+    @property
+    def simulated_hosts(self) -> int:
+        """How many simulated hosts the plan has addresses for."""
+        if self.wide:
+            return WIDE_SIMULATED_PODS.num_addresses // 16
+        return 4  # .16 to .63 for their addresses, .64 to .127 for four /28s of pods
 
     @property
     def service_cidr(self) -> ipaddress.IPv4Network:
-        return subnet(SERVICE_RANGE, self.index << 8, 24)
+        return WIDE_SERVICES if self.wide else subnet(SERVICE_RANGE, self.index << 8, 24)
+
+    @property
+    def guest_pool(self) -> ipaddress.IPv4Network:
+        """Where the network operator allocates the guest clusters' subnets."""
+        return WIDE_GUESTS if self.wide else GUEST_RANGE
+
+    @property
+    def guest_prefix(self) -> int:
+        return WIDE_GUEST_PREFIX if self.wide else GUEST_PREFIX
+
+    @property
+    def clusters(self) -> int:
+        """How many guest clusters the plan has addresses for: a guest subnet and
+        two Service addresses (API server, etcd) each, a few Services kept aside."""
+        subnets = self.guest_pool.num_addresses >> (32 - self.guest_prefix)
+        return min(subnets, (self.service_cidr.num_addresses - 2 - 16) // 2)
 
     @property
     def api_service_ip(self) -> str:
@@ -167,7 +206,8 @@ class NodePlan:
 
 def plan(env: str) -> NodePlan:
     """The node plan of environment ``env``; a stable index from its name."""
-    return NodePlan(env=env, index=FIRST_INDEX + zlib.crc32(env.encode()) % INDEXES)
+    index = FIRST_INDEX + zlib.crc32(env.encode()) % INDEXES
+    return NodePlan(env=env, index=index, wide=env == WIDE_ENV)
 
 
 # --- whether a real node can run here ---------------------------------------------------

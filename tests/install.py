@@ -94,7 +94,7 @@ def local_values(
         values["network"] = {
             "requireHosts": True,
             "hostSelector": f"{hostnode.HOST_LABEL}={hostnode.HOST_LABEL_VALUE}",
-            "subnet": {"pool": str(hostnode.GUEST_RANGE)},
+            "subnet": {"pool": str(node.guest_pool), "prefix": node.guest_prefix},
         }
         values["agent"] = {"nodeSelector": REAL_NODE_SELECTOR, "tolerations": REAL_NODE_TOLERATIONS}
     elif chart == "kvm":

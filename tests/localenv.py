@@ -756,9 +756,24 @@ OPERATOR_SETTINGS = {
 }
 
 
+def network_settings(name: str) -> dict[str, str]:
+    """The network operator's subnet pool in environment ``name``: inside the test range."""
+    node = hostnode.plan(name)
+    return {
+        "G8S_NETWORK_SUBNET_POOL": str(node.guest_pool),
+        "G8S_NETWORK_SUBNET_PREFIX": str(node.guest_prefix),
+    }
+
+
 def operator_environment(env: LocalEnv) -> dict[str, str]:
     """The process environment for an operator run against ``env``."""
-    return {**env.env(), **OPERATOR_SETTINGS, "G8S_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+    return {
+        **env.env(),
+        **OPERATOR_SETTINGS,
+        **network_settings(env.name),
+        "G8S_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def operators_dir(paths: Paths) -> Path:

@@ -56,7 +56,7 @@ from bench import floor as floors
 from bench.cluster import clientrate, profile
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
-from tests import localenv
+from tests import hostnode, localenv
 from tests.e2e.cluster.helpers import apply, cluster, is_ready, observed
 from tests.operators import RunningOperator, running_operator
 from tests.reliability import faults
@@ -329,6 +329,7 @@ def operators(
                     kind.operator,
                     env={
                         **env.env(),
+                        **localenv.network_settings(env.name),
                         "G8S_METRICS_PORT": str(ports[kind.operator]),
                         "G8S_METRICS_ADDRESS": "127.0.0.1",
                     },
@@ -348,9 +349,24 @@ WARMUP = 5.0
 def scale_hosts(env: localenv.LocalEnv, clusters: int) -> int:
     """Enough simulated hosts for ``clusters`` clusters' pods (never fewer than the default)."""
     hosts = max(localenv.HOST_NODES, -(-clusters // CLUSTERS_PER_HOST))
-    localenv.kwokctl(localenv.Paths(env.name), "scale", "node", f"--replicas={hosts}")
-    env.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+    localenv.ensure_nodes(env, hosts)
     return hosts
+
+
+def room(env: str, clusters: int) -> str:
+    """Why environment ``env`` cannot hold ``clusters`` clusters; "" when it can."""
+    node = hostnode.plan(env)
+    hosts = -(-clusters // CLUSTERS_PER_HOST)
+    if clusters > node.clusters:
+        return (
+            f"{env} has addresses for {node.clusters} clusters (guest subnets in"
+            f" {node.guest_pool}, Services in {node.service_cidr}); the benchmark's own"
+            f" environment, {hostnode.WIDE_ENV}, has room for"
+            f" {hostnode.plan(hostnode.WIDE_ENV).clusters}"
+        )
+    if hosts > node.simulated_hosts:
+        return f"{env} has addresses for {node.simulated_hosts} simulated hosts, not {hosts}"
+    return ""
 
 
 def wait_started(running: Sequence[RunningOperator], timeout: float = 60.0) -> None:
@@ -593,6 +609,10 @@ def main() -> None:
     )
     parser.add_argument("--env", default=os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
     args = parser.parse_args()
+    # Both benchmark namespaces' clusters and the floor's, counted before anything starts.
+    why = room(args.env, args.count + 1)
+    if why:
+        parser.error(why)
 
     env = localenv.up(args.env)
     env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(localenv.ROOT / "crds"))

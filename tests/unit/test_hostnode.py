@@ -28,6 +28,40 @@ def test_ranges_of_one_node_do_not_overlap() -> None:
     assert ipaddress.ip_address(node.node_ip) in link
 
 
+def test_the_wide_environment_has_room_for_500_clusters_and_overlaps_no_indexed_block() -> None:
+    wide = hostnode.plan(hostnode.WIDE_ENV)
+    assert wide.wide
+    assert not hostnode.plan("g8s").wide
+    assert wide.clusters >= 500
+    assert wide.simulated_hosts >= 500 // 8
+    indexed = [
+        hostnode.subnet(within, index << 8, 24)
+        for within in (hostnode.NODE_RANGE, hostnode.SERVICE_RANGE)
+        for index in range(hostnode.FIRST_INDEX, hostnode.FIRST_INDEX + hostnode.INDEXES)
+    ]
+    own = (
+        wide.service_cidr,
+        wide.guest_pool,
+        hostnode.WIDE_SIMULATED_NODES,
+        hostnode.WIDE_SIMULATED_PODS,
+    )
+    for network in own:
+        assert network.subnet_of(TEST_RANGE)  # type: ignore[arg-type]
+        assert not any(network.overlaps(block) for block in indexed), network
+        assert not network.overlaps(hostnode.GUEST_RANGE), network
+    for i, network in enumerate(own):
+        assert not any(network.overlaps(other) for other in own[i + 1 :]), network
+    # Its simulated hosts' first address and pod range are where the plan says.
+    assert ipaddress.ip_address(wide.simulated_node_ip) in hostnode.WIDE_SIMULATED_NODES
+    assert wide.simulated_pod_cidr.subnet_of(hostnode.WIDE_SIMULATED_PODS)
+
+
+def test_a_narrow_environment_says_how_many_clusters_it_holds() -> None:
+    node = hostnode.plan("g8s")
+    assert node.clusters == min(128, (256 - 2 - 16) // 2)
+    assert node.guest_prefix == 24
+
+
 def test_the_developer_and_test_environments_get_distinct_nodes() -> None:
     dev, test = hostnode.plan("g8s"), hostnode.plan("g8s-test")
     assert dev.index != test.index

@@ -73,9 +73,19 @@ class Run:
     now: datetime = field(default_factory=cond.utc_now)
     # Makes a client of the guest from its admin kubeconfig; None: the guest is never asked.
     guest_client: Callable[[str], Kube] | None = None
+    # Secrets read in this reconcile by name: several steps look at the same ones,
+    # and every read is a request per reconcile of every Cluster.
+    secrets_read: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     def of(self, kind: Kind) -> list[dict[str, Any]]:
         return self.children.get(kind.kind, [])
+
+    def secret(self, name: str) -> dict[str, Any] | None:
+        """Secret ``name`` of the Cluster's namespace, read once in this reconcile."""
+        if name not in self.secrets_read:
+            ref = ObjectRef("v1", "Secret", name, self.spec.namespace)
+            self.secrets_read[name] = self.kube.get(ref)
+        return self.secrets_read[name]
 
     def apply(self, child: Mapping[str, Any]) -> dict[str, Any]:
         try:
@@ -180,7 +190,7 @@ def ensure_encryption(run: Run) -> None:
     ref = ObjectRef("v1", "Secret", names.encryption_secret(run.spec.name), run.spec.namespace)
     restore = run.spec.restore_from
     keys_from = restore.encryption_keys_secret if restore is not None else ""
-    if run.kube.get(ref) is not None:
+    if run.secret(ref.name) is not None:
         if keys_from:
             adopt_keys_secret(run, keys_from)
         return
@@ -189,6 +199,7 @@ def ensure_encryption(run: Run) -> None:
     else:
         built = encryption.build(run.spec, run.new_key())
     secret = owned(built, owner=run.body, operator=OPERATOR, cluster=run.spec.name)
+    run.secrets_read.pop(ref.name, None)  # made or lost the race: read again if needed
     try:
         run.kube.create(secret)
     except ApiError as exc:
@@ -321,8 +332,8 @@ def write_kubeconfig(run: Run) -> None:
     admin_ready = any(ch.name == admin_name and ch.ready for ch in run.observed.certificates)
     if not admin_ready:
         return
-    admin = run.kube.get(ObjectRef("v1", "Secret", admin_name, spec.namespace))
-    ca_secret = run.kube.get(ObjectRef("v1", "Secret", names.ca_secret(spec.name), spec.namespace))
+    admin = run.secret(admin_name)
+    ca_secret = run.secret(names.ca_secret(spec.name))
     ca = _data(ca_secret, "ca.crt") or _data(admin, "ca.crt")
     cert, key = _data(admin, "tls.crt"), _data(admin, "tls.key")
     if not (ca and cert and key):
@@ -347,7 +358,7 @@ def rotate_encryption(run: Run) -> None:
     meta = run.body.get("metadata") or {}
     request = str((meta.get("annotations") or {}).get(keyrotation.REQUEST_ANNOTATION) or "")
     ref = ObjectRef("v1", "Secret", names.encryption_secret(spec.name), spec.namespace)
-    secret = run.kube.get(ref)
+    secret = run.secret(ref.name)
     if secret is None:
         return
     state = keyrotation.state_of(secret)
@@ -381,7 +392,7 @@ def _guest(run: Run) -> Kube:
     if run.guest_client is None:
         raise LookupError("no guest API client configured")
     name = names.kubeconfig_secret(run.spec.name)
-    value = _data(run.kube.get(ObjectRef("v1", "Secret", name, run.spec.namespace)), "value")
+    value = _data(run.secret(name), "value")
     if not value:
         raise LookupError(f"Secret {name} has no admin kubeconfig yet")
     return run.guest_client(b64decode(value).decode())
@@ -493,6 +504,7 @@ def _write_keys(
     body: dict[str, Any] = {"metadata": {"annotations": dict(annotations)}}
     if keys is not None:
         body["data"] = encryption_keys.data_of(keys)
+    run.secrets_read.pop(ref.name, None)
     run.kube.patch(ref, body)
 
 
@@ -511,14 +523,22 @@ def rotate_service_account(run: Run) -> None:
     request = str(annotations.get(sarotation.REQUEST_ANNOTATION) or "")
     name = names.certificate(spec.name, catalogue.SERVICE_ACCOUNT)
     certificate = next((c for c in run.of(CERTIFICATE) if c["metadata"]["name"] == name), None)
-    secret = run.kube.get(ObjectRef("v1", "Secret", name, spec.namespace))
-    if certificate is None or secret is None:
+    if certificate is None:
         return
-    held = (secret.get("metadata") or {}).get("annotations") or {}
-    reached = sa.parse_step(held.get(sa.ROTATION_ANNOTATION))
     asked = sa.parse_step(
         (certificate["metadata"].get("annotations") or {}).get(sa.ROTATION_ANNOTATION)
     )
+    rotating = c.SERVICE_ACCOUNT_KEY_ROTATING
+    # Never asked: the key is the one made with the cluster, and the Secret is not
+    # read (one request fewer on every reconcile of every Cluster).
+    secret = run.secret(name) if request or asked is not None else None
+    if secret is None:
+        if not request and asked is None:
+            message = "no rotation asked; the key made with the cluster signs"
+            _sa_rotation(run, cond.Observation.false(rotating, REASON_ROTATION_IDLE, message))
+        return
+    held = (secret.get("metadata") or {}).get("annotations") or {}
+    reached = sa.parse_step(held.get(sa.ROTATION_ANNOTATION))
     move = sarotation.next_move(
         request,
         asked,
@@ -526,7 +546,6 @@ def rotate_service_account(run: Run) -> None:
         cond.parse_timestamp(held.get(sa.ROTATION_TIME_ANNOTATION)),
         grace=_grace(annotations),
     )
-    rotating = c.SERVICE_ACCOUNT_KEY_ROTATING
     phase = reached.name if reached is not None and reached.request == request else "Requested"
     if move == sarotation.IDLE:
         answered = f"; last rotation asked by {request!r}" if request else ""
@@ -625,22 +644,24 @@ def rotate_ca(run: Run) -> None:
         _ca_rotation(run, None, {"answered": wanted.request})
         return
     answered = str(record.get("answered") or "")
-    bundle = _data(
-        run.kube.get(ObjectRef("v1", "Secret", names.ca_secret(spec.name), spec.namespace)),
-        "ca.crt",
-    )
-    pem = b64decode(bundle) if bundle else b""
     request = str(record.get("request") or "")
     if not request or request == answered:
         request = wanted.request if wanted.request != answered else ""
+    pem = b""
+    if request or wanted.max_age is not None:
+        # Read only when there is something to do or an age to check: idle
+        # Clusters are most of them, and each read is a request per reconcile.
+        bundle = _data(run.secret(names.ca_secret(spec.name)), "ca.crt")
+        pem = b64decode(bundle) if bundle else b""
     if not request and wanted.max_age is not None:
         request = carotation.age_request(pem, timedelta(seconds=wanted.max_age), run.now)
         request = "" if request == answered else request
     rotating = c.CA_ROTATING
     if not request:
         last = f"; last rotation asked by {answered!r}" if answered else ""
-        cas = len(ca.certificates_of(pem))
-        message = f"{cas} CA{'s' if cas != 1 else ''} trusted{last}"
+        message = f"no rotation asked{last}"
+        if wanted.max_age is not None:
+            message = f"{message}; the CA is younger than spec.pki.caRotation.maxAge"
         _ca_rotation(run, cond.Observation.false(rotating, REASON_ROTATION_IDLE, message))
         return
     certificates = [

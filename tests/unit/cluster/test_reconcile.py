@@ -10,6 +10,7 @@ name another Cluster already holds (reported as NameTaken, nothing taken over).
 import asyncio
 import base64
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +121,38 @@ def test_kubeconfig_once_the_admin_certificate_is_ready() -> None:
     assert config["clusters"][0]["cluster"]["server"] == f"https://{cluster_ip}:443"
     api = next(c for c in kube.of("Certificate") if c["metadata"]["name"] == "c1-api")
     assert cluster_ip in api["spec"]["ipAddresses"]
+
+
+class CountingKube(FakeKube):
+    """Counts the reads of each Secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secret_reads: Counter[str] = Counter()
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if ref.kind == "Secret":
+            self.secret_reads[ref.name] += 1
+        return super().get(ref)
+
+
+def test_a_reconcile_of_a_built_cluster_reads_each_secret_once_and_no_idle_rotations() -> None:
+    kube = CountingKube()
+    run_all(kube, cluster_body())
+    mark_ready(kube, "Certificate")
+    for name, data in (("c1-admin", {"tls.crt": "Q0VSVA==", "tls.key": "S0VZ"}),
+                       (names.ca_secret("c1"), {"ca.crt": "Q0E="}),
+                       ("c1-service-account", {"key": "S0VZ"})):  # fmt: skip
+        kube.add({"kind": "Secret", "metadata": {"name": name, "namespace": "ns"}, "data": data})
+    body = cluster_body()
+    body["status"] = {"caRotation": {"answered": ""}}  # the first look was taken
+    run_all(kube, body)
+    kube.secret_reads.clear()
+    run = run_all(kube, body)
+    assert run.observed.kubeconfig
+    assert max(kube.secret_reads.values()) == 1, kube.secret_reads
+    # No rotation asked: neither the CA bundle for it nor the key pair is read.
+    assert set(kube.secret_reads) == {"c1-encryption", "c1-admin", names.ca_secret("c1")}
 
 
 def test_the_api_endpoint_slice_follows_the_control_plane_vms() -> None:

@@ -176,11 +176,13 @@ def test_the_old_key_is_trusted_for_the_grace_after_the_switch() -> None:
     assert "Removed" in condition(later)[2]
 
 
-def test_no_request_is_idle() -> None:
+def test_no_request_is_idle_without_reading_the_key_pair() -> None:
     host, guest, body = setup()
     body["metadata"]["annotations"] = {}
-    status, reason, _ = condition(move(host, guest, body))
+    host.objects.pop(("Secret", "ns", NAME))  # read, it would be missed: no condition
+    status, reason, message = condition(move(host, guest, body))
     assert (status, reason) == (c.FALSE, reconcile.REASON_ROTATION_IDLE)
+    assert "no rotation asked" in message
 
 
 class Clusters:

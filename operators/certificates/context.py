@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from operators.certificates.metrics import CertificateMetrics
@@ -92,6 +93,11 @@ class CertificatesContext(OperatorContext):
     settings: CertificatesSettings = field(kw_only=True)
     vault: Vault = field(kw_only=True)
     certificate_metrics: CertificateMetrics = field(kw_only=True)
+    # (namespace, cluster) -> (digest of the CA bundle, when) this process last
+    # wrote the cluster's CA Secret: its Certificates all deliver the same one.
+    ca_written: dict[tuple[str, str], tuple[str, datetime]] = field(
+        default_factory=dict, kw_only=True
+    )
 
 
 def cached(source: Callable[[], str], seconds_valid: float) -> Callable[[], str]:

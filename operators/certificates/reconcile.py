@@ -16,7 +16,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from operators.certificates import ca_rotation, keypair_rotation, keys, policies
@@ -249,13 +249,25 @@ def asked_ca_phase(body: Mapping[str, Any]) -> carotation.Phase | None:
     return carotation.parse_phase(annotations.get(carotation.ROTATION_ANNOTATION))
 
 
+# The fifteen or more Certificates of a cluster deliver the same CA Secret: a
+# process writes a bundle once, and the same bundle again only after this long
+# (so a CA Secret deleted by hand comes back, without a write at every look).
+CA_SECRET_REWRITE = timedelta(minutes=10)
+
+
 def write_ca_secret(run: Run) -> None:
     if not run.ca_bundle:
+        return
+    key = (run.spec.namespace, run.spec.cluster)
+    digest = hashlib.sha256(run.ca_bundle.encode()).hexdigest()
+    last = run.ctx.ca_written.get(key)
+    if last is not None and last[0] == digest and run.now - last[1] < CA_SECRET_REWRITE:
         return
     secret = ca_secret.build(
         run.spec.cluster, run.spec.namespace, ca_pem=run.ca_bundle, operator=CERTIFICATE.operator
     )
     run.ctx.client().apply(secret)
+    run.ctx.ca_written[key] = (digest, run.now)
 
 
 def issue(run: Run) -> None:
@@ -652,6 +664,7 @@ def teardown_if_last(release: Release) -> None:
     release.ctx.client().delete(
         ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)
     )
+    release.ctx.ca_written.pop((release.namespace, release.cluster), None)
     release.torn_down = True
 
 

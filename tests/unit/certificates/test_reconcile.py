@@ -559,3 +559,20 @@ def test_a_secret_another_certificate_writes_is_refused_and_never_revoked() -> N
     _, outcome = world.release(thief)
     assert outcome.ok
     assert world.vault.revoked == []
+
+
+def test_the_ca_secret_is_written_once_per_bundle_and_again_after_a_while() -> None:
+    world = World()
+    api = certificate_body()
+    admin = certificate_body(component="admin")
+    admin["metadata"]["name"] = "c1-admin"
+    world.kube.apply(api)
+    world.reconcile(api)
+    ca = ("Secret", "ns1", "c1-ca")
+    written = world.kube.objects.pop(ca)  # deleted by hand, say
+    world.kube.apply(admin)
+    assert world.reconcile(admin)[1].ok
+    assert ca not in world.kube.objects  # the same bundle: not written again at once
+    world.at(T0 + steps.CA_SECRET_REWRITE)
+    assert world.reconcile(admin)[1].ok
+    assert world.kube.objects[ca]["data"] == written["data"]

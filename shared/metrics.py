@@ -42,7 +42,8 @@ class OperatorMetrics:
         self.api_requests = Counter(
             "g8s_api_requests_total",
             "Requests the operator's client sent to the host API server"
-            " (kopf's watches and patches not counted).",
+            " (kopf's watches and patches not counted), by verb and kind.",
+            ("request",),
             registry=self.registry,
         )
         self.api_throttled = Counter(
@@ -51,9 +52,10 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
-    def api_request(self, waited: float) -> None:
-        """Count one request to the host API server, and what it waited."""
-        self.api_requests.inc()
+    def api_request(self, waited: float, what: str = "") -> None:
+        """Count one request to the host API server (``what``: "GET Secret"), and what
+        it waited."""
+        self.api_requests.labels(what or "other").inc()
         if waited:
             self.api_throttled.inc(waited)
 

@@ -32,13 +32,25 @@ def free_port() -> int:
 
 def read(port: int) -> tuple[float, float]:
     """(requests, seconds throttled) so far, from the operator on ``port``."""
+    requests, throttled = read_all(port)
+    return sum(requests.values()), throttled
+
+
+def read_all(port: int) -> tuple[dict[str, float], float]:
+    """Requests so far by what they are ("GET Secret"), and seconds throttled."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    values = {REQUESTS: 0.0, THROTTLED: 0.0}
+    requests: dict[str, float] = {}
+    throttled = 0.0
     for family in text_string_to_metric_families(text):
-        if family.name in values:
-            values[family.name] = sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return values[REQUESTS], values[THROTTLED]
+        totals = [s for s in family.samples if s.name.endswith("_total")]
+        if family.name == REQUESTS:
+            for sample in totals:
+                what = sample.labels.get("request", "other")
+                requests[what] = requests.get(what, 0.0) + sample.value
+        elif family.name == THROTTLED:
+            throttled = sum(s.value for s in totals)
+    return requests, throttled
 
 
 @dataclass
@@ -48,21 +60,33 @@ class Rates:
     requests: dict[str, float] = field(default_factory=dict)
     peak: dict[str, float] = field(default_factory=dict)
     throttled: dict[str, float] = field(default_factory=dict)
+    # Per operator: requests by what they are ("GET Secret").
+    kinds: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def lines(self, count: int) -> list[str]:
-        return [
-            f"    {name:<14} {total:9.0f} {total / count:9.1f} per cluster;"
-            f" busiest second {self.peak.get(name, 0.0):6.0f}/s;"
-            f" throttled {self.throttled.get(name, 0.0):.1f} s"
-            for name, total in sorted(self.requests.items(), key=lambda kv: -kv[1])
-        ]
+    def lines(self, count: int, top: int = 6) -> list[str]:
+        """Per operator, busiest first: its requests per cluster, then its ``top`` kinds."""
+        out: list[str] = []
+        for name, total in sorted(self.requests.items(), key=lambda kv: -kv[1]):
+            out.append(
+                f"    {name:<14} {total:9.0f} {total / count:9.1f} per cluster;"
+                f" busiest second {self.peak.get(name, 0.0):6.0f}/s;"
+                f" throttled {self.throttled.get(name, 0.0):.1f} s"
+            )
+            kinds = sorted((self.kinds.get(name) or {}).items(), key=lambda kv: -kv[1])
+            out.extend(
+                f"      {what:<32} {value / count:7.1f} per cluster"
+                for what, value in kinds[:top]
+                if value
+            )
+        return out
 
 
 @contextlib.contextmanager
 def sampling(ports: Mapping[str, int]) -> Iterator[Rates]:
     """Sample every operator each second until the block ends; the rates fill in then."""
     rates = Rates()
-    first = {name: read(port) for name, port in ports.items()}
+    before = {name: read_all(port) for name, port in ports.items()}
+    first = {name: (sum(kinds.values()), throttled) for name, (kinds, throttled) in before.items()}
     last = dict(first)
     stop = threading.Event()
 
@@ -83,6 +107,8 @@ def sampling(ports: Mapping[str, int]) -> Iterator[Rates]:
         stop.set()
         thread.join()
         for name, port in ports.items():
-            requests, throttled = read(port)
-            rates.requests[name] = requests - first[name][0]
+            kinds, throttled = read_all(port)
+            rates.requests[name] = sum(kinds.values()) - first[name][0]
             rates.throttled[name] = throttled - first[name][1]
+            earlier = before[name][0]
+            rates.kinds[name] = {k: v - earlier.get(k, 0.0) for k, v in kinds.items()}

@@ -143,8 +143,9 @@ class Kube:
         with _api_errors():
             return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def _call(self, fn: Callable[[], T]) -> T:
-        self.limit.take()
+    def _call(self, fn: Callable[[], T], what: str = "") -> T:
+        """Send one request (``what``: its verb and kind, for the request counter)."""
+        self.limit.take(what)
         with _api_errors():
             return fn()
 
@@ -198,9 +199,13 @@ class Kube:
         if meta.get("namespace"):
             kwargs["namespace"] = meta["namespace"]
         if subresource == "status":
-            result = self._call(lambda: resource.status.server_side_apply(**kwargs))
+            result = self._call(
+                lambda: resource.status.server_side_apply(**kwargs), f"APPLY {obj['kind']}/status"
+            )
         else:
-            result = self._call(lambda: resource.server_side_apply(**kwargs))
+            result = self._call(
+                lambda: resource.server_side_apply(**kwargs), f"APPLY {obj['kind']}"
+            )
         return dict(result)
 
     def create(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
@@ -215,7 +220,8 @@ class Kube:
         result = self._call(
             lambda: resource.create(
                 body=dict(obj), namespace=meta.get("namespace"), **extra, **PLAIN
-            )
+            ),
+            f"CREATE {obj['kind']}",
         )
         return dict(result)
 
@@ -223,7 +229,8 @@ class Kube:
         resource = self._resource(ref.api_version, ref.kind)
         try:
             result = self._call(
-                lambda: resource.get(name=ref.name, namespace=ref.namespace, **PLAIN)
+                lambda: resource.get(name=ref.name, namespace=ref.namespace, **PLAIN),
+                f"GET {ref.kind}",
             )
         except ApiError as exc:
             if exc.status == HTTP_NOT_FOUND:
@@ -247,7 +254,8 @@ class Kube:
                 label_selector=selector,
                 field_selector=field_selector,
                 **PLAIN,
-            )
+            ),
+            f"LIST {kind}",
         )
         return [dict(item) for item in result.get("items") or []]
 
@@ -258,7 +266,8 @@ class Kube:
         result = self._call(
             lambda: resource.get(
                 namespace=namespace, header_params={"Accept": METADATA_LIST}, **PLAIN
-            )
+            ),
+            f"LIST {kind} (metadata)",
         )
         return {str(item["metadata"]["name"]) for item in result.get("items") or []}
 
@@ -273,7 +282,10 @@ class Kube:
             "kind": "Eviction",
             "metadata": {"name": name, "namespace": namespace},
         }
-        self._call(lambda: core.create_namespaced_pod_eviction(name, namespace, body))  # type: ignore[arg-type]
+        self._call(
+            lambda: core.create_namespaced_pod_eviction(name, namespace, body),  # type: ignore[arg-type]
+            "CREATE Eviction",
+        )
 
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
         """Delete; False if it was already gone.
@@ -286,7 +298,8 @@ class Kube:
             self._call(
                 lambda: resource.delete(
                     name=ref.name, namespace=ref.namespace, propagation_policy=propagation, **PLAIN
-                )
+                ),
+                f"DELETE {ref.kind}",
             )
         except ApiError as exc:
             if exc.status == HTTP_NOT_FOUND:
@@ -308,7 +321,8 @@ class Kube:
                 body=dict(body),
                 content_type="application/merge-patch+json",
                 **PLAIN,
-            )
+            ),
+            f"PATCH {ref.kind}",
         )
         return dict(result)
 
@@ -322,7 +336,7 @@ class Kube:
         request = self._client.param_serialize(
             "GET", "/readyz", query_params=[("verbose", "true")], auth_settings=["BearerToken"]
         )
-        response = self._call(lambda: self._client.call_api(*request))
+        response = self._call(lambda: self._client.call_api(*request), "GET /readyz")
         with _api_errors():
             response.read()
         body = (response.data or b"").decode(errors="replace")
@@ -341,7 +355,8 @@ class Kube:
             spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
         )
         answer = self._call(
-            lambda: core.create_namespaced_service_account_token(name, namespace, body)
+            lambda: core.create_namespaced_service_account_token(name, namespace, body),
+            "CREATE TokenRequest",
         )
         if answer.status is None or not answer.status.token:
             raise ApiError(
@@ -359,7 +374,7 @@ class Kube:
     def get_raw(self, path: str) -> str:
         """The body of ``GET path`` (a non-resource path such as ``/metrics``)."""
         request = self._client.param_serialize("GET", path, auth_settings=["BearerToken"])
-        response = self._call(lambda: self._client.call_api(*request))
+        response = self._call(lambda: self._client.call_api(*request), f"GET {path}")
         with _api_errors():
             response.read()
         body = (response.data or b"").decode(errors="replace")
@@ -377,6 +392,7 @@ class Kube:
                 body={"status": dict(status)},
                 content_type="application/merge-patch+json",
                 **PLAIN,
-            )
+            ),
+            f"PATCH {ref.kind}/status",
         )
         return dict(result)

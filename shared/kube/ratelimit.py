@@ -23,8 +23,8 @@ class TokenBucket:
     burst: int
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    # Called with each request's wait (metrics), outside the lock.
-    on_take: Callable[[float], None] | None = None
+    # Called with each request's wait and what it is ("GET Secret"), outside the lock.
+    on_take: Callable[[float, str], None] | None = None
     # Seconds requests have waited for a token, in all.
     waited: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -51,10 +51,10 @@ class TokenBucket:
             self.waited += wait
             return wait
 
-    def take(self) -> None:
-        """Wait, when needed, until a request may go."""
+    def take(self, what: str = "") -> None:
+        """Wait, when needed, until request ``what`` may go."""
         wait = self.delay()
         if self.on_take is not None:
-            self.on_take(wait)
+            self.on_take(wait, what)
         if wait > 0:
             self.sleep(wait)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from shared import logs
+from shared import heap, logs
 from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
@@ -142,6 +142,8 @@ def run(
 ) -> None:
     env = dict(os.environ if environ is None else environ)
     runtime = load(RuntimeSettings, env)
+    if runtime.heap_trace:
+        heap.trace(runtime.heap_trace)  # the modules are loaded: what grows after is traced
     if not runtime.worker_threads:
         runtime = dataclasses.replace(runtime, worker_threads=worker_threads)
     # Read once, before anything starts: a malformed value stops the process

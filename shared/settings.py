@@ -54,6 +54,10 @@ class RuntimeSettings:
     # a burst of api_burst; 0 turns the limit off.
     api_qps: float = 500.0
     api_burst: int = 1000
+    # A file: trace the heap from the start (tracemalloc, a diagnostic that
+    # slows the process) and write its largest allocation sites there on
+    # SIGUSR2 (shared.heap); empty: off.
+    heap_trace: str = ""
 
     def __post_init__(self) -> None:
         if self.worker_threads < 0:

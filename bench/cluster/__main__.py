@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import statistics
 import time
 from collections import Counter
@@ -319,9 +320,15 @@ def table(rows: Sequence[tuple[str, str]]) -> str:
 
 @contextlib.contextmanager
 def operators(
-    env: localenv.LocalEnv, namespaces: Sequence[str], log_dir: Path, ports: Mapping[str, int]
+    env: localenv.LocalEnv,
+    namespaces: Sequence[str],
+    log_dir: Path,
+    ports: Mapping[str, int],
+    *,
+    heap: bool = False,
 ) -> Iterator[list[RunningOperator]]:
-    """The five operators, each with its metrics endpoint on ``ports[name]`` (loopback)."""
+    """The five operators, each with its metrics endpoint on ``ports[name]`` (loopback);
+    ``heap``: each traces its heap (shared/heap.py) into ``<log_dir>/<name>.heap``."""
     with contextlib.ExitStack() as stack:
         yield [
             stack.enter_context(
@@ -332,6 +339,7 @@ def operators(
                         **localenv.network_settings(env.name),
                         "G8S_METRICS_PORT": str(ports[kind.operator]),
                         "G8S_METRICS_ADDRESS": "127.0.0.1",
+                        "G8S_HEAP_TRACE": str(heap_file(log_dir, kind.operator)) if heap else "",
                     },
                     namespace=",".join(namespaces),
                     log_dir=log_dir,
@@ -339,6 +347,30 @@ def operators(
             )
             for kind in ALL_KINDS
         ]
+
+
+def heap_file(log_dir: Path, operator: str) -> Path:
+    return log_dir / f"{operator}.heap"
+
+
+def heap_reports(running: Sequence[RunningOperator], log_dir: Path, top: int = 12) -> str:
+    """Ask each operator for its heap report (SIGUSR2) and show its largest lines."""
+    shown: list[str] = []
+    for op in running:
+        target = heap_file(log_dir, op.name)
+        target.unlink(missing_ok=True)
+        op.process.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 120  # a snapshot of a large heap takes a while
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not target.exists():
+            shown.append(f"  {op.name}: no heap report within 120 s")
+            continue
+        lines = target.read_text().splitlines()
+        by_line = lines[: lines.index("by filename:")] if "by filename:" in lines else lines
+        shown.append(f"  {op.name}: {by_line[0]} (all of it in {target})")
+        shown.extend(f"    {line.strip()}" for line in by_line[2 : 2 + top])
+    return "\n".join(["heap, largest allocation sites by line:", *shown])
 
 
 # kopf logs this once it has credentials; its watches start right after.
@@ -423,7 +455,10 @@ def measure(
     )
     watched = [one_ns, many_ns]
     ports = {kind.operator: clientrate.free_port() for kind in ALL_KINDS}
-    with running_provisioner(env, log_dir), operators(env, watched, log_dir, ports) as running:
+    with (
+        running_provisioner(env, log_dir),
+        operators(env, watched, log_dir, ports, heap=args.heap) as running,
+    ):
         wait_started(running)
         figures.one = step("one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout))[
             "one"
@@ -478,6 +513,8 @@ def measure(
         figures.rest_vault = profile.vault_requests(audit, offset)
         figures.changed = writers(before, versions(env), since)
         figures.memory = {op.name: usage(op).rss_mib for op in running}
+        if args.heap:
+            print(heap_reports(running, log_dir), flush=True)
         # The figures first: deleting many clusters takes long, and may time out.
         show(figures, env.name)
         deleted = {ns: network_uids(env, ns) for ns in watched}
@@ -606,6 +643,11 @@ def main() -> None:
         "--profile",
         action="store_true",
         help="sample each operator with py-spy while the clusters are built; print the top",
+    )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="trace each operator's heap (slower) and print its largest sites once all are Ready",
     )
     parser.add_argument("--env", default=os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
     args = parser.parse_args()

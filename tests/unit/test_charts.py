@@ -84,6 +84,8 @@ NOT_EXPOSED = {
     "G8S_VAULT_JWT_FILE",
     # For tests that run the agent in a network namespace of their own.
     "G8S_AGENT_NETNS",
+    # A benchmark's diagnostic (bench.cluster --heap): it slows the process.
+    "G8S_HEAP_TRACE",
 }
 VARIABLE = re.compile(r"\bG8S_[A-Z0-9_]*[A-Z0-9]\b")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?: |$)")

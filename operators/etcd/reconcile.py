@@ -70,10 +70,21 @@ class Run:
     defragmented: list[str] = field(default_factory=list)
     defrag_error: str = ""
     requeue: Retry | None = None
+    # The TLS Secrets read in this reconcile, by name: the members' check, the
+    # probe's client and the CA digest each look at them, and a read is a
+    # request per look of every EtcdCluster.
+    secrets_read: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> Mapping[str, Any]:
         return self.body.get("status") or {}
+
+    def secret(self, name: str) -> dict[str, Any] | None:
+        """Secret ``name`` of the EtcdCluster's namespace, read once in this reconcile."""
+        if name not in self.secrets_read:
+            ref = ObjectRef("v1", "Secret", name, self.spec.namespace)
+            self.secrets_read[name] = self.kube.get(ref)
+        return self.secrets_read[name]
 
     @property
     def created(self) -> datetime:
@@ -163,7 +174,7 @@ def observe(run: Run) -> None:
     )
     if not run.settings.probe_members or run.statefulset is None:
         return
-    secret = run.kube.get(ObjectRef("v1", "Secret", spec.tls.client, spec.namespace))
+    secret = run.secret(spec.tls.client)
     if secret is None:
         run.tls_error = f"client TLS Secret {spec.tls.client} not found"
         return
@@ -238,11 +249,7 @@ def _require_tls_secrets(run: Run) -> None:
     like a slow start. Checked only while there is no StatefulSet, so nothing
     is read at rest."""
     tls, namespace = run.spec.tls, run.spec.namespace
-    missing = [
-        name
-        for name in (tls.server, tls.peer, tls.client)
-        if run.kube.get(ObjectRef("v1", "Secret", name, namespace)) is None
-    ]
+    missing = [name for name in (tls.server, tls.peer, tls.client) if run.secret(name) is None]
     if missing:
         raise Retry(
             REASON_SECRETS_MISSING,
@@ -294,11 +301,10 @@ def apply(run: Run) -> None:
 
 def _trusted_cas(run: Run) -> str:
     """The digest of the CA bundles of the members' TLS Secrets; "" if one is missing."""
-    tls, namespace = run.spec.tls, run.spec.namespace
+    tls = run.spec.tls
     bundles = []
     for name in (tls.server, tls.peer, tls.client):
-        secret = run.kube.get(ObjectRef("v1", "Secret", name, namespace))
-        ca = ((secret or {}).get("data") or {}).get("ca.crt")
+        ca = ((run.secret(name) or {}).get("data") or {}).get("ca.crt")
         if not ca:
             return ""
         bundles.append(base64.b64decode(ca))

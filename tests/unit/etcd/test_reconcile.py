@@ -49,8 +49,10 @@ class FakeKube:
         self.objects = {(o["kind"], o["metadata"]["name"]): o for o in (*tls, *objects)}
         self.applied: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str]] = []
+        self.reads: list[tuple[str, str]] = []
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.reads.append((ref.kind, ref.name))
         return self.objects.get((ref.kind, ref.name))
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +105,9 @@ def test_new_cluster_applies_every_child_owned_and_labelled() -> None:
     assert objects["StatefulSet"]["spec"]["replicas"] == 3
     assert objects["ConfigMap"]["data"]["initial-cluster-state"] == "new"
     assert objects["ConfigMap"]["data"]["initial-cluster"].count("=https://") == 3
+    # The members' check and the CA digest share one read of each TLS Secret.
+    secrets = [name for kind, name in cast(FakeKube, run.kube).reads if kind == "Secret"]
+    assert sorted(secrets) == ["demo-etcd-client", "demo-etcd-peer", "demo-etcd-server"]
 
 
 def test_report_while_creating() -> None:

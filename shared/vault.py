@@ -447,6 +447,10 @@ class Vault:
             if refused is not None:
                 raise refused
             raise VaultFailure(f"mount {mount} has no CA after generating one")
+        if refused is None:
+            # Made here: the mount's one issuer is known without asking (three
+            # requests fewer for each new cluster).
+            self._issuers_known[mount] = ({ROOT_ISSUER: created}, ROOT_ISSUER)
         return created
 
     def ca_certificate(self, mount: str) -> str:

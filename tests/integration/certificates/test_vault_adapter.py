@@ -118,6 +118,11 @@ def test_a_second_issuer_signs_only_once_it_is_the_default_and_can_be_retired(
     signing moves with the default; the retired root is gone and the new one signs."""
     mount, info = cluster_pki
     first = vault.ca_certificate(mount)
+    # What the adapter took as known when it made the root is what Vault says.
+    known = (vault.issuers(mount), vault.default_issuer(mount))
+    vault.forget(mount)
+    assert (vault.issuers(mount), vault.default_issuer(mount)) == known
+    assert known == ({ROOT_ISSUER: first}, ROOT_ISSUER)
     profile = catalogue.profile(catalogue.API, info)
     vault.ensure_role(mount, role_for(profile))
     name = carotation.issuer_name("rotation-1")

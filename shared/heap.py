@@ -1,4 +1,11 @@
-"""Where an operator's memory is: a diagnostic for memory that grows with clusters.
+"""An operator's memory: freed memory given back, and where the live memory is.
+
+An operator parses many API answers at once while clusters are built (up to
+its worker threads each); the C allocator keeps what they freed, so the
+resident size stays at that peak although the live Python objects are a
+tenth of it (measured with the trace below: 22 MiB traced in a 165 MiB
+process). ``give_back`` returns the freed memory to the system now and then.
+
 
 With ``G8S_HEAP_TRACE=<file>`` the process traces its allocations from the
 start (``tracemalloc``, one frame each) and, on SIGUSR2, writes the largest
@@ -9,12 +16,47 @@ is for a benchmark run (``bench.cluster --heap``), never for production.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import signal
+import threading
 import tracemalloc
 from pathlib import Path
 from types import FrameType
 
 TOP = 25
+# How often freed memory is given back: a trim takes about a millisecond.
+TRIM_INTERVAL = 30.0
+
+
+def trim() -> bool:
+    """Give the allocator's free memory back to the system (glibc's malloc_trim);
+    False where the C library has no such call."""
+    name = ctypes.util.find_library("c")
+    try:
+        call = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        call = None
+    if call is None:
+        return False
+    call(0)
+    return True
+
+
+def give_back(interval: float = TRIM_INTERVAL) -> threading.Thread | None:
+    """Trim every ``interval`` seconds in a thread of its own; None when trimming
+    is not possible here."""
+    if not trim():
+        return None
+
+    def loop() -> None:
+        while True:
+            threading.Event().wait(interval)
+            trim()
+
+    thread = threading.Thread(target=loop, name="g8s-trim", daemon=True)
+    thread.start()
+    return thread
 
 
 def report(snapshot: tracemalloc.Snapshot, top: int = TOP) -> str:

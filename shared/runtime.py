@@ -144,6 +144,7 @@ def run(
     runtime = load(RuntimeSettings, env)
     if runtime.heap_trace:
         heap.trace(runtime.heap_trace)  # the modules are loaded: what grows after is traced
+    heap.give_back()
     if not runtime.worker_threads:
         runtime = dataclasses.replace(runtime, worker_threads=worker_threads)
     # Read once, before anything starts: a malformed value stops the process

@@ -39,3 +39,12 @@ def test_sigusr2_writes_the_report(tmp_path: Path) -> None:
         signal.signal(signal.SIGUSR2, before)
     assert out.read_text().startswith("traced ")
     assert not out.with_suffix(".heap.part").exists()
+
+
+def test_freed_memory_is_given_back_where_the_c_library_can() -> None:
+    # This machine's C library is glibc: trimming must work here.
+    assert heap.trim()
+    thread = heap.give_back(interval=0.01)
+    assert thread is not None
+    assert thread.is_alive()
+    assert thread.daemon  # never holds the process up at exit

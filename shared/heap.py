@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import signal
 import threading
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -29,14 +31,20 @@ TOP = 25
 TRIM_INTERVAL = 30.0
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    # Looked up once: find_library may run ldconfig.
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
 def trim() -> bool:
     """Give the allocator's free memory back to the system (glibc's malloc_trim);
     False where the C library has no such call."""
-    name = ctypes.util.find_library("c")
-    try:
-        call = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        call = None
+    call = _malloc_trim()
     if call is None:
         return False
     call(0)

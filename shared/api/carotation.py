@@ -34,6 +34,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
+from shared.api import stages
+
 ROTATION_ANNOTATION = "g8s.io/ca-rotation"
 ROTATION_TIME_ANNOTATION = "g8s.io/ca-rotation-time"
 
@@ -68,12 +70,8 @@ class Phase:
 
 def parse_phase(value: object) -> Phase | None:
     """The phase an annotation names; None for none, or for a value not of this form."""
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    name, request = value.split("/", 1)
-    if name not in PHASES or not request:
-        return None
-    return Phase(name, request)
+    found = stages.split(value, PHASES)
+    return Phase(*found) if found else None
 
 
 def issuer_name(request: str) -> str:

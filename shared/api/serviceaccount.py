@@ -34,6 +34,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from shared.api import stages
+
 ROTATION_ANNOTATION = "g8s.io/key-rotation"
 ROTATION_TIME_ANNOTATION = "g8s.io/key-rotation-time"
 SIGNING_KEY = "tls.key"
@@ -64,12 +66,8 @@ class Step:
 
 def parse_step(value: object) -> Step | None:
     """The step an annotation names; None for none, or for a value not of this form."""
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    name, request = value.split("/", 1)
-    if name not in STEPS or not request:
-        return None
-    return Step(name, request)
+    found = stages.split(value, STEPS)
+    return Step(*found) if found else None
 
 
 def public_blocks(bundle: bytes) -> list[bytes]:

@@ -28,7 +28,7 @@ the consumers of the certificates must show first:
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -168,6 +168,10 @@ class GuestView:
     serving_signer: str
     # The digest of the CA bundles the etcd members run with ("" while they roll).
     etcd_trust: str = ""
+    # Each of the guest's control-plane pods that reports it (on its mirror pod):
+    # the file digest of the ca.crt it was started with, "" while it is not Ready.
+    # The pods of a guest booted before g8s stamped them report none.
+    control_plane_trust: Mapping[str, str] = field(default_factory=dict)
 
 
 def missing(check: Check, view: GuestView, bundle: bytes) -> str:
@@ -188,9 +192,35 @@ def missing(check: Check, view: GuestView, bundle: bytes) -> str:
             )
         if view.etcd_trust != ca.trust_digest([bundle] * 3):
             return "the etcd members have not all restarted with the bundle yet"
+    if check is Check.TRUSTS_BOTH:
+        # Only a CA gained restarts them (their clients must trust the servers'
+        # next certificates); one dropped does not, so the last check has
+        # nothing to wait for here.
+        digest = ca.file_digest(bundle)
+        stale = sorted(n for n, d in view.control_plane_trust.items() if d != digest)
+        if stale:
+            shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
+            return f"the guest's control plane has not restarted with the bundle yet: {shown}"
     if check is Check.SIGNED_BY_NEW and view.serving_signer != new:
         return "the guest API server does not serve a certificate of the new CA yet"
     return ""
+
+
+def control_plane_trust(pods: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each pod's (the guest's kube-system pods of tier control-plane) digest of the
+    CA bundle it was started with; "" while it is not Ready or going."""
+    found: dict[str, str] = {}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        if ca.STATIC_POD_TRUST_ANNOTATION not in annotations:
+            continue
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)
+        running = ready and not meta.get("deletionTimestamp")
+        digest = str(annotations[ca.STATIC_POD_TRUST_ANNOTATION]) if running else ""
+        found[str(meta.get("name") or "")] = digest
+    return found
 
 
 def client_cas(configmap: Mapping[str, Any] | None) -> frozenset[str]:

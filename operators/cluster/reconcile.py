@@ -632,6 +632,8 @@ def _not_shown(run: Run, check: sarotation.Check, secret: Mapping[str, Any]) -> 
 
 
 EXTENSION_AUTH = ObjectRef("v1", "ConfigMap", "extension-apiserver-authentication", "kube-system")
+# The guest's static pods (operators/kvm/children/ignition.py labels them).
+CONTROL_PLANE_PODS = "tier=control-plane"
 
 
 def rotate_ca(run: Run) -> None:
@@ -730,10 +732,12 @@ def _guest_view(
 ) -> carotation.GuestView:
     signer = ca.signer_of(guest.server_certificate(), [bundle])
     etcd = next(iter(run.of(ETCD_CLUSTER)), None)
+    control_plane = guest.list("v1", "Pod", namespace="kube-system", selector=CONTROL_PLANE_PODS)
     return carotation.GuestView(
         client_cas=carotation.client_cas(published),
         serving_signer=ca.fingerprint(signer) if signer is not None else "",
         etcd_trust=str(((etcd or {}).get("status") or {}).get("trustedCAs") or ""),
+        control_plane_trust=carotation.control_plane_trust(control_plane),
     )
 
 

@@ -38,6 +38,11 @@ from shared.api import stages
 
 ROTATION_ANNOTATION = "g8s.io/ca-rotation"
 ROTATION_TIME_ANNOTATION = "g8s.io/ca-rotation-time"
+# On a guest's static pods (and so their mirror pods): the file digest of the
+# ca.crt the pod was started with. The guest's pki-sync writes it into the
+# manifests when the bundle gains a CA, which makes the kubelet start the pod
+# again.
+STATIC_POD_TRUST_ANNOTATION = "g8s.io/trusted-ca"
 
 TRUSTED = "Trusted"
 REISSUED = "Reissued"
@@ -138,6 +143,12 @@ def trust_digest(bundles: Sequence[bytes]) -> str:
     for pem in bundles:
         digest.update(hashlib.sha256(pem.strip()).digest())
     return digest.hexdigest()[:16]
+
+
+def file_digest(pem: bytes) -> str:
+    """The digest of a ca.crt file as the guest's pki-sync writes it: the first 16 hex
+    digits of the SHA-256 of its bytes (``sha256sum``)."""
+    return hashlib.sha256(pem).hexdigest()[:16]
 
 
 def signer_of(leaf_pem: bytes, trusted: Sequence[bytes]) -> bytes | None:

@@ -27,8 +27,8 @@ from typing import Any
 
 from operators.kvm.launcher.command import PKI_MOUNT_TAG
 from operators.kvm.model import KVMNodeSpec
+from shared.api import carotation, encryption, serviceaccount
 from shared.api import certificates as certs
-from shared.api import encryption, serviceaccount
 
 IGNITION_VERSION = "3.4.0"
 PKI = "/etc/kubernetes/pki"
@@ -288,6 +288,9 @@ def static_pod(name: str, image: str, command: Sequence[str]) -> dict[str, Any]:
             "name": name,
             "namespace": "kube-system",
             "labels": {"component": name, "tier": "control-plane"},
+            # pki-sync writes the digest of the CA bundle here: see pki-sync.sh.
+            # Empty in the Ignition config, which must not change with the CA.
+            "annotations": {carotation.STATIC_POD_TRUST_ANNOTATION: ""},
         },
         "spec": {
             "hostNetwork": True,

@@ -10,15 +10,20 @@
 # "..data" to a new directory on every update, and only then is a full pass
 # (a find and a cmp per file, costly on an emulated guest) made.
 # Some files are read only when a process starts, and a pass that changes or
-# removes one stops (SIGTERM) the processes that read it; the kubelet starts
-# a static pod's container again, systemd the kubelet:
-# - the service-account keys: kube-apiserver and kube-controller-manager;
+# removes one restarts the processes that read it:
+# - the service-account keys: kube-apiserver and kube-controller-manager are
+#   stopped (SIGTERM), and the kubelet starts their containers again;
 # - the CA bundle (ca.crt) when it gains a CA (a CA rotation's first phase):
 #   the clients that verify a server with it (kube-apiserver towards etcd,
 #   the controller manager, the scheduler and the kubelet towards the API
-#   server), so that they trust the servers' new certificates.
-# The first pass, before the kubelet starts, restarts nothing.
-# It logs paths, never contents.
+#   server), so that they trust the servers' new certificates. Each static
+#   pod's manifest that has the annotation g8s.io/trusted-ca gets the digest
+#   of the bundle there (the first 16 hex digits of its sha256), so the
+#   kubelet starts the pod again; its mirror pod then shows the digest, which
+#   is how the cluster operator knows the control plane runs with the bundle
+#   before it lets the rotation go on. systemd starts the kubelet again.
+# The first pass, before the kubelet starts, stamps the manifests and restarts
+# nothing. It logs paths, never contents.
 #
 # Usage: pki-sync first|watch|once
 #   first  wait for the share, make the first pass, exit (the kubelet's
@@ -26,14 +31,16 @@
 #   watch  look every few seconds and pass again when the share changed;
 #   once   one pass; non-zero when the share is not readable (tests).
 # Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL,
-# G8S_PKI_RESTART, G8S_PKI_RESTART_CA (the process names to restart).
+# G8S_PKI_MANIFESTS (the static pods' directory), G8S_PKI_RESTART,
+# G8S_PKI_RESTART_CA (the process names to stop).
 set -u
 
 share=${G8S_PKI_SHARE:-/run/g8s/pki}
 target=${G8S_PKI_TARGET:-/etc/kubernetes/pki}
 interval=${G8S_PKI_INTERVAL:-5}
 restart=${G8S_PKI_RESTART:-kube-apiserver kube-controller-manager}
-restart_ca=${G8S_PKI_RESTART_CA:-kube-apiserver kube-controller-manager kube-scheduler kubelet}
+restart_ca=${G8S_PKI_RESTART_CA:-kubelet}
+manifests=${G8S_PKI_MANIFESTS:-/etc/kubernetes/manifests}
 mode=${1:-watch}
 # The names to restart, written by a pass that changed a file read only at
 # start; beside the target, so that the pass's own clean-up does not take it
@@ -79,19 +86,41 @@ readers() {
     service-account/*) echo "$restart" ;;
     ca.crt)
         if [ -z "$2" ] || [ "$(grep -Fxvc -f "$target/${1#./}" "$2")" -gt 0 ]; then
-            echo "$restart_ca"
+            echo "$restart_ca static-pods"
         fi
         ;;
     esac
 }
 
-# Stop every process named in the mark (its /proc comm, which the kernel
-# cuts to 15 characters: kube-controller-manager is "kube-controller").
+# Write the digest of the CA bundle into every static pod manifest that has
+# the annotation. A manifest is replaced by rename, from a dot file the kubelet
+# does not read; one that already has the digest is left as it is.
+stamp_static_pods() {
+    [ -f "$target/ca.crt" ] || return 0
+    digest=$(sha256sum "$target/ca.crt" | cut -c1-16)
+    for manifest in "$manifests"/*; do
+        [ -f "$manifest" ] || continue
+        grep -q '"g8s.io/trusted-ca": *"' "$manifest" || continue
+        grep -q "\"g8s.io/trusted-ca\": *\"$digest\"" "$manifest" && continue
+        new="$manifests/.${manifest##*/}.$$.g8s-new"
+        sed "s|\"g8s.io/trusted-ca\": *\"[^\"]*\"|\"g8s.io/trusted-ca\": \"$digest\"|" \
+            "$manifest" >"$new" && mv -f "$new" "$manifest" &&
+            echo "g8s-pki-sync: restarted the static pod of ${manifest##*/}: trusted CAs $digest"
+    done
+}
+
+# Restart everything named in the mark: the static pods through their
+# manifests, any other process by its /proc comm (which the kernel cuts to
+# 15 characters: kube-controller-manager is "kube-controller").
 restart_due() {
     [ -s "$restart_mark" ] || { rm -f "$restart_mark"; return 0; }
     names=$(tr ' ' '\n' <"$restart_mark" | sort -u)
     rm -f "$restart_mark"
     for name in $names; do
+        if [ "$name" = static-pods ]; then
+            stamp_static_pods
+            continue
+        fi
         short=$(printf %.15s "$name")
         for comm in /proc/[0-9]*/comm; do
             [ "$(cat "$comm" 2>/dev/null)" = "$short" ] || continue
@@ -120,8 +149,10 @@ first)
         echo "g8s-pki-sync: the share $share has no ca.crt yet; waiting" >&2
         sleep "$interval"
     done
-    # Nothing runs yet that read the old keys.
+    # Nothing runs yet that read the old keys; the static pods start with the
+    # bundle they find.
     rm -f "$restart_mark"
+    stamp_static_pods
     exit 0
     ;;
 watch) ;;

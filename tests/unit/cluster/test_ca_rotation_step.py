@@ -64,6 +64,8 @@ class Guest:
     def __init__(self, trusted: bytes, serving: bytes) -> None:
         self.published = b""
         self.load(trusted, serving)
+        # The bundle its static pods were (re)started with (pki-sync's stamp).
+        self.started_with = ca.file_digest(trusted)
 
     def load(self, trusted: bytes, serving: bytes) -> None:
         self.trusted, self.serving = trusted, serving
@@ -81,6 +83,17 @@ class Guest:
 
     def server_certificate(self) -> bytes:
         return self.serving
+
+    def list(self, api_version: str, kind: str, **where: str) -> list[dict[str, Any]]:
+        assert (api_version, kind) == ("v1", "Pod")
+        assert where == {"namespace": "kube-system", "selector": reconcile.CONTROL_PLANE_PODS}
+        annotations = {ca.STATIC_POD_TRUST_ANNOTATION: self.started_with}
+        return [
+            {
+                "metadata": {"name": "kube-apiserver-c1-cp-0", "annotations": annotations},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }
+        ]
 
 
 class World:
@@ -104,6 +117,7 @@ class World:
     def loads(self, trusted: bytes, serving: bytes | None = None) -> None:
         """The guest's API server and the etcd members restart with ``trusted``."""
         self.guest.load(trusted, serving or self.guest.serving)
+        self.guest.started_with = ca.file_digest(trusted)
         self.etcd_trust = ca.trust_digest([trusted] * 3)
 
     def _ca_secret(self, bundle: bytes) -> dict[str, Any]:
@@ -194,8 +208,12 @@ def test_each_phase_waits_for_the_guest_to_show_the_last() -> None:
     assert (status, reason) == (c.TRUE, ca.TRUSTED)
     assert "not yet of exactly the 2" in message
     bundle = ca.bundle([world.old.pem, world.new.pem])
+    # The API server reloads its client CAs by itself, before it restarts.
     world.guest.load(bundle, world.guest.serving)
     assert "etcd members" in condition(world.move())[2]
+    world.etcd_trust = ca.trust_digest([bundle] * 3)
+    message = condition(world.move())[2]
+    assert "control plane has not restarted with the bundle yet: kube-apiserver-c1-cp-0" in message
     world.loads(bundle)
     assert "for Reissued" in condition(world.move())[2]
     world.certificates_operator()

@@ -127,3 +127,43 @@ def test_the_client_cas_are_read_from_the_published_configmap() -> None:
     configmap = {"data": {"client-ca-file": (old + new).decode()}}
     assert plan.client_cas(configmap) == {ca.fingerprint(old), ca.fingerprint(new)}
     assert plan.client_cas(None) == frozenset()
+
+
+def _pod(name: str, trust: str | None, ready: str = "True", **meta: Any) -> dict[str, Any]:
+    annotations = {ca.STATIC_POD_TRUST_ANNOTATION: trust} if trust is not None else {}
+    return {
+        "metadata": {"name": name, "annotations": annotations, **meta},
+        "status": {"conditions": [{"type": "Ready", "status": ready}]},
+    }
+
+
+def test_the_control_plane_trust_is_each_ready_pods_stamp() -> None:
+    pods = [
+        _pod("kube-apiserver-cp-0", "aaaa"),
+        _pod("kube-scheduler-cp-0", "aaaa", ready="False"),
+        _pod("kube-controller-manager-cp-0", "aaaa", deletionTimestamp="2026-12-06T00:00:00Z"),
+        _pod("kube-apiserver-cp-1", None),  # a guest booted before the stamp
+    ]
+    assert plan.control_plane_trust(pods) == {
+        "kube-apiserver-cp-0": "aaaa",
+        "kube-scheduler-cp-0": "",
+        "kube-controller-manager-cp-0": "",
+    }
+
+
+def test_the_bundle_phase_waits_for_the_control_plane_to_restart_with_the_bundle() -> None:
+    old, new = _ca_pem(NOW - timedelta(days=400)), _ca_pem(NOW)
+    bundle = ca.bundle([old, new])
+    both = frozenset({ca.fingerprint(old), ca.fingerprint(new)})
+    etcd = ca.trust_digest([bundle] * 3)
+    stale = {"kube-apiserver-cp-0": ca.file_digest(old), "kube-scheduler-cp-0": ""}
+    view = plan.GuestView(both, ca.fingerprint(old), etcd, stale)
+    said = plan.missing(plan.Check.TRUSTS_BOTH, view, bundle)
+    assert said.endswith("restarted with the bundle yet: kube-apiserver-cp-0, kube-scheduler-cp-0")
+    started = {name: ca.file_digest(bundle) for name in stale}
+    view = plan.GuestView(both, ca.fingerprint(old), etcd, started)
+    assert plan.missing(plan.Check.TRUSTS_BOTH, view, bundle) == ""
+    # Dropping a CA restarts no static pod: the last check does not wait for one.
+    only_new = frozenset({ca.fingerprint(new)})
+    done = plan.GuestView(only_new, ca.fingerprint(new), ca.trust_digest([new] * 3), started)
+    assert plan.missing(plan.Check.TRUSTS_NEW, done, new) == ""

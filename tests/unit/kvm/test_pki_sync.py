@@ -1,5 +1,7 @@
 """The guest's live-file sync (pki-sync.sh), run with sh on a share laid out as a mounted Secret."""
 
+import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -8,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from operators.kvm.children import ignition
+from shared.api import carotation
 
 
 def share_revision(share: Path, revision: str, files: dict[str, tuple[str, int]]) -> None:
@@ -31,6 +34,8 @@ def settings(share: Path, target: Path) -> dict[str, str]:
         "G8S_PKI_SHARE": str(share),
         "G8S_PKI_TARGET": str(target),
         "G8S_PKI_INTERVAL": "0.1",
+        # Never this machine's own static pods.
+        "G8S_PKI_MANIFESTS": str(target.parent / "no-manifests"),
     }
 
 
@@ -201,10 +206,15 @@ def test_a_changed_ca_restarts_its_readers_even_under_a_long_name(tmp_path: Path
     stand_in = tmp_path / "g8s-test-controller-manager"  # 27 characters
     stand_in.write_bytes(Path("/bin/sleep").read_bytes())
     stand_in.chmod(0o755)
+    manifests = static_pods(tmp_path / "manifests")
     reader = subprocess.Popen([str(stand_in), "300"])
     watch = subprocess.Popen(
         ["sh", str(script), "watch"],
-        env={**settings(share, target), "G8S_PKI_RESTART_CA": f"{stand_in.name} g8s-absent"},
+        env={
+            **settings(share, target),
+            "G8S_PKI_RESTART_CA": f"{stand_in.name} g8s-absent",
+            "G8S_PKI_MANIFESTS": str(manifests),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -218,16 +228,79 @@ def test_a_changed_ca_restarts_its_readers_even_under_a_long_name(tmp_path: Path
         assert wait_until(lambda: ca.read_text() == "CA1\nCA2")
         assert reader.wait(timeout=10) == -15  # SIGTERM
         restarted = reader.pid
+        # The static pods are started again by the kubelet: their manifests
+        # now carry the digest of the bundle (the one without the annotation
+        # is not touched).
+        both = carotation.file_digest(b"CA1\nCA2")
+        assert both == hashlib.sha256(b"CA1\nCA2").hexdigest()[:16]
+        assert wait_until(lambda: trust_of(manifests / "kube-apiserver.yaml") == both)
+        assert (manifests / "other.yaml").read_text() == OTHER
         # The old CA dropped: nothing to load that a client needs, no restart.
         reader = subprocess.Popen([str(stand_in), "300"])
         share_revision(share, "3", {**files, "ca.crt": ("CA2", 0o644)})
         assert wait_until(lambda: ca.read_text() == "CA2")
         time.sleep(0.5)
         assert reader.poll() is None
+        assert trust_of(manifests / "kube-apiserver.yaml") == both
     finally:
         reader.kill()
         reader.wait()
         watch.kill()
         out, _ = watch.communicate()
     assert f"restarted {stand_in.name} (pid {restarted})" in out
-    assert out.count("restarted") == 1
+    assert f"restarted the static pod of kube-apiserver.yaml: trusted CAs {both}" in out
+    assert out.count("restarted") == 2
+    # Only the manifests: no temporary file left for the kubelet to read.
+    assert sorted(p.name for p in manifests.iterdir()) == ["kube-apiserver.yaml", "other.yaml"]
+
+
+OTHER = '{"kind": "Pod", "metadata": {"name": "other"}}\n'
+
+
+def static_pods(directory: Path) -> Path:
+    """A manifest as Ignition writes it (the annotation empty) and one without it."""
+    directory.mkdir()
+    pod = ignition.static_pod("kube-apiserver", "registry/kube-apiserver:v1", ["kube-apiserver"])
+    text = json.dumps(pod, indent=2, sort_keys=True) + "\n"
+    (directory / "kube-apiserver.yaml").write_text(text)
+    (directory / "other.yaml").write_text(OTHER)
+    return directory
+
+
+def trust_of(manifest: Path) -> str:
+    annotations = json.loads(manifest.read_text())["metadata"]["annotations"]
+    return str(annotations[carotation.STATIC_POD_TRUST_ANNOTATION])
+
+
+def test_the_first_pass_stamps_the_static_pods_with_the_bundle(tmp_path: Path) -> None:
+    script = tmp_path / "pki-sync"
+    script.write_text(ignition.pki_sync_script())
+    share, target = tmp_path / "share", tmp_path / "pki"
+    share.mkdir()
+    share_revision(share, "1", {"ca.crt": ("CA1", 0o644)})
+    manifests = static_pods(tmp_path / "manifests")
+    assert trust_of(manifests / "kube-apiserver.yaml") == ""
+    first = subprocess.run(
+        ["sh", str(script), "first"],
+        env={**settings(share, target), "G8S_PKI_MANIFESTS": str(manifests)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    assert trust_of(manifests / "kube-apiserver.yaml") == carotation.file_digest(b"CA1")
+    assert (manifests / "other.yaml").read_text() == OTHER
+    # Stamped once: a second first pass (the kubelet started again) changes nothing.
+    before = (manifests / "kube-apiserver.yaml").stat().st_ino
+    again = subprocess.run(
+        ["sh", str(script), "first"],
+        env={**settings(share, target), "G8S_PKI_MANIFESTS": str(manifests)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (manifests / "kube-apiserver.yaml").stat().st_ino == before
+    assert "static pod" not in again.stdout

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +51,51 @@ class Tally:
             else:
                 runs.append((moment, moment, 1))
         return runs
+
+
+# A progress line of `g8s rotate ca`: "  312 s  CARotating=True <reached>: <message>",
+# where the message names the phase asked for ("asked 15 of 15 Certificates for
+# Reissued", "waiting for the certificates operator: 3 Certificates behind for
+# Reissued ...").
+_PROGRESS = re.compile(r"^\s*(\d+) s\s+CARotating=\w+ (\w+): (.*)$")
+_ASKED = re.compile(r"\bCertificates [\w ]*?for (\w+)\b")
+
+
+def phases_asked(progress: str, phases: Sequence[str]) -> dict[str, float]:
+    """The seconds since the request at which `g8s rotate ca`'s progress (its stderr)
+    first shows each of ``phases`` (in order) asked for: named in a line's message, or
+    implied by a phase reached. A phase asked and reached between two of the command's
+    looks is not shown: its failures count in the phase before it."""
+    asked: dict[str, float] = {}
+    for line in progress.splitlines():
+        found = _PROGRESS.match(line)
+        if not found:
+            continue
+        moment, reached, message = float(found[1]), found[2], found[3]
+        named = _ASKED.search(message)
+        latest = max(
+            (phases.index(p) for p in (reached, named[1] if named else "") if p in phases),
+            default=-1,
+        )
+        for phase in phases[: latest + 1]:
+            asked.setdefault(phase, moment)
+    return asked
+
+
+def failures_by_phase(
+    failed_at: list[float], asked: dict[str, float]
+) -> list[tuple[str, float, int]]:
+    """(phase, the second it was asked, failures from then until the next phase was
+    asked) for each phase in ``asked``, the failures before the first one counted in
+    it. The moments are the progress's, which counts from the request a moment after
+    the client's start: a failure near a boundary falls in the later phase."""
+    order = sorted(asked.items(), key=lambda item: item[1])
+    counts = []
+    for i, (phase, moment) in enumerate(order):
+        end = order[i + 1][1] if i + 1 < len(order) else float("inf")
+        start = moment if i else float("-inf")
+        counts.append((phase, moment, sum(1 for t in failed_at if start <= t < end)))
+    return counts
 
 
 def context_from_kubeconfig(path: Path) -> tuple[str, ssl.SSLContext]:

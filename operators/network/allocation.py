@@ -86,6 +86,31 @@ def blocks(subnet: ipaddress.IPv4Network, prefix: int) -> list[ipaddress.IPv4Net
     return list(subnet.subnets(new_prefix=prefix))
 
 
+def kept(
+    held: Sequence[Held],
+    *,
+    vni: int | None,
+    recorded_vni: int | None,
+    subnet: ipaddress.IPv4Network | None,
+    recorded_subnet: ipaddress.IPv4Network | None,
+    prefix: int,
+) -> Allocation | None:
+    """The allocation of a network that holds exactly the records of the values it asks
+    for (or, asking for none, has recorded) and nothing else: what ``Allocator.allocate``
+    returns then, without a request. None when the allocator has something to do."""
+    want_vni = vni if vni is not None else recorded_vni
+    want_subnet = subnet if subnet is not None else recorded_subnet
+    if want_vni is None or want_subnet is None:
+        return None
+    vnis = {h.name for h in held if h.kind == VNI}
+    subnets = {h.name for h in held if h.kind == SUBNET}
+    if vnis != {names.vni_record(want_vni)}:
+        return None
+    if subnets != {names.subnet_record(b) for b in blocks(want_subnet, prefix)}:
+        return None
+    return Allocation(want_vni, want_subnet)
+
+
 def gateway(subnet: ipaddress.IPv4Network) -> str:
     """The VMs' gateway: the subnet's first host address."""
     return str(subnet.network_address + 1)

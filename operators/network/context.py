@@ -4,7 +4,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from operators.network.allocation import Taken
+from operators.network.allocation import Held, Taken
+from operators.network.listings import Shared
+from operators.network.records import KubeRecordStore
 from shared.identity import OperatorIdentity
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext, host_api
@@ -55,6 +57,26 @@ class NetworkContext(OperatorContext):
     rng: random.Random = field(default_factory=random.Random)
     # Which values this process knows to be taken (a hint; see allocation.Taken).
     taken: Taken = field(default_factory=Taken)
+    # The host Nodes' names and every allocation record, listed once for all
+    # the refreshes within a third of hosts_interval (operators/network/listings.py).
+    host_nodes: Shared[list[str]] = field(init=False)
+    records: Shared[list[Held]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        ttl = self.settings.hosts_interval / 3
+        self.host_nodes = Shared(self._list_host_nodes, ttl)
+        self.records = Shared(self._list_records, ttl)
+
+    def record_store(self) -> KubeRecordStore:
+        return KubeRecordStore(self.client(), self.settings.allocation_namespace)
+
+    def _list_host_nodes(self) -> list[str]:
+        selector = self.settings.host_selector
+        nodes = self.client().list("v1", "Node", namespace=None, selector=selector)
+        return [str(n["metadata"]["name"]) for n in nodes]
+
+    def _list_records(self) -> list[Held]:
+        return self.record_store().every()
 
 
 def make_context(

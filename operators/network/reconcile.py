@@ -4,6 +4,10 @@
    request, then the pools); a conflict stops here with AllocationConflict.
 2. ``policies``: the NetworkPolicies isolating the guest cluster's pods.
 3. ``hosts``: host agents ready / total from ``status.hosts`` and the host nodes.
+
+The refresh every ``hosts_interval`` makes 1 and 3 from the listings the
+process shares (operators/network/listings.py); it allocates with reads of
+its own only when that listing shows something to change.
 """
 
 import ipaddress
@@ -12,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators.network import names
-from operators.network.allocation import Allocation, Allocator, Owner, Pools
+from operators.network.allocation import Allocation, Allocator, Held, Owner, Pools, kept
 from operators.network.children import networkpolicy
 from operators.network.context import NetworkContext, NetworkSettings
 from operators.network.hosts import HostCount, count
+from operators.network.listings import Shared
 from operators.network.model import ClusterNetworkSpec
-from operators.network.records import KubeRecordStore
 from shared.children import owned
 from shared.kube import Kube
 from shared.steps import Step
@@ -32,6 +36,8 @@ class Run:
     kube: Kube
     settings: NetworkSettings
     allocator: Allocator
+    host_nodes: Shared[list[str]]
+    records: Shared[list[Held]]
     allocation: Allocation | None = None
     hosts: HostCount | None = None
     policies: list[str] = field(default_factory=list)
@@ -47,14 +53,17 @@ def pools(settings: NetworkSettings) -> Pools:
 
 
 def allocator(ctx: NetworkContext) -> Allocator:
-    store = KubeRecordStore(ctx.client(), ctx.settings.allocation_namespace)
     return Allocator(
-        store, pools(ctx.settings), ctx.rng, ctx.settings.allocation_attempts, ctx.taken
+        ctx.record_store(),
+        pools(ctx.settings),
+        ctx.rng,
+        ctx.settings.allocation_attempts,
+        ctx.taken,
     )
 
 
 def make_run(spec: ClusterNetworkSpec, body: Mapping[str, Any], ctx: NetworkContext) -> Run:
-    return Run(spec, body, ctx.client(), ctx.settings, allocator(ctx))
+    return Run(spec, body, ctx.client(), ctx.settings, allocator(ctx), ctx.host_nodes, ctx.records)
 
 
 def owner(spec: ClusterNetworkSpec) -> Owner:
@@ -70,6 +79,23 @@ def allocate(run: Run) -> None:
         subnet=spec.subnet,
         recorded_subnet=spec.recorded_subnet,
     )
+
+
+def confirm_allocation(run: Run) -> None:
+    """The refresh's allocation: kept as it is when the shared listing shows the network
+    holding what it asks for, else made again with the allocator's own reads."""
+    spec = run.spec
+    run.allocation = kept(
+        [h for h in run.records.get() if h.owner_uid == spec.uid],
+        vni=spec.vni,
+        recorded_vni=spec.recorded_vni,
+        subnet=spec.subnet,
+        recorded_subnet=spec.recorded_subnet,
+        prefix=run.settings.subnet_prefix,
+    )
+    if run.allocation is None:
+        # Also a network made after the listing: it lists its own records.
+        allocate(run)
 
 
 def apply_policies(run: Run) -> None:
@@ -92,10 +118,9 @@ def apply_policies(run: Run) -> None:
 
 
 def observe_hosts(run: Run) -> None:
-    nodes = run.kube.list("v1", "Node", namespace=None, selector=run.settings.host_selector)
     entries = (run.body.get("status") or {}).get("hosts") or []
     generation = int(run.body["metadata"].get("generation") or 0)
-    run.hosts = count(entries, [n["metadata"]["name"] for n in nodes], generation)
+    run.hosts = count(entries, run.host_nodes.get(), generation)
 
 
 STEPS: tuple[Step[Run], ...] = (
@@ -105,7 +130,7 @@ STEPS: tuple[Step[Run], ...] = (
 )
 
 
-REFRESH_STEPS: tuple[Step[Run], ...] = (STEPS[0], STEPS[2])
+REFRESH_STEPS: tuple[Step[Run], ...] = (Step("allocate", confirm_allocation), STEPS[2])
 
 
 def release(network: Owner, ctx: NetworkContext) -> list[str]:

@@ -44,6 +44,10 @@ class KubeRecordStore:
     def names(self, kind: str) -> set[str]:
         return {str(item["metadata"]["name"]) for item in self._list(record.selector(kind))}
 
+    def every(self) -> list[Held]:
+        """Every record, of every network."""
+        return [_held(item) for item in self._list(record.selector())]
+
     def delete(self, name: str) -> None:
         self.kube.delete(ObjectRef("v1", "ConfigMap", name, self.namespace))
 

@@ -13,9 +13,10 @@ from typing import Any, cast
 
 import pytest
 
-from operators.network.allocation import Allocation, Allocator, Pools
+from operators.network.allocation import Allocation, Allocator, Held, Pools
 from operators.network.context import NetworkSettings
 from operators.network.hosts import count
+from operators.network.listings import Shared
 from operators.network.model import parse
 from operators.network.reconcile import Run
 from operators.network.status import report
@@ -83,7 +84,9 @@ def make_run(require_hosts: bool, ready: int, total: int) -> Run:
     allocator = Allocator(
         cast(Any, None), Pools(1, 2, ipaddress.IPv4Network("10.0.0.0/16"), 24), random.Random(), 1
     )
-    run = Run(parse(body()), body(), cast(Kube, None), settings, allocator)
+    nodes: Shared[list[str]] = Shared(list, 1.0)
+    records: Shared[list[Held]] = Shared(list, 1.0)
+    run = Run(parse(body()), body(), cast(Kube, None), settings, allocator, nodes, records)
     run.allocation = Allocation(42, ipaddress.IPv4Network("10.100.3.0/24"))
     names = [f"h{i}" for i in range(total)]
     entries = [{"name": n, "ready": True, "observedGeneration": 2} for n in names[:ready]]

@@ -255,8 +255,12 @@ def _kubelet_unit(spec: KVMNodeSpec, net: NodeNetwork, binary: str) -> str:
         # Its certificates and those of the static pods come from the share:
         # the first copy is made before it starts (the sync service keeps
         # them current after). A dependency on the mount only, not on a
-        # service new to systemd at first boot.
-        f"RequiresMountsFor={PKI_SHARE}",
+        # service new to systemd at first boot, and a weak one: a mount that
+        # failed (seen under load at first boot: "9pnet_virtio: no channels
+        # available") would fail the kubelet for good, while pki-sync's first
+        # pass mounts the share again until it is there.
+        f"Wants={PKI_MOUNT_UNIT}",
+        f"After={PKI_MOUNT_UNIT}",
         "",
         "[Service]",
         f"ExecStartPre={PKI_SYNC_SCRIPT} first",
@@ -440,7 +444,9 @@ def _pki_sync_unit() -> str:
     lines = [
         "[Unit]",
         f"Description=g8s live certificates and keys: {PKI_SHARE} copied to {PKI} on change",
-        f"RequiresMountsFor={PKI_SHARE}",
+        # Weak, as the kubelet's: pki-sync mounts the share again itself.
+        f"Wants={PKI_MOUNT_UNIT}",
+        f"After={PKI_MOUNT_UNIT}",
         "",
         "[Service]",
         f"ExecStart={PKI_SYNC_SCRIPT} watch",

@@ -31,7 +31,8 @@
 #   watch  look every few seconds and pass again when the share changed;
 #   once   one pass; non-zero when the share is not readable (tests).
 # Settings (for tests): G8S_PKI_SHARE, G8S_PKI_TARGET, G8S_PKI_INTERVAL,
-# G8S_PKI_MANIFESTS (the static pods' directory), G8S_PKI_RESTART,
+# G8S_PKI_MANIFESTS (the static pods' directory), G8S_PKI_MOUNT_UNIT (the
+# share's mount unit; empty: never mounted here), G8S_PKI_RESTART,
 # G8S_PKI_RESTART_CA (the process names to stop).
 set -u
 
@@ -41,6 +42,7 @@ interval=${G8S_PKI_INTERVAL:-5}
 restart=${G8S_PKI_RESTART:-kube-apiserver kube-controller-manager}
 restart_ca=${G8S_PKI_RESTART_CA:-kubelet}
 manifests=${G8S_PKI_MANIFESTS:-/etc/kubernetes/manifests}
+mount_unit=${G8S_PKI_MOUNT_UNIT-run-g8s-pki.mount}
 mode=${1:-watch}
 # The names to restart, written by a pass that changed a file read only at
 # start; beside the target, so that the pass's own clean-up does not take it
@@ -54,9 +56,19 @@ files() {
     (cd "$1" && find -L . -type f ! -path './..*' ! -name '*.g8s-new')
 }
 
+# A share not mounted (its mount unit failed: a first boot under load has
+# seen the 9p channel missing when the mount ran) is mounted again.
+mount_share() {
+    [ -n "$mount_unit" ] || return 0
+    mountpoint -q "$share" && return 0
+    echo "g8s-pki-sync: the share $share is not mounted; starting $mount_unit again" >&2
+    systemctl start "$mount_unit" || true
+}
+
 sync_once() {
     # Every share has the CA: without it the share is not (yet) readable,
     # and nothing is copied or removed.
+    mount_share
     [ -f "$share/ca.crt" ] || return 1
     files "$share" | while read -r path; do
         if ! cmp -s "$share/$path" "$target/$path"; then

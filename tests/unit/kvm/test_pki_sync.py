@@ -34,8 +34,9 @@ def settings(share: Path, target: Path) -> dict[str, str]:
         "G8S_PKI_SHARE": str(share),
         "G8S_PKI_TARGET": str(target),
         "G8S_PKI_INTERVAL": "0.1",
-        # Never this machine's own static pods.
+        # Never this machine's own static pods or mounts.
         "G8S_PKI_MANIFESTS": str(target.parent / "no-manifests"),
+        "G8S_PKI_MOUNT_UNIT": "",
     }
 
 

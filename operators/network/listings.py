@@ -6,7 +6,8 @@ that is two listings of every Node and every record per network per interval:
 at 1,000 networks, 130 listings a second that each walk every record. A
 listing younger than ``ttl`` serves every refresh instead, so the cost no
 longer grows with the number of networks. Only reads are served from it: a
-refresh that finds anything to change looks again first (``confirm``).
+refresh that finds anything to change allocates with reads of its own first
+(``reconcile.confirm_allocation``).
 """
 
 import threading

@@ -5,9 +5,10 @@
 2. ``policies``: the NetworkPolicies isolating the guest cluster's pods.
 3. ``hosts``: host agents ready / total from ``status.hosts`` and the host nodes.
 
-The refresh every ``hosts_interval`` makes 1 and 3 from the listings the
-process shares (operators/network/listings.py); it allocates with reads of
-its own only when that listing shows something to change.
+The host Nodes of 3 come from a listing the process shares
+(operators/network/listings.py). The refresh every ``hosts_interval`` also
+makes 1 from the shared listing of records, and allocates with reads of its
+own only when that listing shows something to change.
 """
 
 import ipaddress

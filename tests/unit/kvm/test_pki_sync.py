@@ -40,10 +40,12 @@ def settings(share: Path, target: Path) -> dict[str, str]:
     }
 
 
-def sync(share: Path, target: Path, script: Path) -> subprocess.CompletedProcess[str]:
+def sync(
+    share: Path, target: Path, script: Path, mode: str = "once", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["sh", str(script), "once"],
-        env=settings(share, target),
+        ["sh", str(script), mode],
+        env={**settings(share, target), **env},
         capture_output=True,
         text=True,
         timeout=30,
@@ -281,27 +283,13 @@ def test_the_first_pass_stamps_the_static_pods_with_the_bundle(tmp_path: Path) -
     share_revision(share, "1", {"ca.crt": ("CA1", 0o644)})
     manifests = static_pods(tmp_path / "manifests")
     assert trust_of(manifests / "kube-apiserver.yaml") == ""
-    first = subprocess.run(
-        ["sh", str(script), "first"],
-        env={**settings(share, target), "G8S_PKI_MANIFESTS": str(manifests)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    first = sync(share, target, script, "first", G8S_PKI_MANIFESTS=str(manifests))
     assert first.returncode == 0, first.stderr
     assert trust_of(manifests / "kube-apiserver.yaml") == carotation.file_digest(b"CA1")
     assert (manifests / "other.yaml").read_text() == OTHER
     # Stamped once: a second first pass (the kubelet started again) changes nothing.
     before = (manifests / "kube-apiserver.yaml").stat().st_ino
-    again = subprocess.run(
-        ["sh", str(script), "first"],
-        env={**settings(share, target), "G8S_PKI_MANIFESTS": str(manifests)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    again = sync(share, target, script, "first", G8S_PKI_MANIFESTS=str(manifests))
     assert again.returncode == 0, again.stderr
     assert (manifests / "kube-apiserver.yaml").stat().st_ino == before
     assert "static pod" not in again.stdout

@@ -4,7 +4,10 @@ The serial console (QEMU's stdout) is copied line by line to our stdout, so
 the pod's log is the guest's console. ``/readyz`` answers 200 while QMP
 reports the VM running. On SIGTERM the guest gets an ACPI power-down
 through QMP; if QEMU has not exited after ``shutdown_timeout`` seconds, QMP
-``quit`` (then SIGKILL) ends it. Our exit code is QEMU's, or
+``quit`` (then SIGKILL) ends it. A QEMU that does not answer QMP at all
+(stopped, or its main loop stuck) cannot hand the guest the button either:
+it is killed at once rather than after the whole timeout, which the
+kubelet's grace period would otherwise cut short. Our exit code is QEMU's, or
 ``START_FAILED`` when QEMU never answered on QMP or its tap could not be
 put on the bridge: the launcher then ends QEMU itself, so the kubelet starts
 the container again rather than leaving it unready.
@@ -28,6 +31,9 @@ from shared.qemu import Qmp, QmpError
 QMP_WAIT = 10.0
 ATTACH_WAIT = 30.0
 KILL_GRACE = 5.0
+# A running QEMU answers a QMP command in milliseconds, even under emulation:
+# its main loop, not the guest's vCPUs, answers.
+QMP_ANSWER_WAIT = 10.0
 # Our exit code when QEMU started but never became manageable (no QMP) or
 # reachable (its tap not on the bridge); QEMU's own codes are 0 and 1.
 START_FAILED = 3
@@ -158,9 +164,16 @@ class Launcher:
         while (left := deadline - loop.time()) > 0:
             if self._qmp is not None:
                 try:
-                    await self._qmp.powerdown()
+                    async with asyncio.timeout(QMP_ANSWER_WAIT):
+                        await self._qmp.powerdown()
                 except QmpError as exc:
                     self._log.warning("powerdown failed", error=str(exc))
+                except TimeoutError:
+                    self._log.warning(
+                        "qemu does not answer QMP, killing it", waited=QMP_ANSWER_WAIT
+                    )
+                    proc.kill()
+                    return
             wait = min(left, self.config.powerdown_interval or left)
             try:
                 await asyncio.wait_for(proc.wait(), timeout=wait)
@@ -170,7 +183,9 @@ class Launcher:
             return
         self._log.warning("guest did not power down in time, quitting qemu", timeout=timeout)
         if self._qmp is not None:
-            await self._qmp.quit()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(QMP_ANSWER_WAIT):
+                    await self._qmp.quit()
         try:
             await asyncio.wait_for(proc.wait(), timeout=KILL_GRACE)
         except TimeoutError:

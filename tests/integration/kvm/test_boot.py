@@ -9,19 +9,23 @@ refused, the launcher warns that it uses software emulation. On SIGTERM
 with a guest that does not power itself down, the launcher asks through
 QMP, reports the timeout, quits QEMU, and exits within the timeout plus a
 small grace; a guest that listens to its ACPI power button powers down on
-the launcher's QMP ``system_powerdown`` well before the timeout; /readyz
-answers 200 while the VM runs.
+the launcher's QMP ``system_powerdown`` well before the timeout; a QEMU
+stopped with SIGSTOP, which answers no QMP, is killed once QMP stays silent,
+not after the timeout; /readyz answers 200 while the VM runs.
 """
 
 import hashlib
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+from operators.kvm.launcher.process import QMP_ANSWER_WAIT
 from tests.integration.kvm.guest import (
     WAITING_APPEND,
     ignition_file,
@@ -118,8 +122,49 @@ def test_sigterm_quits_qemu_after_the_timeout(tmp_path: Path) -> None:
     assert took >= timeout - 0.5
 
 
+def test_sigterm_kills_a_qemu_that_does_not_answer_qmp(tmp_path: Path) -> None:
+    """A wedged VM (its QEMU stopped with SIGSTOP, as node remediation's test does) cannot
+    take the power button: the launcher kills QEMU once QMP stays silent, long before the
+    power-down timeout, and leaves no QEMU behind."""
+    guest = require_guest()
+    path, _ = ignition_file(tmp_path)
+    port = free_port()
+    timeout = 120
+    env = launcher_env(
+        guest,
+        tmp_path,
+        path,
+        G8S_LAUNCHER_APPEND=WAITING_APPEND,
+        G8S_LAUNCHER_READY_PORT=str(port),
+        G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
+        G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),
+    )
+    socket = str(tmp_path / "qmp.sock")
+
+    def wedge() -> None:
+        (pid,) = _qemu_pids(socket)
+        os.kill(pid, signal.SIGSTOP)
+
+    with _launch(env) as proc:
+        took, _, err = _terminate_when_up(proc, port, timeout, before=wedge)
+    assert b"qemu does not answer QMP, killing it" in err
+    assert b"did not power down in time" not in err
+    assert took < QMP_ANSWER_WAIT + 10, f"took {took:.1f}s"
+    assert _qemu_pids(socket) == []
+
+
+def _qemu_pids(marker: str) -> list[int]:
+    """QEMU processes whose command line names ``marker`` (the test's own QMP socket)."""
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def _terminate_when_up(
-    proc: subprocess.Popen[bytes], port: int, timeout: int
+    proc: subprocess.Popen[bytes],
+    port: int,
+    timeout: int,
+    *,
+    before: Callable[[], None] | None = None,
 ) -> tuple[float, bytes, bytes]:
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -135,6 +180,8 @@ def _terminate_when_up(
             assert line, "launcher exited before the guest came up"
             seen += line
         assert _ready(port) == 200
+        if before is not None:
+            before()
         asked = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=timeout + 15)

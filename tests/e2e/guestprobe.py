@@ -34,7 +34,9 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     # (seconds since the start, serving certificate serial) of every connection.
     serials: list[tuple[float, int]] = field(default_factory=list)
-    # Seconds since the start of each failure, in order.
+    # Seconds since the start at which each failed request was asked, in order: a
+    # request that waited out REQUEST_TIMEOUT counts where it began, in the phase
+    # whose restart kept it waiting, not in the phase when it gave up.
     failed_at: list[float] = field(default_factory=list)
 
     def last_serial(self) -> int | None:
@@ -134,6 +136,7 @@ class Prober:
     def once(self) -> None:
         if self.follow:
             self._reload()
+        asked = time.monotonic() - self.started
         url = urlsplit(self.server)
         assert url.hostname is not None
         conn = http.client.HTTPSConnection(
@@ -153,9 +156,11 @@ class Prober:
                 raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
             self.tally.ok += 1
         except Exception as exc:  # every kind of failure is counted
-            moment = time.monotonic() - self.started
-            self.tally.failed_at.append(moment)
-            self.tally.failures.append(f"{moment:.0f} s: {type(exc).__name__}: {exc}")
+            waited = time.monotonic() - self.started - asked
+            self.tally.failed_at.append(asked)
+            self.tally.failures.append(
+                f"{asked:.0f} s (after {waited:.0f} s): {type(exc).__name__}: {exc}"
+            )
         finally:
             conn.close()
 

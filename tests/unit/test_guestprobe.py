@@ -1,5 +1,18 @@
 """The e2e rotation tests' reading of `g8s rotate ca`'s progress and the client's failures."""
 
+import base64
+import datetime
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from tests.e2e import guestprobe
 
 PHASES = ("Trusted", "Reissued", "Dropped", "Done")
@@ -44,3 +57,57 @@ def test_failures_fall_in_the_phase_asked_last_before_them() -> None:
         ("Dropped", 250.0, 1),
         ("Done", 300.0, 1),
     ]
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    """An embedded-data kubeconfig whose CA and client certificate are one self-signed one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    config = {
+        "clusters": [{"cluster": {"server": server, "certificate-authority-data": b64(pem)}}],
+        "users": [{"user": {"client-certificate-data": b64(pem), "client-key-data": b64(key_pem)}}],
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_a_request_that_times_out_counts_when_it_was_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts and never answers: the failure is placed at the moment the
+    request was asked, not REQUEST_TIMEOUT later, so it falls in the phase that kept it
+    waiting."""
+    monkeypatch.setattr(guestprobe, "REQUEST_TIMEOUT", 1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        prober = guestprobe.Prober(kubeconfig(tmp_path / "k.json", f"https://127.0.0.1:{port}"))
+        prober.started = time.monotonic() - 100.0
+        prober.once()
+    assert prober.tally.ok == 0
+    [moment] = prober.tally.failed_at
+    assert 100.0 <= moment < 100.5
+    assert "(after 1 s)" in prober.tally.failures[0]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from operators.certificates.metrics import CertificateMetrics
 from operators.certificates.model import seconds
+from operators.certificates.renewal import Schedule
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, ObjectRef
 from shared.metrics import OperatorMetrics
@@ -98,6 +99,8 @@ class CertificatesContext(OperatorContext):
     ca_written: dict[tuple[str, str], tuple[str, datetime]] = field(
         default_factory=dict, kw_only=True
     )
+    # Every watched Certificate's renewal time (operators/certificates/renewal.py).
+    renewals: Schedule = field(default_factory=Schedule, kw_only=True)
 
 
 def cached(source: Callable[[], str], seconds_valid: float) -> Callable[[], str]:

@@ -1,7 +1,8 @@
 """kopf registrations of the certificates operator; the logic lives elsewhere.
 
 - reconcile (resume/create/update): the kit's reconcile with this operator's steps;
-- renewal (a daemon per Certificate): sleeps until the renewal time, then wakes reconcile;
+- renewal: an event handler notes each Certificate's renewal time in the process's
+  schedule, and one task stamps those due, which wakes reconcile;
 - a watch on the operator's own Secrets (by label): one deleted or edited by hand
   wakes its Certificate (``shared.owners``), which re-issues it if it is broken;
 - release (delete, behind the operator's finalizer): revoke (unless the whole
@@ -10,6 +11,8 @@
   left by an interrupted issuance) is gone.
 """
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,9 +72,26 @@ def register(registry: kopf.OperatorRegistry, settings: CertificatesSettings) ->
         id="watch-secrets",
     )
 
-    @kopf.daemon(*resource, registry=registry, id="renewal", cancellation_timeout=5.0)
-    async def _renewal(body: kopf.Body, memo: Any, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await renewal.schedule(body, memo, stopped)
+    # Renewal: every event notes the Certificate's renewal time in the process's
+    # schedule; one task stamps those due (operators/certificates/renewal.py).
+    @kopf.on.event(*resource, registry=registry, id="renewal")
+    async def _renewal(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            memo.renewals.forget(body["metadata"]["namespace"], body["metadata"]["name"])
+        else:
+            memo.renewals.note(body)
+
+    @kopf.on.startup(registry=registry, id="renewal")
+    async def _start_renewal(memo: Any, **_: Any) -> None:
+        memo.renewal_task = asyncio.create_task(renewal.run(memo.renewals, memo))
+
+    @kopf.on.cleanup(registry=registry, id="renewal")
+    async def _stop_renewal(memo: Any, **_: Any) -> None:
+        task = getattr(memo, "renewal_task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @kopf.on.delete(*resource, registry=registry, id="release")
     async def _release(body: kopf.Body, memo: Any, retry: int, **_: Any) -> None:

@@ -1,45 +1,66 @@
-"""The per-certificate renewal timer: when it sleeps, and that it stamps the object when due."""
+"""The renewal schedule: which Certificates are due, when the loop looks next, and that
+it stamps a due Certificate once per interval without holding its body."""
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from datetime import datetime
 from typing import Any, cast
 
 from operators.certificates import renewal
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from shared.api import certificates as catalogue
+from shared.kube import ObjectRef
 from tests.unit.certificates.fakes import FakeKube, at, certificate_body
 
-
-def test_next_wake() -> None:
-    assert renewal.next_wake({}, at(0), 60) == 60
-    assert renewal.next_wake({"renewalTime": "2030-01-01T00:00:30Z"}, at(0), 60) == 30
-    assert renewal.next_wake({"renewalTime": "2030-01-01T05:00:00Z"}, at(0), 60) == 60
-    assert renewal.next_wake({"renewalTime": "2029-12-31T00:00:00Z"}, at(0), 60) is None
-    assert renewal.next_wake({"renewalTime": "garbage"}, at(0), 60) == 60
+REF = ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-api", "ns1")
 
 
-class Stop:
-    """Stops the daemon after ``waits`` waits; records how long it was asked to sleep."""
-
-    def __init__(self, waits: int) -> None:
-        self.left = waits
-        self.slept: list[float | None] = []
-
-    def __bool__(self) -> bool:
-        return self.left <= 0
-
-    def wait(self, timeout: float | None = None) -> Awaitable[bool]:
-        self.slept.append(timeout)
-        self.left -= 1
-        return asyncio.sleep(0, result=self.left <= 0)
+def entry(renewal_time: str | None, not_before: datetime | None = None) -> renewal.Entry:
+    parsed = datetime.fromisoformat(renewal_time) if renewal_time else None
+    return renewal.Entry(REF, parsed, not_before)
 
 
-def test_due_certificate_is_stamped_once_per_interval() -> None:
-    kube = FakeKube()
+def test_due_entries_and_the_next_look() -> None:
+    soon, later = entry("2030-01-01T00:00:30+00:00"), entry("2030-01-01T05:00:00+00:00")
+    past, unknown = entry("2029-12-31T00:00:00+00:00"), entry(None)
+    assert renewal.due([soon, later], at(0), 60) == ([], 30)
+    assert renewal.due([later], at(0), 60) == ([], 60)
+    assert renewal.due([past, soon, unknown], at(0), 60) == ([past], 30)
+    assert renewal.due([unknown], at(0), 60) == ([], 60)
+
+
+def test_a_stamped_entry_waits_for_its_not_before() -> None:
+    stamped = entry("2029-12-31T00:00:00+00:00", not_before=at(0.01))
+    assert renewal.due([stamped], at(0), 60) == ([], 36)
+    assert renewal.due([stamped], at(0.01), 60) == ([stamped], 60)
+
+
+def body_with(renewal_time: str | None, **meta: Any) -> dict[str, Any]:
     body = certificate_body()
-    body["status"] = {"renewalTime": "2029-12-31T00:00:00Z"}
-    kube.apply(body)
-    ctx = cast(
+    body["metadata"].update(meta)
+    if renewal_time is not None:
+        body["status"] = {"renewalTime": renewal_time}
+    return body
+
+
+def test_the_schedule_keeps_a_reference_and_a_time_not_the_body() -> None:
+    schedule = renewal.Schedule()
+    schedule.note(body_with("2030-01-01T00:00:30Z"))
+    assert schedule.changed.is_set()
+    (kept,) = schedule.entries.values()
+    assert kept == renewal.Entry(REF, at(0) + (at(1) - at(0)) / 120)
+    schedule.changed.clear()
+    schedule.note(body_with("2030-01-01T00:00:30Z"))  # the same time: nothing to wake
+    assert not schedule.changed.is_set()
+    schedule.note(body_with("2030-01-01T00:00:30Z", deletionTimestamp="2030-01-01T00:00:00Z"))
+    assert schedule.entries == {}
+    schedule.note(body_with(None))
+    schedule.forget("ns1", "c1-api")
+    assert schedule.entries == {}
+
+
+def context(kube: FakeKube, interval: float = 60.0) -> CertificatesContext:
+    return cast(
         CertificatesContext,
         type(
             "Ctx",
@@ -47,34 +68,47 @@ def test_due_certificate_is_stamped_once_per_interval() -> None:
             {
                 "client": lambda _: kube,
                 "clock": staticmethod(lambda: at(0)),
-                "settings": CertificatesSettings(vault_addr="x", renewal_check_interval=7.0),
+                "settings": CertificatesSettings(vault_addr="x", renewal_check_interval=interval),
             },
         )(),
     )
-    stop = Stop(waits=1)
-    asyncio.run(renewal.schedule(body, ctx, stop))
+
+
+async def run_for(schedule: renewal.Schedule, ctx: CertificatesContext, seconds: float) -> None:
+    task = asyncio.create_task(renewal.run(schedule, ctx))
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_a_due_certificate_is_stamped_once_per_interval() -> None:
+    kube = FakeKube()
+    body = body_with("2029-12-31T00:00:00Z")
+    kube.apply(body)
+    schedule = renewal.Schedule()
+    schedule.note(body)
+    asyncio.run(run_for(schedule, context(kube, interval=7.0), 0.2))
     stored: dict[str, Any] = kube.objects[("Certificate", "ns1", "c1-api")]
     assert catalogue.RENEWAL_DUE_ANNOTATION in stored["metadata"]["annotations"]
-    assert stop.slept == [7.0]
+    assert kube.applied == 2  # the test's own apply, then one stamp in 0.2 s
+    (kept,) = schedule.entries.values()
+    assert kept.not_before == at(0) + (at(1) - at(0)) * 7 / 3600
 
 
-def test_not_due_certificate_sleeps_until_renewal() -> None:
+def test_a_certificate_not_due_is_left_alone() -> None:
     kube = FakeKube()
-    body = certificate_body()
-    body["status"] = {"renewalTime": "2030-01-01T00:00:05Z"}
-    ctx = cast(
-        CertificatesContext,
-        type(
-            "Ctx",
-            (),
-            {
-                "client": lambda _: kube,
-                "clock": staticmethod(lambda: at(0)),
-                "settings": CertificatesSettings(vault_addr="x"),
-            },
-        )(),
-    )
-    stop = Stop(waits=1)
-    asyncio.run(renewal.schedule(body, ctx, stop))
-    assert stop.slept == [5.0]
+    body = body_with("2030-01-01T00:00:05Z")
+    kube.apply(body)
+    schedule = renewal.Schedule()
+    schedule.note(body)
+    asyncio.run(run_for(schedule, context(kube), 0.2))
+    assert kube.applied == 1
+
+
+def test_a_certificate_gone_meanwhile_is_not_stamped() -> None:
+    kube = FakeKube()
+    schedule = renewal.Schedule()
+    schedule.note(body_with("2029-12-31T00:00:00Z"))
+    asyncio.run(run_for(schedule, context(kube), 0.2))
     assert kube.applied == 0

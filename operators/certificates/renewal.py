@@ -104,7 +104,7 @@ async def run(schedule: Schedule, ctx: CertificatesContext) -> None:
                 "renewal due, waking the reconciler",
                 namespace=entry.ref.namespace,
                 name=entry.ref.name,
-                renewal_time=timestamp(entry.renewal) if entry.renewal else "",
+                renewal_time=str(entry.renewal),
             )
             try:
                 await asyncio.to_thread(_stamp, entry.ref, ctx)

@@ -98,21 +98,27 @@ def test_sigterm_powers_the_guest_down_through_acpi(tmp_path: Path) -> None:
     assert took < timeout, f"took {took:.1f}s"
 
 
-def test_sigterm_quits_qemu_after_the_timeout(tmp_path: Path) -> None:
+def _deaf_guest(tmp_path: Path, timeout: int) -> tuple[dict[str, str], int]:
+    """The launcher's environment for a guest that ignores the power button, with a
+    readiness port, and that port."""
     guest = require_guest()
     path, _ = ignition_file(tmp_path)
     port = free_port()
-    timeout = 5
     env = launcher_env(
         guest,
         tmp_path,
         path,
-        # This guest ignores the power button.
         G8S_LAUNCHER_APPEND=WAITING_APPEND,
         G8S_LAUNCHER_READY_PORT=str(port),
         G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
         G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),
     )
+    return env, port
+
+
+def test_sigterm_quits_qemu_after_the_timeout(tmp_path: Path) -> None:
+    timeout = 5
+    env, port = _deaf_guest(tmp_path, timeout)
     with _launch(env) as proc:
         took, _, err = _terminate_when_up(proc, port, timeout)
     assert b"powering down the guest" in err
@@ -126,19 +132,8 @@ def test_sigterm_kills_a_qemu_that_does_not_answer_qmp(tmp_path: Path) -> None:
     """A wedged VM (its QEMU stopped with SIGSTOP, as node remediation's test does) cannot
     take the power button: the launcher kills QEMU once QMP stays silent, long before the
     power-down timeout, and leaves no QEMU behind."""
-    guest = require_guest()
-    path, _ = ignition_file(tmp_path)
-    port = free_port()
     timeout = 120
-    env = launcher_env(
-        guest,
-        tmp_path,
-        path,
-        G8S_LAUNCHER_APPEND=WAITING_APPEND,
-        G8S_LAUNCHER_READY_PORT=str(port),
-        G8S_LAUNCHER_READY_ADDRESS="127.0.0.1",
-        G8S_LAUNCHER_SHUTDOWN_TIMEOUT=str(timeout),
-    )
+    env, port = _deaf_guest(tmp_path, timeout)
     socket = str(tmp_path / "qmp.sock")
 
     def wedge() -> None:

@@ -33,10 +33,10 @@ from typing import Any
 
 import pytest
 
-from tests import install
+from tests import install, progress
 from tests.e2e.cluster import helpers
 from tests.localenv import LocalEnv, wait_for
-from tests.volumes import running_provisioner
+from tests.volumes import RunningProvisioner, running_provisioner
 
 CLUSTER = "real"
 SIMULATED_VMS = {
@@ -48,6 +48,7 @@ SIMULATED_VMS = {
     }
 }
 KEYS = 50
+READY_TIMEOUT = 420.0
 ETCDCTL = [
     "etcdctl",
     "--endpoints=https://127.0.0.1:2379",
@@ -61,18 +62,18 @@ ETCDCTL = [
 @pytest.fixture(scope="module")
 def suite_as_pods(
     local_env: LocalEnv, crds: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[tuple[str, RunningProvisioner]]:
     """The charts installed for a namespace of this module's own, and the volume provisioner."""
     assert local_env.real_node, f"no real node: {local_env.fallback_reason}"
     namespace = f"real-node-{secrets.token_hex(3)}"
     local_env.kubectl("create", "namespace", namespace)
     log_dir = tmp_path_factory.mktemp("real-node")
     try:
-        with running_provisioner(local_env, log_dir):
+        with running_provisioner(local_env, log_dir) as provisioner:
             # Etcd is what this module checks: its Cluster's VMs stay on the
             # simulated hosts (tests/e2e/test_real_guests.py boots real ones).
             install.install(local_env, namespaces=[namespace], overrides=SIMULATED_VMS)
-            yield namespace
+            yield namespace, provisioner
             local_env.kubectl(
                 "delete", "cluster.g8s.io", "--all", "-n", namespace, "--timeout=180s", check=False
             )
@@ -113,15 +114,48 @@ def pod(env: LocalEnv, namespace: str, name: str) -> dict[str, Any]:
     return helpers.get(env, namespace, "pod", name)
 
 
+def diagnostics(env: LocalEnv, namespace: str, provisioner: RunningProvisioner) -> str:
+    """What held the Cluster back: every pod and claim of the host cluster (those
+    another module left too), the node's taints, this namespace's events, the
+    operators' and the provisioner's logs."""
+    out = ["--- diagnostics ---"]
+    for args in (
+        ("get", "pods,pvc", "-A", "-o", "wide"),
+        ("get", "pv", "-o", "wide"),
+        ("get", "nodes", "-o", "custom-columns=NAME:.metadata.name,TAINTS:.spec.taints"),
+        ("get", "etcdclusters.g8s.io", "-n", namespace, "-o", "yaml"),
+        ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp"),
+    ):
+        listed = env.kubectl(*args, check=False, timeout=60)
+        out.append(f"$ kubectl {' '.join(args)}\n{listed.stdout}{listed.stderr}")
+    operators = helpers.get(
+        env, install.NAMESPACE, "pods", "-l", "app.kubernetes.io/component=operator"
+    )["items"]
+    for operator in operators:
+        name = operator["metadata"]["name"]
+        logs = env.kubectl("logs", name, "-n", install.NAMESPACE, "--tail=30", check=False)
+        out.append(f"--- {name} (last 30 lines) ---\n{logs.stdout}{logs.stderr}")
+    log = provisioner.log().splitlines()[-40:]
+    out.append("--- volume provisioner (last 40 lines) ---\n" + "\n".join(log))
+    return "\n".join(out)
+
+
 def test_guest_etcd_runs_as_real_pods_and_keeps_its_data(
-    local_env: LocalEnv, suite_as_pods: str
+    local_env: LocalEnv, suite_as_pods: tuple[str, RunningProvisioner]
 ) -> None:
-    namespace = suite_as_pods
+    namespace, provisioner = suite_as_pods
     helpers.apply(
         local_env,
         helpers.cluster(CLUSTER, namespace, workers=1, etcd={"replicas": 3, "storageGiB": 1}),
     )
-    helpers.wait_ready(local_env, namespace, CLUSTER, timeout=420)
+    stage = progress.wait(
+        lambda: progress.observe(local_env, CLUSTER, namespace),
+        READY_TIMEOUT,
+        say=lambda line: print(line, flush=True),
+    )
+    if not stage.ready:
+        print(diagnostics(local_env, namespace, provisioner))
+    assert stage.ready, f"Cluster {CLUSTER} not Ready: {stage.name}: {stage.message}"
 
     etcd = wait_for_etcd(local_env, namespace)
     ready = helpers.condition(etcd, "Ready")

@@ -201,9 +201,34 @@ def install(
     return image
 
 
+# How long the charts' pods may take to go after ``helm uninstall`` (their
+# grace period is 30 s; the kubelet's own stop comes on top).
+PODS_GONE_TIMEOUT = 120
+
+
 def uninstall(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> None:
+    """Uninstall ``charts`` and return once their pods are gone.
+
+    helm's ``--wait`` waits for the objects it made, not for the pods the
+    garbage collector then deletes: an operator or host agent still stopping
+    would overlap the next install's (the same node, ports and devices).
+    """
     for chart in charts:
         helm(env, "uninstall", chart, "--namespace", NAMESPACE, "--ignore-not-found", "--wait")
+    selector = "app.kubernetes.io/part-of=g8s,app.kubernetes.io/instance in ({})".format(
+        ",".join(charts)
+    )
+    env.kubectl(
+        "wait",
+        "--for=delete",
+        "pods",
+        "-l",
+        selector,
+        "-n",
+        NAMESPACE,
+        f"--timeout={PODS_GONE_TIMEOUT}s",
+        timeout=PODS_GONE_TIMEOUT + 30,
+    )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:

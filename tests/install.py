@@ -215,9 +215,7 @@ def uninstall(env: localenv.LocalEnv, charts: Sequence[str] = CHARTS) -> None:
     """
     for chart in charts:
         helm(env, "uninstall", chart, "--namespace", NAMESPACE, "--ignore-not-found", "--wait")
-    selector = "app.kubernetes.io/part-of=g8s,app.kubernetes.io/instance in ({})".format(
-        ",".join(charts)
-    )
+    selector = f"app.kubernetes.io/part-of=g8s,app.kubernetes.io/instance in ({','.join(charts)})"
     env.kubectl(
         "wait",
         "--for=delete",

@@ -112,6 +112,13 @@ def wait(
         sleep(POLL_SECONDS)
 
 
+def wait_printing(env: localenv.LocalEnv, name: str, namespace: str, timeout: float) -> Stage:
+    """``wait`` for Cluster ``namespace/name``, printing each line at once (a test's output)."""
+    return wait(
+        lambda: observe(env, name, namespace), timeout, say=lambda line: print(line, flush=True)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -122,11 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if env is None:
         print("no local environment is up (make up)", file=sys.stderr)
         return 2
-    result = wait(
-        lambda: observe(env, args.name, args.namespace),
-        args.timeout,
-        say=lambda line: print(line, flush=True),
-    )
+    result = wait_printing(env, args.name, args.namespace, args.timeout)
     return 0 if result.ready else 1
 
 

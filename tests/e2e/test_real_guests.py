@@ -141,11 +141,7 @@ def guest_cluster(
             manifest = helpers.cluster(CLUSTER, namespace)
             manifest["spec"].update(SPEC)
             helpers.apply(local_env, manifest)
-            ready = progress.wait(
-                lambda: progress.observe(local_env, CLUSTER, namespace),
-                BOOT_TIMEOUT,
-                say=lambda line: print(line, flush=True),
-            )
+            ready = progress.wait_printing(local_env, CLUSTER, namespace, BOOT_TIMEOUT)
             if not ready.ready:
                 print(diagnostics(local_env, namespace, None))
             assert ready.ready, f"Cluster {CLUSTER} not Ready: {ready.name}: {ready.message}"
@@ -971,11 +967,7 @@ def test_a_cluster_restored_from_a_backup_serves_its_objects(
 
     started = time.monotonic()
     helpers.apply(local_env, manifest)
-    ready = progress.wait(
-        lambda: progress.observe(local_env, CLUSTER, namespace),
-        BOOT_TIMEOUT,
-        say=lambda line: print(line, flush=True),
-    )
+    ready = progress.wait_printing(local_env, CLUSTER, namespace, BOOT_TIMEOUT)
     assert ready.ready, f"restored Cluster {CLUSTER} not Ready: {ready.name}: {ready.message}"
     print(f"apply of the restored Cluster -> Ready: {time.monotonic() - started:.0f} s")
     restored = Guest(local_env, namespace, tmp_path / "restored.kubeconfig")

@@ -148,11 +148,7 @@ def test_guest_etcd_runs_as_real_pods_and_keeps_its_data(
         local_env,
         helpers.cluster(CLUSTER, namespace, workers=1, etcd={"replicas": 3, "storageGiB": 1}),
     )
-    stage = progress.wait(
-        lambda: progress.observe(local_env, CLUSTER, namespace),
-        READY_TIMEOUT,
-        say=lambda line: print(line, flush=True),
-    )
+    stage = progress.wait_printing(local_env, CLUSTER, namespace, READY_TIMEOUT)
     if not stage.ready:
         print(diagnostics(local_env, namespace, provisioner))
     assert stage.ready, f"Cluster {CLUSTER} not Ready: {stage.name}: {stage.message}"

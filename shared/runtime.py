@@ -27,6 +27,7 @@ from shared.kube import Kube, connect
 from shared.kube.ratelimit import TokenBucket
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
+from shared.watched import WatchedSecrets
 
 S = TypeVar("S")
 
@@ -52,6 +53,9 @@ class OperatorContext:
     # Owners whose deletion handler has run (uid -> monotonic seconds), which
     # their children's events no longer wake (shared.owners.deleting).
     going: dict[str, float] = field(default_factory=dict)
+    # The certificate Secrets the operator read, kept current by its watch
+    # (shared.watched); None: read at every look.
+    secrets: WatchedSecrets | None = None
 
     def client(self) -> Kube:
         if self.kube is None:
@@ -72,8 +76,12 @@ def kopf_settings(
     identity: OperatorIdentity,
     runtime: RuntimeSettings,
     draw: Callable[[int], int] = secrets.randbelow,
+    label_selectors: Mapping[tuple[str, str, str], str] | None = None,
 ) -> kopf.OperatorSettings:
     result = kopf.OperatorSettings()
+    # The API server filters these watches (group, version, plural -> selector).
+    for resource, selector in (label_selectors or {}).items():
+        result.watching.label_selectors[resource] = selector
     result.persistence.finalizer = identity.finalizer
     result.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=identity.annotation_prefix
@@ -139,6 +147,7 @@ def run(
     environ: Mapping[str, str] | None = None,
     *,
     worker_threads: int = DEFAULT_WORKER_THREADS,
+    label_selectors: Mapping[tuple[str, str, str], str] | None = None,
 ) -> None:
     env = dict(os.environ if environ is None else environ)
     runtime = load(RuntimeSettings, env)
@@ -169,7 +178,7 @@ def run(
     liveness = f"http://0.0.0.0:{runtime.health_port}/healthz" if runtime.health_port else None
     kopf.run(
         registry=registry,
-        settings=kopf_settings(identity, runtime),
+        settings=kopf_settings(identity, runtime, label_selectors=label_selectors),
         memo=context,
         clusterwide=not runtime.namespaces,
         namespaces=runtime.namespaces,

@@ -4,12 +4,13 @@ from operators.etcd.context import load_settings, make_context
 from operators.etcd.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
+from shared.watched import CERTIFICATE_SELECTORS
 
 IDENTITY = OperatorIdentity("etcd")
 
 
 def main() -> None:
-    run(IDENTITY, load_settings, register, make_context)
+    run(IDENTITY, load_settings, register, make_context, label_selectors=CERTIFICATE_SELECTORS)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from shared.identity import OperatorIdentity
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, load
+from shared.watched import certificate_secrets
 
 PREFIX = "G8S_ETCD_"
 
@@ -66,12 +67,14 @@ def make_context(
     metrics: OperatorMetrics,
     settings: EtcdSettings,
 ) -> EtcdContext:
+    kube = host_api(runtime, identity.field_manager, metrics)
     store = FilesystemStore(Path(settings.backup_root)) if settings.backup_root else None
     return EtcdContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=host_api(runtime, identity.field_manager, metrics),
+        kube=kube,
+        secrets=certificate_secrets(kube),
         store=store,
     )

@@ -26,7 +26,7 @@ from operators.etcd.children import statefulset
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import EtcdClusterSpec, parse
 from operators.etcd.status import report
-from shared import owners, teardown
+from shared import owners, teardown, watched
 from shared.api import names
 from shared.api.kinds import ETCD_CLUSTER
 from shared.handling import Reconciler, register_bound
@@ -63,6 +63,7 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
         resync_idle=settings.interval,
     )
     watch_workloads(registry, KIND, ("apps", "v1", "statefulsets"))
+    watched.watch_certificates(registry)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="teardown")
     async def _teardown(body: kopf.Body, memo: Any, **_: Any) -> None:

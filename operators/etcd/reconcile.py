@@ -31,6 +31,7 @@ from shared.etcd import EtcdClient, EtcdError, Member, TLSMaterial
 from shared.kube import Kube, ObjectRef
 from shared.placement import pod_placement
 from shared.steps import Step
+from shared.watched import WatchedSecrets
 
 MAX_MEMBERS = 7
 OPERATOR = "etcd"
@@ -74,6 +75,9 @@ class Run:
     # probe's client and the CA digest each look at them, and a read is a
     # request per look of every EtcdCluster.
     secrets_read: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    # The certificate Secrets kept by the operator's watch (shared/watched.py),
+    # so a look at an unchanged EtcdCluster reads none; None: read each time.
+    secrets: WatchedSecrets | None = field(default=None, repr=False)
 
     @property
     def status(self) -> Mapping[str, Any]:
@@ -82,8 +86,12 @@ class Run:
     def secret(self, name: str) -> dict[str, Any] | None:
         """Secret ``name`` of the EtcdCluster's namespace, read once in this reconcile."""
         if name not in self.secrets_read:
-            ref = ObjectRef("v1", "Secret", name, self.spec.namespace)
-            self.secrets_read[name] = self.kube.get(ref)
+            if self.secrets is not None:
+                data = self.secrets.data(self.spec.namespace, name)
+                self.secrets_read[name] = {"data": data} if data else None
+            else:
+                ref = ObjectRef("v1", "Secret", name, self.spec.namespace)
+                self.secrets_read[name] = self.kube.get(ref)
         return self.secrets_read[name]
 
     @property
@@ -118,7 +126,7 @@ class Run:
 
 
 def make_run(spec: EtcdClusterSpec, body: Mapping[str, Any], ctx: EtcdContext) -> Run:
-    return Run(spec, body, ctx.client(), ctx.store, ctx.settings, ctx.clock())
+    return Run(spec, body, ctx.client(), ctx.store, ctx.settings, ctx.clock(), secrets=ctx.secrets)
 
 
 def image(spec: EtcdClusterSpec, settings: EtcdSettings) -> str:

@@ -4,12 +4,19 @@ from operators.kvm.context import load_settings, make_context
 from operators.kvm.handlers import register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
+from shared.watched import CERTIFICATE_SELECTORS
 
 IDENTITY = OperatorIdentity("kvm")
 
 
 def main() -> None:
-    run(IDENTITY, load_settings, register, make_context)
+    run(
+        IDENTITY,
+        load_settings,
+        register,
+        make_context,
+        label_selectors=CERTIFICATE_SELECTORS,
+    )
 
 
 if __name__ == "__main__":

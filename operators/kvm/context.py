@@ -10,6 +10,7 @@ from shared.metrics import OperatorMetrics
 from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, SettingsError, load
+from shared.watched import certificate_secrets
 
 PREFIX = "G8S_KVM_"
 ACCELS = (AUTO, KVM, TCG)
@@ -96,11 +97,13 @@ def make_context(
     settings: KVMSettings,
 ) -> KVMContext:
     field_manager = identity.field_manager
+    kube = host_api(runtime, field_manager, metrics)
     return KVMContext(
         identity=identity,
         runtime=runtime,
         metrics=metrics,
         settings=settings,
-        kube=host_api(runtime, field_manager, metrics),
+        kube=kube,
         guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
+        secrets=certificate_secrets(kube),
     )

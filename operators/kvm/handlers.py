@@ -25,7 +25,7 @@ from operators.kvm import reconcile as steps
 from operators.kvm.context import KVMContext, KVMSettings
 from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.status import PROVISIONING, report
-from shared import owners, teardown
+from shared import owners, teardown, watched
 from shared.api import API_VERSION, names
 from shared.api.kinds import CERTIFICATE, KVM_NODE
 from shared.errors import InvalidSpec
@@ -64,6 +64,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
     )
 
     watch_workloads(registry, KIND, ("apps", "v1", "deployments"))
+    watched.watch_certificates(registry)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

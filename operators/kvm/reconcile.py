@@ -25,6 +25,7 @@ from shared.errors import Retry
 from shared.kube import Kube, ObjectRef
 from shared.placement import pod_placement
 from shared.steps import Step
+from shared.watched import WatchedSecrets, secret_data
 
 OPERATOR = "kvm"
 # While a node waits for what another operator is making (its network, its
@@ -60,6 +61,8 @@ class Run:
     kube: Kube
     settings: KVMSettings
     guest_client: Callable[[str], Kube] | None = None
+    # Kept Secrets (shared/watched.py); None: each one read at every look.
+    secrets: WatchedSecrets | None = None
     network: GuestNetwork | None = None
     address: ipaddress.IPv4Address | None = None
     certificates: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -84,6 +87,7 @@ def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run
         kube=ctx.client(),
         settings=ctx.settings,
         guest_client=ctx.guest_client,
+        secrets=ctx.secrets,
         now=ctx.clock(),
     )
 
@@ -114,8 +118,11 @@ def apply_identity(run: Run) -> None:
 
 
 def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> dict[str, str]:
-    found = run.kube.get(ObjectRef("v1", "Secret", name, run.spec.namespace))
-    data = (found or {}).get("data") or {}
+    namespace = run.spec.namespace
+    if run.secrets is not None:
+        data = run.secrets.data(namespace, name)
+    else:
+        data = secret_data(run.kube.get(ObjectRef("v1", "Secret", name, namespace)))
     if not data:
         raise Retry(
             reason,
@@ -123,7 +130,7 @@ def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> d
             base=WAIT_FIRST_LOOK,
             ceiling=run.settings.poll_interval,
         )
-    return {str(k): str(v) for k, v in data.items()}
+    return data
 
 
 def read_certificates(run: Run) -> None:

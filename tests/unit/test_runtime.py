@@ -36,6 +36,18 @@ def test_settings_use_the_identity() -> None:
     assert settings.peering.clusterwide is True
 
 
+def test_label_selectors_go_to_the_watch_settings() -> None:
+    settings = kopf_settings(
+        OperatorIdentity("kvm"),
+        RuntimeSettings(),
+        label_selectors={("", "v1", "secrets"): "g8s.io/certificate"},
+    )
+    secrets = kopf.Resource("", "v1", "secrets", namespaced=True)
+    assert settings.watching.label_selectors.collect(secrets) == ["g8s.io/certificate"]
+    pods = kopf.Resource("", "v1", "pods", namespaced=True)
+    assert settings.watching.label_selectors.collect(pods) == []
+
+
 def test_peering_and_namespaces_from_runtime_settings() -> None:
     settings = kopf_settings(
         OperatorIdentity("etcd"), RuntimeSettings(peering=True, namespaces=("a",))
@@ -132,8 +144,15 @@ def test_worker_threads_are_the_setting_else_the_operators_default(
     ) -> OperatorContext:
         return OperatorContext(identity, runtime, metrics)
 
-    chosen = {} if own is None else {"worker_threads": own}
-    run(OperatorIdentity("etcd"), lambda _: None, lambda *_: None, make_context, environ, **chosen)
+    chosen = DEFAULT_WORKER_THREADS if own is None else own
+    run(
+        OperatorIdentity("etcd"),
+        lambda _: None,
+        lambda *_: None,
+        make_context,
+        environ,
+        worker_threads=chosen,
+    )
     assert seen["memo"].runtime.worker_threads == threads
     startup = [h.id for h in seen["registry"]._activities.get_all_handlers()]
     assert "worker-threads" in startup

@@ -247,7 +247,8 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("etcd", "create", "deployments.apps", False),
     ("etcd", "create", "kvmnodes.g8s.io", False),
     ("etcd", "create", "secrets", False),
-    ("etcd", "list", "secrets", False),
+    ("etcd", "list", "secrets", True),
+    ("etcd", "watch", "secrets", True),
     ("etcd", "delete", "statefulsets.apps", True),
     ("etcd", "get", "clusters.g8s.io", False),
     # network: its ClusterNetworks, NetworkPolicies, host Nodes; records in g8s-system only.
@@ -276,7 +277,8 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "list", "nodes", False),
     ("kvm", "create", "statefulsets.apps", False),
     ("kvm", "get", "clusters.g8s.io", False),
-    ("kvm", "list", "secrets", False),
+    ("kvm", "list", "secrets", True),
+    ("kvm", "watch", "secrets", True),
     ("kvm", "delete", "secrets", True),
     # Deleted means gone (shared/teardown.py): what a KVMNode made is deleted
     # and listed, with what the controllers made from it, until it is gone.

@@ -18,9 +18,11 @@ import kopf
 import pytest
 
 from operators.etcd import handlers, membership, reconcile, status
+from operators.etcd.children import statefulset
 from operators.etcd.context import EtcdContext, EtcdSettings
 from operators.etcd.model import parse
 from operators.etcd.policies import MemberView
+from shared.api import labels
 from shared.backup import FilesystemStore
 from shared.conditions import get
 from shared.errors import Retry, translate
@@ -30,6 +32,7 @@ from shared.kube import Kube, ObjectRef
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings
 from shared.steps import Outcome
+from shared.watched import certificate_secrets
 from tests.unit.etcd.spec_fixtures import BODY, body
 
 NOW = datetime(2026, 5, 1, 3, tzinfo=UTC)
@@ -108,6 +111,35 @@ def test_new_cluster_applies_every_child_owned_and_labelled() -> None:
     # The members' check and the CA digest share one read of each TLS Secret.
     secrets = [name for kind, name in cast(FakeKube, run.kube).reads if kind == "Secret"]
     assert sorted(secrets) == ["demo-etcd-client", "demo-etcd-peer", "demo-etcd-server"]
+
+
+def test_kept_tls_secrets_are_read_once_over_two_looks() -> None:
+    tls = [
+        {
+            "kind": "Secret",
+            "metadata": {
+                "name": f"demo-etcd-{part}",
+                "namespace": "ns",
+                "labels": {labels.CERTIFICATE: f"etcd-{part}"},
+            },
+            "data": {"ca.crt": "Q0E=", "tls.crt": "Qw==", "tls.key": "Sw=="},
+        }
+        for part in ("server", "peer", "client")
+    ]
+    kube = FakeKube(*tls)
+    kept = certificate_secrets(cast(Kube, kube))
+    digests = []
+    for _ in range(2):
+        run = make(kube=kube)
+        run.secrets = kept
+        reconcile.observe(run)
+        reconcile.apply(run)
+        digests.append(applied(run)["StatefulSet"]["spec"]["template"]["metadata"]["annotations"])
+    secrets = [name for kind, name in kube.reads if kind == "Secret"]
+    assert sorted(secrets) == ["demo-etcd-client", "demo-etcd-peer", "demo-etcd-server"]
+    # The CA digest, which needs every Secret's ca.crt, is the same from the kept data.
+    assert digests[0] == digests[1]
+    assert digests[0][statefulset.TRUSTED_CAS_ANNOTATION]
 
 
 def test_report_while_creating() -> None:

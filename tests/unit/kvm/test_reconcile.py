@@ -4,7 +4,9 @@ Covers: a missing network or certificate Secret stops the run with a
 retryable reason; with both present the steps apply Secret, PVC and
 Deployment, each owned by the KVMNode and labelled; the Deployment's pod
 template carries the Ignition content hash; observe finds the launcher pod
-and, with guest checks on, asks the guest API through the kubeconfig Secret.
+and, with guest checks on, asks the guest API through the kubeconfig Secret;
+with kept Secrets (shared/watched.py) a second look reads no certificate
+Secret again, and a renewal the watch tells of changes the Ignition.
 """
 
 from base64 import b64encode
@@ -17,8 +19,10 @@ import pytest
 from operators.kvm import reconcile
 from operators.kvm.children.secret import HASH_ANNOTATION
 from operators.kvm.context import KVMSettings
+from shared.api import labels
 from shared.errors import Retry
 from shared.kube import ObjectRef
+from shared.watched import certificate_secrets
 from tests.unit.kvm.helpers import body, spec
 
 
@@ -33,7 +37,10 @@ class FakeKube:
     pods: list[dict[str, Any]] = field(default_factory=list)
     unready: list[str] = field(default_factory=list)
 
+    reads: list[str] = field(default_factory=list)
+
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.reads.append(f"{ref.kind}/{ref.name}")
         return self.objects.get((ref.kind, ref.name))
 
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,9 +59,14 @@ def _ready_kube() -> FakeKube:
     kube.objects[("ClusterNetwork", "demo")] = {
         "status": {"subnet": "10.100.3.0/24", "gateway": "10.100.3.1", "bridge": "g8s-br-3"}
     }
-    kube.objects[("Secret", "demo-ca")] = {"data": {"ca.crt": _b64("CA")}}
+    certificate = {"namespace": "ns", "labels": {labels.CERTIFICATE: "x"}}
+    kube.objects[("Secret", "demo-ca")] = {
+        "metadata": {"name": "demo-ca", **certificate},
+        "data": {"ca.crt": _b64("CA")},
+    }
     kube.objects[("Secret", "demo-w-abcde-kubelet")] = {
-        "data": {"tls.crt": _b64("C"), "tls.key": _b64("K"), "ca.crt": _b64("CA")}
+        "metadata": {"name": "demo-w-abcde-kubelet", **certificate},
+        "data": {"tls.crt": _b64("C"), "tls.key": _b64("K"), "ca.crt": _b64("CA")},
     }
     kube.objects[("Service", "demo-etcd")] = {"spec": {"clusterIP": "172.16.0.7"}}
     return kube
@@ -130,6 +142,30 @@ def test_steps_apply_owned_children() -> None:
     assert str(run.address) == "10.100.3.51"
     assert run.pod is None
     assert run.guest is None
+
+
+def test_kept_certificates_are_read_once_over_two_looks() -> None:
+    kube = _ready_kube()
+    kept = certificate_secrets(kube)  # type: ignore[arg-type]
+    looks = [_run(kube, guest_checks=False) for _ in range(2)]
+    for run in looks:
+        run.secrets = kept
+        for step in reconcile.STEPS:
+            step.run(run)
+    secret_reads = sorted(r for r in kube.reads if r.startswith("Secret/"))
+    assert secret_reads == ["Secret/demo-ca", "Secret/demo-w-abcde-kubelet"]
+    assert looks[0].live == looks[1].live
+    # A renewed certificate, told by the watch, is in the next look's live files.
+    renewed = dict(kube.objects[("Secret", "demo-w-abcde-kubelet")])
+    renewed["data"] = {**renewed["data"], "tls.crt": _b64("C2")}
+    kept.seen(renewed, deleted=False)
+    third = _run(kube, guest_checks=False)
+    third.secrets = kept
+    for step in reconcile.STEPS:
+        step.run(third)
+    served = {f.path: f.content_b64 for f in third.live}
+    assert served["kubelet/tls.crt"] == _b64("C2")
+    assert len([r for r in kube.reads if r.startswith("Secret/")]) == 2
 
 
 def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:

@@ -1,0 +1,164 @@
+"""Secrets an operator reads again and again, kept current by one watch.
+
+The kvm operator builds every node's Ignition from its cluster's certificate
+Secrets, and it looks at each node again every refresh: a control-plane node
+read eleven Secrets each time, 68.9 reads per cluster while 300 clusters were
+built. Here a Secret read once is kept, and the operator's watch of the
+labelled Secrets (``register``, filtered by the API server with
+``label_selectors``) replaces or drops it when it changes, so a look at an
+unchanged node asks the API server nothing.
+
+Only what was asked for is kept: the watch's events for any other Secret are
+dropped, so the memory grows with the Secrets the operator uses, not with
+all the labelled Secrets of the host cluster. A Secret without the label is
+never kept (no event would tell of its change), nor is a missing one. If the
+watch ever stops telling, an entry is still read again after ``max_age``.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from shared.api import labels
+from shared.kube import Kube, ObjectRef
+
+# How old a kept Secret may get before it is read again, in case the watch
+# missed a change (kopf restarts a broken watch, so this is a bound, not a
+# schedule).
+MAX_AGE = 600.0
+
+Key = tuple[str, str]  # (namespace, name)
+Fetch = Callable[[str, str], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    data: dict[str, str]
+    at: float
+
+
+def secret_data(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    """A Secret's ``data`` as strings (base64, as the API sends it); {} when none."""
+    data = (secret or {}).get("data") or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _key(secret: Mapping[str, Any]) -> Key:
+    meta = secret.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _labelled(secret: Mapping[str, Any], label: str) -> bool:
+    return label in ((secret.get("metadata") or {}).get("labels") or {})
+
+
+class WatchedSecrets:
+    """The data of the Secrets labelled ``label`` that were read, as the watch last saw them."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        label: str,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self.label = label
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[Key, _Entry] = {}
+        # Each asked-for key -> how many events it had: a read that an event
+        # overtook keeps the event's newer value, not its own.
+        self._events: dict[Key, int] = {}
+        self.reads = 0
+
+    def data(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's data ({} when it is missing), read only when not kept or too old."""
+        key = (namespace, name)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() - entry.at < self._max_age:
+                return dict(entry.data)
+            events = self._events.setdefault(key, 0)
+        found = self._fetch(namespace, name)
+        data = secret_data(found)
+        with self._lock:
+            self.reads += 1
+            if found is not None and data and _labelled(found, self.label):
+                if self._events.get(key) == events:
+                    self._entries[key] = _Entry(dict(data), self._clock())
+            else:
+                # Not kept, so not watched for either: asked again next time.
+                self._entries.pop(key, None)
+                self._events.pop(key, None)
+        return data
+
+    def seen(self, secret: Mapping[str, Any], *, deleted: bool) -> None:
+        """A watch event: keep the new data of an asked-for Secret, forget a deleted one."""
+        key = _key(secret)
+        with self._lock:
+            if key not in self._events:
+                return
+            if deleted:
+                del self._events[key]
+                self._entries.pop(key, None)
+                return
+            self._events[key] += 1
+            data = secret_data(secret)
+            if data and _labelled(secret, self.label):
+                self._entries[key] = _Entry(data, self._clock())
+            else:
+                self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+SECRETS = ("", "v1", "secrets")
+
+
+def label_selectors(label: str) -> dict[tuple[str, str, str], str]:
+    """What kopf asks the API server to filter the Secrets' watch by (its settings)."""
+    return {SECRETS: label}
+
+
+def register(
+    registry: kopf.OperatorRegistry,
+    label: str,
+    secrets_of: Callable[[Any], "WatchedSecrets | None"],
+) -> None:
+    """Feed the watch of the Secrets labelled ``label`` to the memo's ``WatchedSecrets``.
+
+    The handler filters by the label too, so an operator run without the
+    server-side selector gets the same events, only more of them to drop.
+    """
+
+    @kopf.on.event(*SECRETS, registry=registry, id="watched-secrets", labels={label: kopf.PRESENT})
+    async def _secret(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+        secrets = secrets_of(memo)
+        if secrets is not None:
+            secrets.seen(body, deleted=type == "DELETED")
+
+
+# The certificates operator labels every certificate Secret, the CA's too: what
+# the kvm and etcd operators read again and again.
+CERTIFICATE_SELECTORS = label_selectors(labels.CERTIFICATE)
+
+
+def certificate_secrets(kube: Kube) -> WatchedSecrets:
+    """The certificate Secrets read through ``kube``, kept (``watch_certificates`` feeds it)."""
+    return WatchedSecrets(
+        lambda namespace, name: kube.get(ObjectRef("v1", "Secret", name, namespace)),
+        labels.CERTIFICATE,
+    )
+
+
+def watch_certificates(registry: kopf.OperatorRegistry) -> None:
+    """Keep the memo's ``secrets`` (``OperatorContext.secrets``) current."""
+    register(registry, labels.CERTIFICATE, lambda memo: getattr(memo, "secrets", None))

@@ -1,0 +1,157 @@
+"""Secrets kept by an operator and kept current by its watch (shared/watched.py).
+
+Covers: a labelled Secret is read once and served again without a request;
+a watch event replaces its data or forgets it when deleted; a Secret without
+the label, or a missing one, is read every time; events for Secrets never
+asked for are dropped (nothing kept); a read that a watch event overtook
+keeps the event's data; an entry older than ``max_age`` is read again; the
+kvm operator's steps read a node's certificates once over two looks.
+"""
+
+import threading
+from typing import Any
+
+from shared.watched import WatchedSecrets, label_selectors
+
+LABEL = "g8s.io/certificate"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def secret(name: str, value: str, *, labelled: bool = True, ns: str = "ns") -> dict[str, Any]:
+    labels = {LABEL: "apiserver"} if labelled else {}
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "data": {"tls.crt": value},
+    }
+
+
+class Store:
+    """Secrets by (namespace, name), counting the reads."""
+
+    def __init__(self, *secrets: dict[str, Any]) -> None:
+        self.objects = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
+        self.reads = 0
+
+    def fetch(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.objects.get((namespace, name))
+
+
+def test_a_labelled_secret_is_read_once() -> None:
+    store = Store(secret("a", "v1"))
+    kept = WatchedSecrets(store.fetch, LABEL)
+    assert kept.data("ns", "a") == {"tls.crt": "v1"}
+    assert kept.data("ns", "a") == {"tls.crt": "v1"}
+    assert store.reads == 1
+    assert len(kept) == 1
+
+
+def test_what_is_served_is_a_copy() -> None:
+    kept = WatchedSecrets(Store(secret("a", "v1")).fetch, LABEL)
+    kept.data("ns", "a")["tls.crt"] = "changed by a caller"
+    assert kept.data("ns", "a") == {"tls.crt": "v1"}
+
+
+def test_a_watch_event_replaces_the_data() -> None:
+    store = Store(secret("a", "v1"))
+    kept = WatchedSecrets(store.fetch, LABEL)
+    kept.data("ns", "a")
+    kept.seen(secret("a", "v2"), deleted=False)
+    assert kept.data("ns", "a") == {"tls.crt": "v2"}
+    assert store.reads == 1
+
+
+def test_a_deleted_secret_is_read_again() -> None:
+    store = Store(secret("a", "v1"))
+    kept = WatchedSecrets(store.fetch, LABEL)
+    kept.data("ns", "a")
+    del store.objects[("ns", "a")]
+    kept.seen(secret("a", "v1"), deleted=True)
+    assert kept.data("ns", "a") == {}
+    assert store.reads == 2
+    assert len(kept) == 0
+
+
+def test_a_secret_without_the_label_is_read_every_time() -> None:
+    # No event would tell of its change, so it is never kept.
+    store = Store(secret("enc", "k", labelled=False))
+    kept = WatchedSecrets(store.fetch, LABEL)
+    kept.data("ns", "enc")
+    kept.data("ns", "enc")
+    assert store.reads == 2
+    assert len(kept) == 0
+
+
+def test_a_missing_secret_is_read_every_time_and_not_watched() -> None:
+    store = Store()
+    kept = WatchedSecrets(store.fetch, LABEL)
+    assert kept.data("ns", "a") == {}
+    # Created meanwhile: its event is dropped, as for any Secret not kept...
+    kept.seen(secret("a", "v1"), deleted=False)
+    assert len(kept) == 0
+    # ...and the next look reads it.
+    store.objects[("ns", "a")] = secret("a", "v1")
+    assert kept.data("ns", "a") == {"tls.crt": "v1"}
+    assert store.reads == 2
+
+
+def test_events_of_secrets_never_asked_for_keep_nothing() -> None:
+    kept = WatchedSecrets(Store().fetch, LABEL)
+    for i in range(50):
+        kept.seen(secret(f"s{i}", "v"), deleted=False)
+    assert len(kept) == 0
+
+
+def test_the_same_name_in_another_namespace_is_another_secret() -> None:
+    store = Store(secret("a", "one", ns="n1"), secret("a", "two", ns="n2"))
+    kept = WatchedSecrets(store.fetch, LABEL)
+    assert kept.data("n1", "a") == {"tls.crt": "one"}
+    assert kept.data("n2", "a") == {"tls.crt": "two"}
+    kept.seen(secret("a", "three", ns="n2"), deleted=False)
+    assert kept.data("n1", "a") == {"tls.crt": "one"}
+    assert kept.data("n2", "a") == {"tls.crt": "three"}
+
+
+def test_a_read_overtaken_by_an_event_keeps_the_event() -> None:
+    # The read answered with v1, but the watch delivered v2 before the read
+    # was stored: v2 is newer and is what is kept.
+    read_started, event_done = threading.Event(), threading.Event()
+
+    def slow_fetch(namespace: str, name: str) -> dict[str, Any]:
+        read_started.set()
+        event_done.wait(5)
+        return secret("a", "v1")
+
+    kept = WatchedSecrets(slow_fetch, LABEL)
+    reader = threading.Thread(target=kept.data, args=("ns", "a"))
+    reader.start()
+    assert read_started.wait(5)
+    kept.seen(secret("a", "v2"), deleted=False)
+    event_done.set()
+    reader.join(5)
+    assert kept.data("ns", "a") == {"tls.crt": "v2"}
+
+
+def test_a_kept_secret_is_read_again_after_max_age() -> None:
+    store = Store(secret("a", "v1"))
+    clock = Clock()
+    kept = WatchedSecrets(store.fetch, LABEL, max_age=600, clock=clock)
+    kept.data("ns", "a")
+    clock.now = 599
+    kept.data("ns", "a")
+    assert store.reads == 1
+    store.objects[("ns", "a")] = secret("a", "v2")
+    clock.now = 600
+    assert kept.data("ns", "a") == {"tls.crt": "v2"}
+    assert store.reads == 2
+
+
+def test_the_api_server_filters_the_watch_by_the_label() -> None:
+    assert label_selectors(LABEL) == {("", "v1", "secrets"): LABEL}

@@ -65,14 +65,15 @@ FIRST_INDEX, INDEXES = 16, 100
 # each is too little, so that one environment (one at a time on a machine)
 # takes ranges the indexed blocks leave free: the first sixteen /24s of the
 # node and Service ranges (indexes start at 16) and 198.18.128.0/17 (they end
-# at 115). Guest subnets are /26, the smallest that holds the first workers'
-# addresses (offset 50 on), so 512 of them fit.
+# at 115). Guest subnets are /27 (a control plane and 25 workers each, as
+# operators/kvm/policies.py lays out a subnet under 64 addresses), so 1,024
+# of them fit.
 WIDE_ENV = "g8s-bench"
 WIDE_SERVICES = ipaddress.IPv4Network("198.19.0.0/20")
 WIDE_SIMULATED_NODES = ipaddress.IPv4Network("198.18.0.0/21")
 WIDE_SIMULATED_PODS = ipaddress.IPv4Network("198.18.8.0/21")
 WIDE_GUESTS = ipaddress.IPv4Network("198.18.128.0/17")
-WIDE_GUEST_PREFIX = 26
+WIDE_GUEST_PREFIX = 27
 
 # What marks the node: only g8s workloads tolerate the taint and select the label.
 HOST_LABEL = labels.HOST

@@ -9,19 +9,44 @@ from shared.api import names
 from shared.errors import InvalidSpec
 
 # Host offsets in the guest cluster's subnet: the gateway takes the first
-# address; control-plane nodes follow from CP_BASE, workers from WORKER_BASE,
-# so a node's address depends only on its role and index (stable across
-# restarts, no allocation to record).
-CP_BASE = 10
-CP_SLOTS = 40
-WORKER_BASE = CP_BASE + CP_SLOTS
+# address; control-plane nodes follow from ``cp_base``, workers from
+# ``worker_base``, so a node's address depends only on its role, its index and
+# the subnet's size (stable across restarts, no allocation to record).
 API_PORT = 6443
 
 
+@dataclass(frozen=True)
+class Layout:
+    cp_base: int
+    cp_slots: int
+
+    @property
+    def worker_base(self) -> int:
+        return self.cp_base + self.cp_slots
+
+
+# A subnet of 64 addresses or more: control planes from offset 10 (room for 40),
+# workers from 50. A smaller one (the benchmark's /27s, 1,024 clusters in a
+# /17) starts right after the gateway and keeps an eighth for control planes:
+# a /27 holds 4 control planes and 25 workers, a /28 2 and 11.
+WIDE_LAYOUT = Layout(cp_base=10, cp_slots=40)
+WIDE_SUBNET = 64
+
+
+def layout(subnet: ipaddress.IPv4Network) -> Layout:
+    if subnet.num_addresses >= WIDE_SUBNET:
+        return WIDE_LAYOUT
+    return Layout(cp_base=2, cp_slots=max(1, subnet.num_addresses // 8))
+
+
 def node_address(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
-    offset = (CP_BASE if spec.is_controlplane else WORKER_BASE) + spec.index
-    if spec.is_controlplane and spec.index >= CP_SLOTS:
-        raise InvalidSpec("spec.index", f"control-plane index must be below {CP_SLOTS}")
+    place = layout(subnet)
+    offset = (place.cp_base if spec.is_controlplane else place.worker_base) + spec.index
+    if spec.is_controlplane and spec.index >= place.cp_slots:
+        raise InvalidSpec(
+            "spec.index",
+            f"control-plane index must be below {place.cp_slots} in subnet {subnet}",
+        )
     # The last address of the subnet is its broadcast address.
     if offset >= subnet.num_addresses - 1:
         raise InvalidSpec(
@@ -40,7 +65,7 @@ POD_BLOCK_BITS = 8
 
 def host_offsets(subnet: ipaddress.IPv4Network) -> range:
     """The host offsets nodes may take in ``subnet`` (gateway and broadcast excluded)."""
-    return range(CP_BASE, min(subnet.num_addresses - 1, 1 << POD_BLOCK_BITS))
+    return range(layout(subnet).cp_base, min(subnet.num_addresses - 1, 1 << POD_BLOCK_BITS))
 
 
 def pod_block(pod_cidr: ipaddress.IPv4Network, offset: int) -> ipaddress.IPv4Network:
@@ -70,7 +95,7 @@ def peer_routes(spec: KVMNodeSpec, subnet: ipaddress.IPv4Network) -> tuple[tuple
 
 
 def controlplane_address(subnet: ipaddress.IPv4Network, index: int = 0) -> ipaddress.IPv4Address:
-    return subnet.network_address + CP_BASE + index
+    return subnet.network_address + layout(subnet).cp_base + index
 
 
 def api_host(spec: KVMNodeSpec) -> str:

@@ -25,6 +25,38 @@ def test_address_outside_subnet_is_refused() -> None:
         policies.node_address(spec("controlplane", index=40), SUBNET)
 
 
+def test_a_subnet_of_64_or_more_keeps_the_wide_layout() -> None:
+    wide = ipaddress.IPv4Network("10.100.3.0/26")
+    assert str(policies.node_address(spec("controlplane", index=0), wide)) == "10.100.3.10"
+    assert str(policies.node_address(spec("worker", index=0), wide)) == "10.100.3.50"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "control_planes", "workers"),
+    [(27, 4, 25), (28, 2, 11), (29, 1, 4)],
+)
+def test_a_small_subnet_starts_after_the_gateway(
+    prefix: int, control_planes: int, workers: int
+) -> None:
+    # The benchmark's /27s: 1,024 clusters in a /17, each with room for 1 + 2.
+    small = ipaddress.IPv4Network(f"10.100.3.0/{prefix}")
+    gateway, broadcast = small.network_address + 1, small.broadcast_address
+    addresses = [
+        policies.node_address(spec("controlplane", index=i), small) for i in range(control_planes)
+    ] + [policies.node_address(spec("worker", index=i), small) for i in range(workers)]
+    assert len(set(addresses)) == control_planes + workers
+    assert all(gateway < a < broadcast for a in addresses)
+    assert addresses[0] == policies.controlplane_address(small)
+    with pytest.raises(InvalidSpec, match="control-plane index"):
+        policies.node_address(spec("controlplane", index=control_planes), small)
+    with pytest.raises(InvalidSpec, match="outside subnet"):
+        policies.node_address(spec("worker", index=workers), small)
+    # Every other node's pod routes stay inside the subnet's hosts.
+    routes = policies.peer_routes(spec("worker", index=0), small)
+    assert len(routes) == control_planes + workers - 1
+    assert {ipaddress.IPv4Address(via) for _, via in routes} <= set(addresses)
+
+
 def test_api_endpoint_default_and_override() -> None:
     assert policies.api_endpoint(spec()) == "https://demo-apiserver.ns.svc:6443"
     assert policies.api_endpoint(spec(apiEndpoint="https://api:443")) == "https://api:443"
@@ -37,7 +69,7 @@ def test_pod_subnets_follow_node_addresses() -> None:
     assert routes["10.2.10.0/24"] == "10.100.3.10"
     assert "10.2.51.0/24" not in routes
     # Every node this subnet can hold, from the first control plane to .254.
-    assert len(routes) == 254 - policies.CP_BASE
+    assert len(routes) == 254 - 10
     with pytest.raises(InvalidSpec, match="too small"):
         policies.node_pod_subnet(spec("worker", podCIDR="10.2.0.0/24"), SUBNET)
 

@@ -23,8 +23,9 @@ Prints figures, asserts nothing about time:
   OpenBao's audit log) and failed-and-retried reconcile steps, each per
   cluster; with ``--profile``, where each operator's Python work went
   (``bench/cluster/profile.py``; docs/performance.md reads the figures);
-- and seconds from deleting every Cluster to all of them being gone, then
-  what of them is left (objects labelled for them, volumes, Vault mounts,
+- and seconds from deleting every Cluster to all of them being gone, with
+  where that time went (CPU per process, API requests by verb and resource
+  and by operator), then what of them is left (objects labelled for them, volumes, Vault mounts,
   network allocation records): anything found is listed and the run fails.
 
 Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` or ``--env``
@@ -518,13 +519,14 @@ def measure(
         # The figures first: deleting many clusters takes long, and may time out.
         show(figures, env.name)
         deleted = {ns: network_uids(env, ns) for ns in watched}
-        gone = step(
-            f"deleting {args.count + 1} Clusters",
-            lambda: delete_all(env, watched, args.timeout),
-        )
-        print(
-            f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s"
-            f" ({gone / max(figures.many.values()):.2f}x the time to build them)"
+        delete_profiled(
+            env,
+            running=running,
+            ports=ports,
+            pids=pids,
+            namespaces=watched,
+            args=args,
+            build=max(figures.many.values()),
         )
         left = left_behind(env, deleted)
         print(f"left of the deleted clusters: {len(left)}", *left[:20], sep="\n    ")
@@ -630,6 +632,68 @@ def show(f: Figures, env_name: str) -> None:
         print(f"    {kind:<24} {manager:<40} {count:5d}")
     if not f.changed:
         print("    none")
+
+
+def delete_profiled(
+    env: localenv.LocalEnv,
+    *,
+    running: Sequence[RunningOperator],
+    ports: Mapping[str, int],
+    pids: Mapping[int, str],
+    namespaces: Sequence[str],
+    args: argparse.Namespace,
+    build: float,
+) -> None:
+    """Delete every Cluster, print the time to all gone and where it went (``show_deletion``)."""
+    requests = request_counts(env)
+    cpu = {op.name: usage(op).cpu_seconds for op in running}
+    env_cpu, machine = environment_cpu(pids), machine_busy()
+    with clientrate.sampling(ports) as client:
+        gone = step(
+            f"deleting {args.count + 1} Clusters",
+            lambda: delete_all(env, namespaces, args.timeout),
+        )
+    busy, total = machine_busy()
+    print(
+        f"delete {args.count + 1} clusters -> all gone: {gone:.1f} s"
+        f" ({gone / build:.2f}x the time to build them)"
+    )
+    show_deletion(
+        args.count + 1,
+        requests=request_counts(env) - requests,
+        client=client,
+        cpu={
+            **{f"{op.name} operator": usage(op).cpu_seconds - cpu[op.name] for op in running},
+            **{
+                name: seconds - env_cpu.get(name, 0.0)
+                for name, seconds in environment_cpu(pids).items()
+            },
+        },
+        machine=(busy - machine[0], total - machine[1]),
+    )
+
+
+def show_deletion(
+    count: int,
+    *,
+    requests: Counter[tuple[str, str]],
+    client: clientrate.Rates,
+    cpu: Mapping[str, float],
+    machine: tuple[float, float],
+) -> None:
+    """Where the deletion's time went: CPU per process, API requests, each operator's own."""
+    busy, total = machine
+    print(f"CPU while {count} clusters were deleted, by process:")
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        if seconds >= 0.1:
+            print(f"    {name:<40} {seconds:8.1f} s")
+    if total:
+        print(f"    machine: {busy:.1f} CPU s of {total:.1f} ({100 * busy / total:.0f}% busy)")
+    print(f"API requests while {count} clusters were deleted, by verb and resource:")
+    named = Counter({f"{verb:<7} {resource}": n for (verb, resource), n in requests.items()})
+    print("\n".join(profile.per_cluster(named, count)))
+    print(f"API requests while {count} clusters were deleted, by operator (its own counter):")
+    print("\n".join(client.lines(count)) or "    none")
 
 
 def main() -> None:

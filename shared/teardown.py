@@ -190,18 +190,22 @@ def propagation(obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> 
 def teardown(kube: Client, scope: Scope) -> tuple[str, ...]:
     """Delete the owner's children; what is left, described. Empty: all gone."""
     left = remaining(kube, scope)
-    deleted = False
+    described: list[str] = []
     for obj in left:
         meta = obj.get("metadata") or {}
-        if scope.owner_uid in owner_uids(obj) and not meta.get("deletionTimestamp"):
-            ref = ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), meta["name"], scope.namespace)
-            deleted = kube.delete(ref, propagation=propagation(obj, left)) or deleted
-    if deleted:
-        # A leaf deleted in the background is gone by now. Looking again lets
-        # the deletion handler finish on this attempt instead of after a
-        # retry, whose progress kopf would write to the owner first.
-        left = remaining(kube, scope)
-    return tuple(describe(obj) for obj in left)
+        if scope.owner_uid not in owner_uids(obj) or meta.get("deletionTimestamp"):
+            described.append(describe(obj))
+            continue
+        ref = ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), meta["name"], scope.namespace)
+        how = propagation(obj, left)
+        existed = kube.delete(ref, propagation=how)
+        # A leaf without finalizers deleted in the background is removed by the
+        # DELETE itself, so the handler finishes on this attempt instead of
+        # after a retry (whose progress kopf would write to the owner first),
+        # and without reading everything again to see it gone.
+        if existed and (how != "Background" or meta.get("finalizers")):
+            described.append(f"{describe(obj)} (terminating)")
+    return tuple(described)
 
 
 def summary(left: Sequence[str], limit: int = 5) -> str:

@@ -32,8 +32,17 @@ def volume(name: str, claim: str, namespace: str = "ns1") -> dict[str, Any]:
 class Client:
     """Lists by kind (the selector is recorded, not applied); deletes are recorded."""
 
-    def __init__(self, objects: list[dict[str, Any]], *, leaves_vanish: bool = False) -> None:
+    def __init__(
+        self,
+        objects: list[dict[str, Any]],
+        *,
+        leaves_vanish: bool = False,
+        gone_on_delete: bool = False,
+    ) -> None:
         self.objects = objects
+        # Deleted by someone else between the read and the DELETE (a 404).
+        self.gone_on_delete = gone_on_delete
+        self.reads = 0
         # Like the API server: an object deleted in the background without
         # finalizers is gone at once.
         self.leaves_vanish = leaves_vanish
@@ -55,6 +64,7 @@ class Client:
         return [{k: v for k, v in o.items() if k != "kind"} for o in found]
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.reads += 1
         for o in self.objects:
             if o["kind"] == ref.kind and o["metadata"]["name"] == ref.name:
                 return {k: v for k, v in o.items() if k != "kind"}
@@ -62,6 +72,8 @@ class Client:
 
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
         self.deleted.append((ref.kind, ref.name, propagation))
+        if self.gone_on_delete:
+            return False
         if self.leaves_vanish and propagation == "Background":
             self.objects = [
                 o
@@ -109,7 +121,7 @@ def test_teardown_deletes_direct_children_foreground_and_reports_the_rest() -> N
     # collector takes the ReplicaSet and pod with the Deployment.
     assert client.deleted == [("Deployment", "vm", "Foreground")]
     assert set(left) == {
-        "Deployment/vm",
+        "Deployment/vm (terminating)",
         "ReplicaSet/vm-abc",
         "Pod/vm-abc-x",
         "Secret/vm-ignition (terminating)",
@@ -132,10 +144,13 @@ def test_children_with_dependents_go_foreground_leaves_at_once() -> None:
 
 def test_objects_known_by_name_are_read_one_by_one() -> None:
     # Secrets: an operator may read them by name, not list them.
-    client = Client([obj("ConfigMap", "vm-ignition", "s1", OWNER), obj("ConfigMap", "x", "s2")])
+    held = obj("ConfigMap", "vm-ignition", "s1", OWNER)
+    held["metadata"]["finalizers"] = ["example.com/keep"]
+    client = Client([held, obj("ConfigMap", "x", "s2")])
     named = (ObjectRef("v1", "ConfigMap", "vm-ignition", "ns1"),)
     left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
-    assert left == ("ConfigMap/vm-ignition",)
+    # A finalizer keeps it after the DELETE: still there, terminating.
+    assert left == ("ConfigMap/vm-ignition (terminating)",)
     assert client.deleted == [("ConfigMap", "vm-ignition", "Background")]
     assert client.selectors == set()  # nothing listed
 
@@ -145,6 +160,16 @@ def test_a_leaf_gone_at_once_lets_the_owner_go_on_the_same_attempt() -> None:
     # that had long gone.
     named = (ObjectRef("v1", "Secret", "vm-kubelet", "ns1"),)
     client = Client([obj("Secret", "vm-kubelet", "s1", OWNER)], leaves_vanish=True)
+    left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
+    assert client.deleted == [("Secret", "vm-kubelet", "Background")]
+    assert left == ()
+    # One read: the DELETE of a leaf without finalizers is its removal, not read again.
+    assert client.reads == 1
+
+
+def test_an_object_already_gone_when_deleted_is_not_left() -> None:
+    named = (ObjectRef("v1", "Secret", "vm-kubelet", "ns1"),)
+    client = Client([obj("Secret", "vm-kubelet", "s1", OWNER)], gone_on_delete=True)
     left = teardown.teardown(client, teardown.Scope("ns1", "c1", OWNER, (), named))
     assert client.deleted == [("Secret", "vm-kubelet", "Background")]
     assert left == ()

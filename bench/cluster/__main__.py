@@ -23,6 +23,8 @@ Prints figures, asserts nothing about time:
   OpenBao's audit log) and failed-and-retried reconcile steps, each per
   cluster; with ``--profile``, where each operator's Python work went
   (``bench/cluster/profile.py``; docs/performance.md reads the figures);
+  with ``--apiserver-profile``, the kube-apiserver's own CPU profile
+  (``bench/cluster/apiprofile.py``), while building and while deleting;
 - and seconds from deleting every Cluster to all of them being gone, with
   where that time went (CPU per process, API requests by verb and resource
   and by operator), then what of them is left (objects labelled for them, volumes, Vault mounts,
@@ -55,7 +57,7 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import floor as floors
-from bench.cluster import clientrate, profile
+from bench.cluster import apiprofile, clientrate, profile
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from tests import hostnode, localenv
@@ -485,6 +487,9 @@ def measure(
                 else {}
             )
             figures.client = sampled.enter_context(clientrate.sampling(ports))
+            sampled.enter_context(
+                apiprofile.sampling(env, args.apiserver_profile, log_dir / "apiserver-build.pprof")
+            )
             figures.many = step(
                 f"{args.count} Clusters at once",
                 lambda: ready_times(env, many_ns, names, args.timeout),
@@ -527,6 +532,7 @@ def measure(
             namespaces=watched,
             args=args,
             build=max(figures.many.values()),
+            log_dir=log_dir,
         )
         left = left_behind(env, deleted)
         print(f"left of the deleted clusters: {len(left)}", *left[:20], sep="\n    ")
@@ -643,12 +649,16 @@ def delete_profiled(
     namespaces: Sequence[str],
     args: argparse.Namespace,
     build: float,
+    log_dir: Path,
 ) -> None:
     """Delete every Cluster, print the time to all gone and where it went (``show_deletion``)."""
     requests = request_counts(env)
     cpu = {op.name: usage(op).cpu_seconds for op in running}
     env_cpu, machine = environment_cpu(pids), machine_busy()
-    with clientrate.sampling(ports) as client:
+    with (
+        clientrate.sampling(ports) as client,
+        apiprofile.sampling(env, args.apiserver_profile, log_dir / "apiserver-delete.pprof"),
+    ):
         gone = step(
             f"deleting {args.count + 1} Clusters",
             lambda: delete_all(env, namespaces, args.timeout),
@@ -707,6 +717,14 @@ def main() -> None:
         "--profile",
         action="store_true",
         help="sample each operator with py-spy while the clusters are built; print the top",
+    )
+    parser.add_argument(
+        "--apiserver-profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="take the kube-apiserver's CPU profile for SECONDS while the clusters are built"
+        " and again while they are deleted; print its top functions",
     )
     parser.add_argument(
         "--heap",

@@ -310,6 +310,31 @@ def remember(
     seen[key] = (link, identity)
 
 
+async def until_gone(
+    seen: Mapping[str, Any],
+    keys: Iterable[str],
+    within: float,
+    poll: float = 0.2,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool | None:
+    """Wait until the watches have told of every child in ``keys`` being deleted.
+
+    True once none is left among the children seen alive; False if some are
+    still there after ``within`` seconds; None at once when one of them was
+    never seen alive: then the watches cannot tell, and the caller looks for
+    itself.
+    """
+    wanted = tuple(keys)
+    if any(key not in seen for key in wanted):
+        return None
+    deadline = clock() + within
+    while any(key in seen for key in wanted):
+        if clock() >= deadline:
+            return False
+        await asyncio.sleep(poll)
+    return True
+
+
 def vanished(
     seen: Mapping[str, Any], api_version: str, kind: str, namespace: str, names: Iterable[str]
 ) -> list[tuple[Link, dict[str, Any]]]:

@@ -830,8 +830,18 @@ def stage_of(kind: str, child: Mapping[str, Any]) -> str:
     }[kind]
 
 
-def delete_next(kube: Kube, spec: ClusterRef) -> tuple[str | None, int]:
-    """Delete the children of the first stage that has any; (stage, objects left)."""
+@dataclass(frozen=True)
+class DeletionStage:
+    """The stage a Cluster's deletion is in; ``name`` None once every child is gone."""
+
+    name: str | None
+    left: int = 0
+    # The stage's children as the watches key them (shared.owners.child_key).
+    keys: tuple[str, ...] = ()
+
+
+def delete_next(kube: Kube, spec: ClusterRef) -> DeletionStage:
+    """Delete the children of the first stage that has any; that stage and what is left of it."""
     staged: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for kind, items in list_children(kube, spec).items():
         for child in items:
@@ -840,12 +850,14 @@ def delete_next(kube: Kube, spec: ClusterRef) -> tuple[str | None, int]:
     if stage is None:
         for ref in leftovers(spec):
             kube.delete(ref)
-        return None, 0
+        return DeletionStage(None)
+    keys = []
     for kind, child in staged[stage]:
+        name = str(child["metadata"]["name"])
+        keys.append(f"{spec.namespace}/{kind}/{name}")
         if not child["metadata"].get("deletionTimestamp"):
-            name = str(child["metadata"]["name"])
             kube.delete(ObjectRef(API_VERSION, kind, name, spec.namespace))
-    return stage, len(staged[stage])
+    return DeletionStage(stage, len(keys), tuple(keys))
 
 
 def leftovers(spec: ClusterRef) -> list[ObjectRef]:

@@ -226,7 +226,7 @@ def test_deletion_goes_stage_by_stage() -> None:
     ref = parse(cluster_body()).ref
     stages = []
     while True:
-        stage, _ = reconcile.delete_next(kube.as_kube(), ref)
+        stage = reconcile.delete_next(kube.as_kube(), ref).name
         stages.append(stage)
         if stage is None:
             break

@@ -1,0 +1,128 @@
+"""A Cluster's deletion waits for each stage's children in process, told by the watches.
+
+Covers: when the watches tell that a stage's children are gone, the next
+stage is deleted in the same handler call, with one listing per stage, not
+one per retry; children the watches never saw make the handler come back
+after the plain recheck delay; a stage still there after the wait returns
+to kopf with a short delay; ``owners.until_gone`` on its own.
+"""
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from operators.cluster import handlers
+from operators.cluster.model import parse
+from shared.kube import Kube
+from shared.owners import until_gone
+from tests.unit.cluster.helpers import FakeKube, cluster_body
+from tests.unit.cluster.test_reconcile import run_initialized
+
+CHILD_KINDS = ("Certificate", "EtcdCluster", "ClusterNetwork", "KVMNode")
+
+
+class CountingKube(FakeKube):
+    def __init__(self) -> None:
+        super().__init__()
+        self.listings = 0
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        self.listings += 1
+        return super().list(api_version, kind, namespace=namespace, selector=selector)
+
+
+class Memo:
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.seen: dict[str, Any] = {}
+
+    def client(self) -> Kube:
+        return self.kube.as_kube()
+
+
+def children_seen(kube: FakeKube) -> dict[str, Any]:
+    """The watches' memory: every child alive, by shared.owners.child_key."""
+    return {
+        f"{ns}/{kind}/{name}": object() for (kind, ns, name) in kube.objects if kind in CHILD_KINDS
+    }
+
+
+async def watching(kube: FakeKube, seen: dict[str, Any]) -> None:
+    """Tell of each deleted child, as the watches do, a little later."""
+    while True:
+        await asyncio.sleep(0.02)
+        for key in [k for k in seen if tuple(k.split("/")) not in alive(kube)]:
+            del seen[key]
+
+
+def alive(kube: FakeKube) -> set[tuple[str, str, str]]:
+    return {(ns, kind, name) for (kind, ns, name) in kube.objects}
+
+
+def setup() -> tuple[CountingKube, Memo, Any]:
+    kube = CountingKube()
+    run_initialized(kube, cluster_body())
+    memo = Memo(kube)
+    memo.seen = children_seen(kube)
+    kube.listings = 0
+    return kube, memo, parse(cluster_body()).ref
+
+
+def test_the_next_stage_follows_in_the_same_call_when_the_watches_tell() -> None:
+    kube, memo, cluster = setup()
+
+    async def scenario() -> tuple[Any, float]:
+        watcher = asyncio.create_task(watching(kube, memo.seen))
+        try:
+            return await handlers.next_stage(memo, cluster)
+        finally:
+            watcher.cancel()
+
+    stage, delay = asyncio.run(scenario())
+    assert stage.name == "controlplane"
+    assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
+    # Workers deleted, then the control plane: two listings of the four kinds.
+    assert kube.listings == 2 * len(CHILD_KINDS)
+    assert not [k for k in kube.objects if k[0] == "KVMNode" and "-w-" in k[2]]
+
+
+def test_children_never_seen_are_looked_at_again_after_the_recheck_delay() -> None:
+    kube, memo, cluster = setup()
+    memo.seen = {}
+    stage, delay = asyncio.run(handlers.next_stage(memo, cluster))
+    assert stage.name == "workers"
+    assert delay == handlers.DELETE_RECHECK_SECONDS
+    assert kube.listings == len(CHILD_KINDS)
+
+
+def test_a_stage_still_there_after_the_wait_returns_to_kopf(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube, memo, cluster = setup()
+    monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.2)
+    # Nothing tells of the deletions (a finalizer holds the workers).
+    stage, delay = asyncio.run(handlers.next_stage(memo, cluster))
+    assert stage.name == "workers"
+    assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
+    assert kube.listings == len(CHILD_KINDS)
+
+
+def test_until_gone() -> None:
+    seen: dict[str, Any] = {"ns/KVMNode/a": 1, "ns/KVMNode/b": 1}
+
+    async def drop_later() -> None:
+        await asyncio.sleep(0.05)
+        seen.clear()
+
+    async def scenario() -> tuple[bool | None, bool | None, bool | None]:
+        unknown = await until_gone(seen, ["ns/KVMNode/c"], within=5)
+        still = await until_gone(seen, ["ns/KVMNode/a"], within=0.05, poll=0.01)
+        dropping = asyncio.create_task(drop_later())
+        gone = await until_gone(seen, ["ns/KVMNode/a", "ns/KVMNode/b"], within=5, poll=0.01)
+        await dropping
+        return unknown, still, gone
+
+    assert asyncio.run(scenario()) == (None, False, True)

@@ -101,6 +101,9 @@ class CertificatesContext(OperatorContext):
     )
     # Every watched Certificate's renewal time (operators/certificates/renewal.py).
     renewals: Schedule = field(default_factory=Schedule, kw_only=True)
+    # The uids of Clusters seen being deleted: a deletion is never undone, so
+    # the releases of their other Certificates need not read them again.
+    going_clusters: set[str] = field(default_factory=set, kw_only=True)
 
 
 def cached(source: Callable[[], str], seconds_valid: float) -> Callable[[], str]:

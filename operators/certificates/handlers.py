@@ -27,7 +27,7 @@ from operators.certificates.model import CertificateSpec, parse
 from shared import logs, owners, teardown
 from shared.api import API_VERSION
 from shared.api import certificates as catalogue
-from shared.api.kinds import CERTIFICATE
+from shared.api.kinds import CERTIFICATE, CLUSTER
 from shared.api.labels import CHILDREN_ANNOTATION, MANAGED_BY, managed_by
 from shared.handling import Reconciler, register_bound
 from shared.kube import ObjectRef
@@ -141,6 +141,14 @@ async def release(body: Mapping[str, Any], ctx: CertificatesContext, retry: int)
         node=node if isinstance(node, str) else "",
         secret_name=str(spec.get("secretName") or ""),
         uid=str(meta.get("uid") or ""),
+        owner_cluster=next(
+            (
+                str(owner.get("uid") or "")
+                for owner in meta.get("ownerReferences") or []
+                if owner.get("kind") == CLUSTER.kind
+            ),
+            "",
+        ),
     )
     policy = RetryPolicy(retry, ctx.runtime.retry_delay, ctx.runtime.max_retry_delay)
     outcome = await run_steps(

@@ -577,6 +577,8 @@ class Release:
     # spec.secretName when the Certificate names its own Secret.
     secret_name: str = ""
     uid: str = ""
+    # The uid of the Cluster that owns the Certificate, if one does.
+    owner_cluster: str = ""
     torn_down: bool = False
     cluster_going: bool = False
 
@@ -594,10 +596,16 @@ def cluster_going(release: Release) -> bool:
     its finalizer until its Certificates are gone.) A Certificate made without
     a Cluster object is revoked as usual.
     """
+    going = release.ctx.going_clusters
+    if release.owner_cluster and release.owner_cluster in going:
+        return True
     cluster = release.ctx.client().get(
         ObjectRef(API_VERSION, CLUSTER.kind, release.cluster, release.namespace)
     )
-    return cluster is not None and bool(cluster["metadata"].get("deletionTimestamp"))
+    if cluster is None or not cluster["metadata"].get("deletionTimestamp"):
+        return False
+    going.add(str(cluster["metadata"].get("uid") or ""))
+    return True
 
 
 def revoke(release: Release) -> None:
@@ -665,6 +673,7 @@ def teardown_if_last(release: Release) -> None:
         ObjectRef("v1", "Secret", names.ca_secret(release.cluster), release.namespace)
     )
     release.ctx.ca_written.pop((release.namespace, release.cluster), None)
+    release.ctx.going_clusters.discard(release.owner_cluster)
     release.torn_down = True
 
 

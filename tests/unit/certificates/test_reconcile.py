@@ -87,7 +87,9 @@ class World:
         )
         return run, outcome
 
-    def release(self, body: dict[str, Any]) -> tuple[steps.Release, Outcome]:
+    def release(
+        self, body: dict[str, Any], owner_cluster: str = ""
+    ) -> tuple[steps.Release, Outcome]:
         spec = body["spec"]
         job = steps.Release(
             body["metadata"]["namespace"],
@@ -98,6 +100,7 @@ class World:
             node=spec.get("node", ""),
             secret_name=spec.get("secretName", ""),
             uid=body["metadata"].get("uid", ""),
+            owner_cluster=owner_cluster,
         )
         outcome = asyncio.run(
             run_steps(
@@ -493,6 +496,40 @@ def test_release_does_not_revoke_one_by_one_when_the_whole_cluster_goes() -> Non
     assert job.torn_down
     assert world.vault.revoked == []
     assert world.vault.mounts("pki") == []
+
+
+def test_a_cluster_seen_going_is_not_read_again_for_the_certificates_it_owns() -> None:
+    world = World()
+    api, node = with_node_certificate(world)
+    cluster = world.kube.objects[("Cluster", "ns1", "c1")]["metadata"]
+    cluster["uid"] = "cluster-uid"
+    cluster["deletionTimestamp"] = "2030-01-01"
+    reads: list[str] = []
+    get = world.kube.get
+
+    def counting(ref: ObjectRef) -> dict[str, Any] | None:
+        reads.append(ref.kind)
+        return get(ref)
+
+    world.kube.get = counting  # type: ignore[method-assign]
+    job, outcome = world.release(node, owner_cluster="cluster-uid")
+    assert outcome.ok
+    assert job.cluster_going
+    assert reads.count("Cluster") == 1
+    assert world.ctx.going_clusters == {"cluster-uid"}
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-w-abcde-kubelet", "ns1"))
+    world.kube.delete(ObjectRef("g8s.io/v1alpha1", "Certificate", "c1-api", "ns1"))
+    job, outcome = world.release(api, owner_cluster="cluster-uid")
+    assert outcome.ok
+    assert job.cluster_going
+    assert job.torn_down
+    assert reads.count("Cluster") == 1
+    assert world.vault.revoked == []
+    # Torn down: the uid is forgotten.
+    assert world.ctx.going_clusters == set()
+    # Another Cluster of the same name (another uid) is read, not taken for going.
+    job, _ = world.release(api, owner_cluster="a-new-uid")
+    assert reads.count("Cluster") == 2
 
 
 def test_release_waits_for_vault() -> None:

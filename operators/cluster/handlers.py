@@ -17,7 +17,7 @@ import kopf
 from operators.cluster import reconcile as steps
 from operators.cluster.context import ClusterContext
 from operators.cluster.model import ClusterSpec, parse, ref
-from operators.cluster.status import deleting, transitions
+from operators.cluster.status import deleting, deleting_stage, transitions
 from shared import owners
 from shared.api import API_VERSION, GROUP, VERSION
 from shared.api import conditions as c
@@ -63,19 +63,24 @@ def announce(body: kopf.Body, before: Sequence[Mapping[str, Any]], patch: Any) -
             kopf.warn(body, reason=flip.reason or flip.type, message=message)
 
 
-async def next_stage(memo: Any, cluster: Any) -> tuple[steps.DeletionStage, float]:
+async def next_stage(
+    memo: Any, cluster: Any, reported: str | None = None
+) -> tuple[steps.DeletionStage, float]:
     """Delete the next stage's children; while that stage does not change, wait here.
 
     The watches tell when a stage's children are gone (``owners.until_gone``),
     so the stage is listed again then, not on a retry every few seconds: each
     retry cost the Cluster a progress write by kopf, a status write and four
     listings, and 100 Clusters deleted at once retried about 13 times each.
-    A new stage, or a stage still there after ``STAGE_WAIT_SECONDS``, returns
-    to kopf, which writes the status and comes back after the delay returned
-    with it: short, since the next call waits for the watches again, unless
-    they could not tell (a child never seen alive).
+    A stage other than the one the status names (``reported``), or a stage
+    still there after ``STAGE_WAIT_SECONDS``, returns to kopf, which writes
+    the status (so every stage is named in turn) and comes back after the
+    delay returned with it: short, since the next call waits for the
+    watches, unless they could not tell (a child never seen alive).
     """
     stage = await asyncio.to_thread(steps.delete_next, memo.client(), cluster)
+    if stage.name != reported:
+        return stage, STAGE_LOOK_AGAIN_SECONDS
     while stage.name is not None:
         gone = await owners.until_gone(memo.seen, stage.keys, within=STAGE_WAIT_SECONDS)
         if gone is None:
@@ -119,8 +124,8 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
     @kopf.on.delete(group, version, plural, registry=registry, id="delete")
     async def _delete(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
         owners.deleting(memo.going, body)
-        stage, delay = await next_stage(memo, ref(body))
         before = list((body.get("status") or {}).get("conditions") or [])
+        stage, delay = await next_stage(memo, ref(body), reported=deleting_stage(before))
         generation = int(body["metadata"].get("generation") or 0)
         conditions = set_condition(
             before, deleting(stage.name, stage.left), generation=generation, now=memo.clock()

@@ -264,8 +264,20 @@ def deleting(stage: str | None, remaining: int) -> Observation:
     if stage is None:
         return Observation.true(c.DELETING, REASON_DELETING, "all children removed")
     return Observation.true(
-        c.DELETING, REASON_DELETING, f"removing {stage}: {remaining} objects left"
+        c.DELETING, REASON_DELETING, f"{REMOVING}{stage}: {remaining} objects left"
     )
+
+
+REMOVING = "removing "
+
+
+def deleting_stage(conditions: Sequence[Mapping[str, Any]]) -> str | None:
+    """The stage the ``Deleting`` condition names (``deleting`` wrote it); None if none."""
+    found = cond.get(list(conditions), c.DELETING) or {}
+    message = str(found.get("message") or "")
+    if found.get("reason") != REASON_DELETING or not message.startswith(REMOVING):
+        return None
+    return message.removeprefix(REMOVING).partition(":")[0] or None
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,15 @@ to kopf with a short delay; ``owners.until_gone`` on its own.
 """
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from operators.cluster import handlers
 from operators.cluster.model import parse
+from operators.cluster.status import deleting, deleting_stage
+from shared.conditions import set_condition
 from shared.kube import Kube
 from shared.owners import until_gone
 from tests.unit.cluster.helpers import FakeKube, cluster_body
@@ -77,7 +80,7 @@ def test_the_next_stage_follows_in_the_same_call_when_the_watches_tell() -> None
     async def scenario() -> tuple[Any, float]:
         watcher = asyncio.create_task(watching(kube, memo.seen))
         try:
-            return await handlers.next_stage(memo, cluster)
+            return await handlers.next_stage(memo, cluster, reported="workers")
         finally:
             watcher.cancel()
 
@@ -89,10 +92,27 @@ def test_the_next_stage_follows_in_the_same_call_when_the_watches_tell() -> None
     assert not [k for k in kube.objects if k[0] == "KVMNode" and "-w-" in k[2]]
 
 
+def test_a_stage_the_status_does_not_name_yet_returns_at_once_to_be_written() -> None:
+    kube, memo, cluster = setup()
+    stage, delay = asyncio.run(handlers.next_stage(memo, cluster, reported=None))
+    assert stage.name == "workers"
+    assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
+    assert kube.listings == len(CHILD_KINDS)
+
+
+def test_the_status_names_the_stage_it_was_written_with() -> None:
+    now = datetime.now(UTC)
+    written = set_condition([], deleting("controlplane", 3), generation=1, now=now)
+    assert deleting_stage(written) == "controlplane"
+    done = set_condition(written, deleting(None, 0), generation=1, now=now)
+    assert deleting_stage(done) is None
+    assert deleting_stage([]) is None
+
+
 def test_children_never_seen_are_looked_at_again_after_the_recheck_delay() -> None:
     kube, memo, cluster = setup()
     memo.seen = {}
-    stage, delay = asyncio.run(handlers.next_stage(memo, cluster))
+    stage, delay = asyncio.run(handlers.next_stage(memo, cluster, reported="workers"))
     assert stage.name == "workers"
     assert delay == handlers.DELETE_RECHECK_SECONDS
     assert kube.listings == len(CHILD_KINDS)
@@ -104,7 +124,7 @@ def test_a_stage_still_there_after_the_wait_returns_to_kopf(
     kube, memo, cluster = setup()
     monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.2)
     # Nothing tells of the deletions (a finalizer holds the workers).
-    stage, delay = asyncio.run(handlers.next_stage(memo, cluster))
+    stage, delay = asyncio.run(handlers.next_stage(memo, cluster, reported="workers"))
     assert stage.name == "workers"
     assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
     assert kube.listings == len(CHILD_KINDS)

@@ -4,7 +4,7 @@ The kvm operator builds every node's Ignition from its cluster's certificate
 Secrets, and it looks at each node again every refresh: a control-plane node
 read eleven Secrets each time, 68.9 reads per cluster while 300 clusters were
 built. Here a Secret read once is kept, and the operator's watch of the
-labelled Secrets (``register``, filtered by the API server with
+labelled Secrets (``watch_certificates``, filtered by the API server with
 ``label_selectors``) replaces or drops it when it changes, so a look at an
 unchanged node asks the API server nothing.
 
@@ -128,24 +128,6 @@ def label_selectors(label: str) -> dict[tuple[str, str, str], str]:
     return {SECRETS: label}
 
 
-def register(
-    registry: kopf.OperatorRegistry,
-    label: str,
-    secrets_of: Callable[[Any], "WatchedSecrets | None"],
-) -> None:
-    """Feed the watch of the Secrets labelled ``label`` to the memo's ``WatchedSecrets``.
-
-    The handler filters by the label too, so an operator run without the
-    server-side selector gets the same events, only more of them to drop.
-    """
-
-    @kopf.on.event(*SECRETS, registry=registry, id="watched-secrets", labels={label: kopf.PRESENT})
-    async def _secret(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-        secrets = secrets_of(memo)
-        if secrets is not None:
-            secrets.seen(body, deleted=type == "DELETED")
-
-
 # The certificates operator labels every certificate Secret, the CA's too: what
 # the kvm and etcd operators read again and again.
 CERTIFICATE_SELECTORS = label_selectors(labels.CERTIFICATE)
@@ -160,5 +142,15 @@ def certificate_secrets(kube: Kube) -> WatchedSecrets:
 
 
 def watch_certificates(registry: kopf.OperatorRegistry) -> None:
-    """Keep the memo's ``secrets`` (``OperatorContext.secrets``) current."""
-    register(registry, labels.CERTIFICATE, lambda memo: getattr(memo, "secrets", None))
+    """Keep the memo's ``secrets`` (``OperatorContext.secrets``) current.
+
+    The handler filters by the label too, so an operator run without the
+    server-side selector (``CERTIFICATE_SELECTORS``) gets the same events,
+    only more of them to drop.
+    """
+    only = {labels.CERTIFICATE: kopf.PRESENT}
+
+    @kopf.on.event(*SECRETS, registry=registry, id="watched-secrets", labels=only)
+    async def _secret(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+        if memo.secrets is not None:
+            memo.secrets.seen(body, deleted=type == "DELETED")

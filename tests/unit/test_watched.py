@@ -5,13 +5,19 @@ a watch event replaces its data or forgets it when deleted; a Secret without
 the label, or a missing one, is read every time; events for Secrets never
 asked for are dropped (nothing kept); a read that a watch event overtook
 keeps the event's data; an entry older than ``max_age`` is read again; the
-kvm operator's steps read a node's certificates once over two looks.
+kvm operator's steps read a node's certificates once over two looks; the
+kopf handler feeds the memo's kept Secrets.
 """
 
+import asyncio
 import threading
-from typing import Any
+from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
+from typing import Any, cast
 
-from shared.watched import WatchedSecrets, label_selectors
+import kopf
+
+from shared.watched import WatchedSecrets, label_selectors, watch_certificates
 
 LABEL = "g8s.io/certificate"
 
@@ -155,3 +161,19 @@ def test_a_kept_secret_is_read_again_after_max_age() -> None:
 
 def test_the_api_server_filters_the_watch_by_the_label() -> None:
     assert label_selectors(LABEL) == {("", "v1", "secrets"): LABEL}
+
+
+def test_the_watch_handler_feeds_the_memos_secrets() -> None:
+    registry = kopf.OperatorRegistry()
+    watch_certificates(registry)
+    (handler,) = [h for h in registry._watching.get_all_handlers() if h.id == "watched-secrets"]
+    on_event = cast(Callable[..., Coroutine[Any, Any, None]], handler.fn)
+    store = Store(secret("a", "v1"))
+    memo = SimpleNamespace(secrets=WatchedSecrets(store.fetch, LABEL))
+    memo.secrets.data("ns", "a")
+    asyncio.run(on_event(body=secret("a", "v2"), type="MODIFIED", memo=memo))
+    assert memo.secrets.data("ns", "a") == {"tls.crt": "v2"}
+    asyncio.run(on_event(body=secret("a", "v2"), type="DELETED", memo=memo))
+    assert len(memo.secrets) == 0
+    # An operator without kept Secrets ignores the events.
+    asyncio.run(on_event(body=secret("a", "v3"), type=None, memo=SimpleNamespace(secrets=None)))

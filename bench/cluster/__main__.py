@@ -25,6 +25,11 @@ Prints figures, asserts nothing about time:
   (``bench/cluster/profile.py``; docs/performance.md reads the figures);
   with ``--apiserver-profile``, the kube-apiserver's own CPU profile
   (``bench/cluster/apiprofile.py``), while building and while deleting;
+- with several counts (``--count 10,100,1000``), each run after the other in
+  fresh namespaces with freshly started operators, then the growth: each
+  count's time to all Ready, per cluster and as ratios to the one-cluster time
+  and to the floor, requests per cluster, RSS, time to all gone, and what each
+  added cluster cost from one count to the next;
 - and seconds from deleting every Cluster to all of them being gone, with
   where that time went (CPU per process, API requests by verb and resource
   and by operator), then what of them is left (objects labelled for them, volumes, Vault mounts,
@@ -34,13 +39,16 @@ Runs on the local environment ``g8s-bench`` (``$G8S_ENV_NAME`` or ``--env``
 overrides), started if needed and given enough simulated hosts for the VM
 pods (32 CPUs each); the CRDs are installed, and the test volume
 provisioner (``tests.volumes``) gives the VM disks and etcd data their volumes.
-``--count 3`` makes a quick smoke run.
+``--count 3`` makes a quick smoke run. The benchmark follows its Clusters
+through watches (``bench/cluster/follow.py``), not by listing them, so that
+looking costs the API server little at any count.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -57,11 +65,11 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import floor as floors
-from bench.cluster import apiprofile, clientrate, profile
+from bench.cluster import apiprofile, clientrate, follow, profile
 from shared.api.kinds import ALL_KINDS
 from shared.api.labels import CLUSTER
 from tests import hostnode, localenv
-from tests.e2e.cluster.helpers import apply, cluster, is_ready, observed
+from tests.e2e.cluster.helpers import apply, cluster
 from tests.operators import RunningOperator, running_operator
 from tests.reliability import faults
 from tests.volumes import running_provisioner
@@ -74,7 +82,10 @@ WATCHED = (
     "deployments.apps,statefulsets.apps,poddisruptionbudgets.policy",
     "networkpolicies.networking.k8s.io,leases.coordination.k8s.io,nodes",
 )
-POLL = 1.0
+# How often the benchmark looks at what its watches saw (bench/cluster/follow.py).
+WAIT = 0.1
+# A count of 1,000 takes most of an hour: say how far it is once a minute.
+PROGRESS = 60.0
 # Small VMs (1 CPU; 2048 MiB, the control plane's minimum): the simulated
 # hosts have 32 CPUs each, and every VM pod requests its CPUs (plus the
 # launcher's share).
@@ -254,41 +265,43 @@ def small_cluster(name: str, namespace: str) -> dict[str, Any]:
 
 
 def ready_times(
-    env: localenv.LocalEnv, namespace: str, names: Sequence[str], timeout: float
+    env: localenv.LocalEnv,
+    namespace: str,
+    names: Sequence[str],
+    timeout: float,
+    seen: follow.Clusters,
 ) -> dict[str, float]:
     """Apply Clusters ``names`` at once; seconds from the apply until each is Ready."""
     started = time.monotonic()
     apply(env, *(small_cluster(name, namespace) for name in names))
-    ready: dict[str, float] = {}
-    while len(ready) < len(names):
-        if time.monotonic() - started > timeout:
+    told = started
+    while len(ready := seen.ready_since(namespace, names, started)) < len(names):
+        now = time.monotonic()
+        if now - started > timeout:
             raise TimeoutError(f"{len(ready)}/{len(names)} Clusters Ready after {timeout:.0f} s")
-        out = env.kubectl("get", "clusters.g8s.io", "-n", namespace, "-o", "json").stdout
-        now = time.monotonic() - started
-        for item in json.loads(out)["items"]:
-            if is_ready(item) and observed(item):
-                ready.setdefault(item["metadata"]["name"], now)
-        time.sleep(POLL)
+        if now - told >= PROGRESS:
+            told = now
+            print(f"    {len(ready)}/{len(names)} Ready after {now - started:.0f} s", flush=True)
+        time.sleep(WAIT)
     return ready
 
 
-def delete_all(env: localenv.LocalEnv, namespaces: Sequence[str], timeout: float) -> float:
+def delete_all(
+    env: localenv.LocalEnv, namespaces: Sequence[str], timeout: float, seen: follow.Clusters
+) -> float:
     started = time.monotonic()
     for namespace in namespaces:
         env.kubectl("delete", "clusters.g8s.io", "--all", "-n", namespace, "--wait=false")
-    while time.monotonic() - started < timeout:
-        left = sum(
-            len(
-                json.loads(env.kubectl("get", "clusters.g8s.io", "-n", ns, "-o", "json").stdout)[
-                    "items"
-                ]
-            )
-            for ns in namespaces
-        )
-        if not left:
-            return time.monotonic() - started
-        time.sleep(POLL)
-    raise TimeoutError(f"Clusters still there {timeout:.0f} s after their deletion")
+    told = started
+    while left := seen.count_in(namespaces):
+        now = time.monotonic()
+        if now - started > timeout:
+            raise TimeoutError(f"{left} Clusters still there {timeout:.0f} s after their deletion")
+        if now - told >= PROGRESS:
+            told = now
+            print(f"    {left} left after {now - started:.0f} s", flush=True)
+        time.sleep(WAIT)
+    return time.monotonic() - started
 
 
 def network_uids(env: localenv.LocalEnv, namespace: str) -> dict[str, str]:
@@ -304,8 +317,10 @@ def left_behind(env: localenv.LocalEnv, clusters: Mapping[str, Mapping[str, str]
     return [
         f"{namespace}/{cluster}: {thing}"
         for namespace, uids in clusters.items()
-        for cluster, uid in uids.items()
-        for thing in faults.leftovers(env, namespace, cluster, [uid])
+        for cluster, things in faults.leftovers_of(
+            env, namespace, {name: [uid] for name, uid in uids.items()}
+        ).items()
+        for thing in things
     ]
 
 
@@ -445,6 +460,8 @@ class Figures:
     floor: floors.Floor | None = None
     # Certificates of one cluster: what the floor of a cluster multiplies.
     certificates: int = 0
+    # Seconds from deleting every Cluster to all gone.
+    deleted: float = 0.0
 
 
 def measure(
@@ -459,13 +476,14 @@ def measure(
     watched = [one_ns, many_ns]
     ports = {kind.operator: clientrate.free_port() for kind in ALL_KINDS}
     with (
+        follow.following(env.kubeconfig, watched) as seen,
         running_provisioner(env, log_dir),
         operators(env, watched, log_dir, ports, heap=args.heap) as running,
     ):
         wait_started(running)
-        figures.one = step("one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout))[
-            "one"
-        ]
+        figures.one = step(
+            "one Cluster", lambda: ready_times(env, one_ns, ["one"], args.timeout, seen)
+        )["one"]
         figures.certificates = len(
             env.kubectl("get", "certificates.g8s.io", "-n", one_ns, "-o", "name").stdout.split()
         )
@@ -492,7 +510,7 @@ def measure(
             )
             figures.many = step(
                 f"{args.count} Clusters at once",
-                lambda: ready_times(env, many_ns, names, args.timeout),
+                lambda: ready_times(env, many_ns, names, args.timeout, seen),
             )
         figures.environment_cpu = {
             name: seconds - env_cpu.get(name, 0.0)
@@ -524,8 +542,9 @@ def measure(
         # The figures first: deleting many clusters takes long, and may time out.
         show(figures, env.name)
         deleted = {ns: network_uids(env, ns) for ns in watched}
-        delete_profiled(
+        figures.deleted = delete_profiled(
             env,
+            seen=seen,
             running=running,
             ports=ports,
             pids=pids,
@@ -650,8 +669,10 @@ def delete_profiled(
     args: argparse.Namespace,
     build: float,
     log_dir: Path,
-) -> None:
-    """Delete every Cluster, print the time to all gone and where it went (``show_deletion``)."""
+    seen: follow.Clusters,
+) -> float:
+    """Delete every Cluster, print the time to all gone and where it went (``show_deletion``);
+    return that time."""
     requests = request_counts(env)
     cpu = {op.name: usage(op).cpu_seconds for op in running}
     env_cpu, machine = environment_cpu(pids), machine_busy()
@@ -661,7 +682,7 @@ def delete_profiled(
     ):
         gone = step(
             f"deleting {args.count + 1} Clusters",
-            lambda: delete_all(env, namespaces, args.timeout),
+            lambda: delete_all(env, namespaces, args.timeout, seen),
         )
     busy, total = machine_busy()
     print(
@@ -681,6 +702,7 @@ def delete_profiled(
         },
         machine=(busy - machine[0], total - machine[1]),
     )
+    return gone
 
 
 def show_deletion(
@@ -706,13 +728,92 @@ def show_deletion(
     print("\n".join(client.lines(count)) or "    none")
 
 
+def floor_of_cluster(f: Figures) -> float:
+    """The floor of one cluster's certificates one after another; 0.0 when not measured."""
+    return f.floor.per_certificate * f.certificates if f.floor and f.certificates else 0.0
+
+
+def growth(runs: Sequence[Figures]) -> str:
+    """The runs side by side, and what each added cluster cost between two counts."""
+    head = (
+        f"  {'clusters':>8}  {'all Ready':>10}  {'per cluster':>11}  {'x one':>6}  "
+        f"{'x floor':>7}  {'p50':>8}  {'p90':>8}  {'requests/cluster':>16}  "
+        f"{'RSS, 5 operators':>16}  {'deleted':>9}  {'x build':>7}"
+    )
+    lines = ["growth: each count applied at once, one count after another", head]
+    for f in runs:
+        times = list(f.many.values())
+        last = max(times)
+        floor = floor_of_cluster(f)
+        lines.append(
+            f"  {f.count:>8}  {last:>8.1f} s  {last / f.count:>9.2f} s  "
+            f"{last / f.count / f.one:>6.2f}  "
+            f"{(last / f.count / floor if floor else float('nan')):>7.1f}  "
+            f"{statistics.median(times):>6.1f} s  {percentile(times, 0.9):>6.1f} s  "
+            f"{sum(f.requests.values()) / f.count:>16.1f}  "
+            f"{sum(f.memory.values()):>12.1f} MiB  {f.deleted:>7.1f} s  {f.deleted / last:>7.2f}"
+        )
+    lines.append("  RSS per operator (MiB): " + ", ".join(runs[0].memory))
+    lines += [
+        f"  {f.count:>8}  " + "  ".join(f"{mib:7.1f}" for mib in f.memory.values()) for f in runs
+    ]
+    for a, b in itertools.pairwise(runs):
+        added = b.count - a.count
+        lines.append(
+            f"  per cluster added, {a.count} -> {b.count}: "
+            f"{(max(b.many.values()) - max(a.many.values())) / added:.2f} s to all Ready, "
+            f"{(sum(b.memory.values()) - sum(a.memory.values())) / added:.2f} MiB of RSS, "
+            f"{(b.deleted - a.deleted) / added:.2f} s to all gone"
+        )
+    return "\n".join(lines)
+
+
+def counts(text: str) -> list[int]:
+    """``--count``: one count, or several ("10,100,1000") run one after another."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count, or counts such as 10,100,1000")
+    return values
+
+
+def run(env: localenv.LocalEnv, args: argparse.Namespace) -> Figures:
+    """One count in fresh namespaces, which are deleted afterwards whatever happened."""
+    tag = secrets.token_hex(3)
+    # The third is the floor's, which no operator watches.
+    namespaces = [f"bench-one-{tag}", f"bench-many-{tag}", f"bench-floor-{tag}"]
+    for namespace in namespaces:
+        env.kubectl("create", "namespace", namespace)
+    log_dir = localenv.ROOT / ".state" / "bench-cluster" / tag
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return measure(env, args, namespaces, log_dir)
+    finally:
+        for namespace in namespaces:
+            env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        print(f"operator logs: {log_dir}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=50, help="Clusters applied at once")
+    parser.add_argument(
+        "--count",
+        type=counts,
+        default=[50],
+        help="Clusters applied at once; several counts (10,100,1000) run one after another"
+        " and end with the growth from one to the next",
+    )
     parser.add_argument("--rest", type=float, default=60.0, help="seconds writes are counted")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds before counting")
     parser.add_argument("--baseline", type=float, default=30.0, help="seconds, environment alone")
-    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds the clusters of a count may take to be Ready, and again to be gone",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -734,28 +835,21 @@ def main() -> None:
     parser.add_argument("--env", default=os.environ.get(localenv.NAME_VARIABLE) or "g8s-bench")
     args = parser.parse_args()
     # Both benchmark namespaces' clusters and the floor's, counted before anything starts.
-    why = room(args.env, args.count + 1)
+    largest = max(args.count) + 1
+    why = room(args.env, largest)
     if why:
         parser.error(why)
 
     env = localenv.up(args.env)
     env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(localenv.ROOT / "crds"))
     env.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-    hosts = scale_hosts(env, args.count + 1)
+    hosts = scale_hosts(env, largest)
     print(f"... {hosts} simulated hosts", flush=True)
-    tag = secrets.token_hex(3)
-    # The third is the floor's, which no operator watches.
-    namespaces = [f"bench-one-{tag}", f"bench-many-{tag}", f"bench-floor-{tag}"]
-    for namespace in namespaces:
-        env.kubectl("create", "namespace", namespace)
-    log_dir = localenv.ROOT / ".state" / "bench-cluster" / tag
-    log_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        measure(env, args, namespaces, log_dir)
-    finally:
-        for namespace in namespaces:
-            env.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        print(f"operator logs: {log_dir}")
+    runs: list[Figures] = []
+    for count in args.count:
+        runs.append(run(env, argparse.Namespace(**{**vars(args), "count": count})))
+        if len(args.count) > 1:
+            print(growth(runs), flush=True)
 
 
 if __name__ == "__main__":

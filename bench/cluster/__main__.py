@@ -452,6 +452,8 @@ class Figures:
     environment_cpu: dict[str, float] = field(default_factory=dict)
     machine_busy: float = 0.0
     machine_total: float = 0.0
+    # Seconds those were counted over: the build, or the API server's profile if longer.
+    window: float = 0.0
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     vault: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
@@ -498,6 +500,7 @@ def measure(
         audit = localenv.Paths(env.name).vault_audit
         requests, offset = request_counts(env), profile.audit_size(audit)
         logs = profile.log_sizes(running)
+        window = time.monotonic()
         with contextlib.ExitStack() as sampled:
             stacks = (
                 sampled.enter_context(profile.sampling(running, log_dir / "profile"))
@@ -518,25 +521,14 @@ def measure(
         }
         busy, total = machine_busy()
         figures.machine_busy, figures.machine_total = busy - machine[0], total - machine[1]
+        figures.window = time.monotonic() - window
         figures.requests = request_counts(env) - requests
         figures.vault = profile.vault_requests(audit, offset)
         figures.retries = profile.retries(running, logs)
         if stacks:
             print(profile.report(stacks), flush=True)
         figures.build_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
-        time.sleep(args.settle)
-        since = datetime.now(UTC).replace(microsecond=0)
-        before = versions(env)
-        cpu = {op.name: usage(op).cpu_seconds for op in running}
-        offset = profile.audit_size(audit)
-        figures.rest = step(
-            f"{args.count + 1} Clusters Ready: counting writes for {args.rest:.0f} s",
-            lambda: write_rate(env, args.rest),
-        )
-        figures.rest_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
-        figures.rest_vault = profile.vault_requests(audit, offset)
-        figures.changed = writers(before, versions(env), since)
-        figures.memory = {op.name: usage(op).rss_mib for op in running}
+        at_rest(env, args, running, figures)
         if args.heap:
             print(heap_reports(running, log_dir), flush=True)
         # The figures first: deleting many clusters takes long, and may time out.
@@ -558,6 +550,29 @@ def measure(
         if left:
             raise SystemExit(f"{len(left)} objects of deleted clusters are left")
     return figures
+
+
+def at_rest(
+    env: localenv.LocalEnv,
+    args: argparse.Namespace,
+    running: Sequence[RunningOperator],
+    figures: Figures,
+) -> None:
+    """(c) and (d): with every Cluster Ready and settled, what is written, asked and held."""
+    time.sleep(args.settle)
+    since = datetime.now(UTC).replace(microsecond=0)
+    before = versions(env)
+    cpu = {op.name: usage(op).cpu_seconds for op in running}
+    audit = localenv.Paths(env.name).vault_audit
+    offset = profile.audit_size(audit)
+    figures.rest = step(
+        f"{args.count + 1} Clusters Ready: counting writes for {args.rest:.0f} s",
+        lambda: write_rate(env, args.rest),
+    )
+    figures.rest_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
+    figures.rest_vault = profile.vault_requests(audit, offset)
+    figures.changed = writers(before, versions(env), since)
+    figures.memory = {op.name: usage(op).rss_mib for op in running}
 
 
 def rows(f: Figures) -> list[tuple[str, str]]:
@@ -597,16 +612,15 @@ def rows(f: Figures) -> list[tuple[str, str]]:
         for name in f.memory
     ]
     result.append(("    all operators", f"{sum(f.memory.values()):.1f} MiB RSS"))
-    build = max(f.many.values())
     result += [
         (f"(d) {name} (environment)", f"CPU {seconds:.1f} s for the {f.count} clusters")
         for name, seconds in sorted(f.environment_cpu.items(), key=lambda kv: -kv[1])
     ]
     if f.machine_total:
-        cores = f.machine_total / build if build else 0.0
+        cores = f.machine_total / f.window if f.window else 0.0
         result.append(
             (
-                f"    machine while the {f.count} were built",
+                f"    machine while the {f.count} were built ({f.window:.0f} s)",
                 f"{f.machine_busy:.1f} CPU s of {f.machine_total:.1f} "
                 f"({100 * f.machine_busy / f.machine_total:.0f}% of {cores:.0f} cores busy)",
             )

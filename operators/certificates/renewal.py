@@ -50,8 +50,14 @@ class Schedule:
     """The renewal time of every Certificate this process watches, by (namespace, name)."""
 
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
-    # Set when a noted time changes, so that the loop looks again at once.
+    # Set when a noted time is due before the loop's next look, so that it looks
+    # again at once.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # When the loop looks next; None while it looks. Each look goes through every
+    # entry, so waking it for a time after its next look would only repeat that:
+    # 1,000 clusters' 15,000 new Certificates would cost 15,000 looks at up to
+    # 15,000 entries each.
+    next_look: datetime | None = None
 
     def note(self, body: Mapping[str, Any]) -> None:
         """Take the renewal time of ``body`` (a Certificate as a watch event gave it)."""
@@ -66,7 +72,8 @@ class Schedule:
             return
         ref = ObjectRef(str(body["apiVersion"]), str(body["kind"]), key[1], key[0])
         self.entries[key] = Entry(ref, renewal)
-        self.changed.set()
+        if renewal is not None and (self.next_look is None or renewal < self.next_look):
+            self.changed.set()
 
     def forget(self, namespace: str, name: str) -> None:
         self.entries.pop((namespace, name), None)
@@ -97,6 +104,7 @@ async def run(schedule: Schedule, ctx: CertificatesContext) -> None:
     interval = ctx.settings.renewal_check_interval
     while True:
         schedule.changed.clear()
+        schedule.next_look = None
         now = ctx.clock()
         ready, wait = due(schedule.entries.values(), now, interval)
         for entry in ready:
@@ -114,6 +122,7 @@ async def run(schedule: Schedule, ctx: CertificatesContext) -> None:
             entry.not_before = now + timedelta(seconds=interval)
         if ready:
             continue  # stamping took time: look again before sleeping
+        schedule.next_look = now + timedelta(seconds=wait)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(schedule.changed.wait(), timeout=wait)
 

@@ -6,6 +6,8 @@ import contextlib
 from datetime import datetime
 from typing import Any, cast
 
+import pytest
+
 from operators.certificates import renewal
 from operators.certificates.context import CertificatesContext, CertificatesSettings
 from shared.api import certificates as catalogue
@@ -57,6 +59,46 @@ def test_the_schedule_keeps_a_reference_and_a_time_not_the_body() -> None:
     schedule.note(body_with(None))
     schedule.forget("ns1", "c1-api")
     assert schedule.entries == {}
+
+
+def test_only_a_time_before_the_next_look_wakes_the_loop() -> None:
+    schedule = renewal.Schedule(next_look=datetime.fromisoformat("2030-01-01T00:01:00+00:00"))
+    schedule.note(body_with("2030-01-01T05:00:00Z"))  # after the next look: it will be seen then
+    schedule.note(body_with(None, name="c1-etcd"))  # no time yet: waits for an event
+    assert not schedule.changed.is_set()
+    assert len(schedule.entries) == 2
+    schedule.note(body_with("2030-01-01T00:00:30Z", name="c1-kubelet"))
+    assert schedule.changed.is_set()
+
+
+def test_a_burst_of_new_certificates_costs_the_loop_one_look(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop goes through every entry on each look: noting 500 Certificates
+    due in a day, while it sleeps, must not make it look 500 times."""
+    looks = 0
+    due = renewal.due
+
+    def counted(*args: Any) -> tuple[list[renewal.Entry], float]:
+        nonlocal looks
+        looks += 1
+        return due(*args)
+
+    async def scenario() -> None:
+        schedule = renewal.Schedule()
+        task = asyncio.create_task(renewal.run(schedule, context(FakeKube())))
+        await asyncio.sleep(0.05)
+        for i in range(500):
+            schedule.note(body_with("2030-01-02T00:00:00Z", name=f"c{i}-api"))
+            await asyncio.sleep(0)  # the loop gets its turn after each event, as under kopf
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    monkeypatch.setattr(renewal, "due", counted)
+    asyncio.run(scenario())
+    assert looks == 1
 
 
 def context(kube: FakeKube, interval: float = 60.0) -> CertificatesContext:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shared.api import conditions as c
 
+HTTP_FORBIDDEN = 403
 HTTP_CONFLICT = 409
 HTTP_UNPROCESSABLE = 422
 HTTP_TOO_MANY_REQUESTS = 429
@@ -86,13 +87,33 @@ def translate(exc: BaseException, *, attempt: int, base: float, ceiling: float) 
             delay = backoff(attempt, base if exc.base is None else exc.base, top)
         return Verdict(retry=True, delay=delay, reason=exc.reason, message=str(exc))
     if isinstance(exc, ApiError):
-        if exc.status == HTTP_CONFLICT:
-            return Verdict(True, base, "Conflict", f"conflicting write, retrying: {exc.message}")
-        if exc.status == HTTP_UNPROCESSABLE:
-            # The API server refused an object we built from the spec: retrying
-            # the same spec gives the same answer.
-            return Verdict(False, 0.0, c.REASON_INVALID_SPEC, exc.message)
-        delay = backoff(attempt, base, ceiling)
-        return Verdict(True, delay, f"ApiError{exc.status}", exc.message)
+        return _api_error(exc, attempt=attempt, base=base, ceiling=ceiling)
     delay = backoff(attempt, base, ceiling)
     return Verdict(True, delay, c.REASON_RECONCILE_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _api_error(exc: ApiError, *, attempt: int, base: float, ceiling: float) -> Verdict:
+    if namespace_terminating(exc):
+        # Nothing but the deletion can follow: a retry would be refused the
+        # same way (at 1,000 clusters a restarted certificates operator kept
+        # retrying such writes while the deletion waited for its releases).
+        return Verdict(False, 0.0, c.REASON_NAMESPACE_TERMINATING, exc.message)
+    if exc.status == HTTP_CONFLICT:
+        return Verdict(True, base, "Conflict", f"conflicting write, retrying: {exc.message}")
+    if exc.status == HTTP_UNPROCESSABLE:
+        # The API server refused an object we built from the spec: retrying
+        # the same spec gives the same answer.
+        return Verdict(False, 0.0, c.REASON_INVALID_SPEC, exc.message)
+    delay = backoff(attempt, base, ceiling)
+    return Verdict(True, delay, f"ApiError{exc.status}", exc.message)
+
+
+# The API server's words when it refuses to create anything in a namespace
+# being deleted (its Status also names the cause NamespaceTerminating, which
+# the adapter does not pass on).
+TERMINATING = "because it is being terminated"
+
+
+def namespace_terminating(exc: ApiError) -> bool:
+    """Whether the API server refused a write because the namespace is being deleted."""
+    return exc.status == HTTP_FORBIDDEN and TERMINATING in exc.message

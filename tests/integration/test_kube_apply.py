@@ -8,7 +8,9 @@ the body (another writer's label) sends nothing, after a read or with the
 object as the caller listed it; after a deletion it is created again.
 ``names`` lists the names of a kind in a namespace and nothing else. The
 readiness probe the kvm operator asks a control plane (``GET
-/readyz?verbose``) answers "no failing checks" from a running server.
+/readyz?verbose``) answers "no failing checks" from a running server. A
+write in a namespace being deleted is refused in words that
+``shared.errors`` recognises as final.
 """
 
 import re
@@ -16,6 +18,7 @@ import secrets
 
 import pytest
 
+from shared.errors import ApiError, namespace_terminating, translate
 from shared.kube import Kube, ObjectRef, connect
 from shared.kube.ratelimit import TokenBucket
 from tests.localenv import LocalEnv
@@ -127,3 +130,39 @@ def test_every_request_takes_a_token_of_the_limit(
     # A second field manager on the same client shares the limit.
     kube.as_manager("g8s-test-limit-other").get(ref)
     assert slept[-1] == pytest.approx(0.4)
+
+
+def test_a_write_in_a_namespace_being_deleted_is_refused_for_good(
+    local_env: LocalEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server's refusal is recognised (shared.errors.namespace_terminating), so a
+    reconcile gives up on it instead of retrying until the namespace is gone."""
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    kube = Kube(connect(), "g8s-test-terminating")
+    namespace = f"going-{secrets.token_hex(3)}"
+    local_env.kubectl("create", "namespace", namespace)
+    # An object whose finalizer holds the namespace in Terminating.
+    held = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": namespace, "finalizers": ["g8s.io/test"]},
+    }
+    kube.apply(held)
+    local_env.kubectl("delete", "namespace", namespace, "--wait=false")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "new", "namespace": namespace},
+        "stringData": {"a": "b"},
+    }
+    try:
+        with pytest.raises(ApiError) as refused:
+            kube.apply(secret)
+        assert namespace_terminating(refused.value), refused.value
+        verdict = translate(refused.value, attempt=0, base=1.0, ceiling=10.0)
+        assert (verdict.retry, verdict.reason) == (False, "NamespaceTerminating")
+    finally:
+        local_env.kubectl(
+            "patch", "configmap", "held", "-n", namespace, "--type=merge",
+            "-p", '{"metadata": {"finalizers": null}}',
+        )  # fmt: skip

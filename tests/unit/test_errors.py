@@ -32,6 +32,21 @@ def test_unprocessable_object_is_not_retried() -> None:
     assert _translate(ApiError(422, "Invalid", "spec.replicas: bad"))[0] is False
 
 
+def test_a_write_refused_in_a_namespace_being_deleted_is_not_retried() -> None:
+    refused = ApiError(
+        403,
+        "Forbidden",
+        'secrets "c1-ca" is forbidden: unable to create new content in namespace ns1'
+        " because it is being terminated",
+    )
+    verdict = translate(refused, attempt=3, base=1, ceiling=9)
+    assert (verdict.retry, verdict.reason) == (False, "NamespaceTerminating")
+    assert "being terminated" in verdict.message
+    # Any other refusal (RBAC, admission) still retries with backoff.
+    other = ApiError(403, "Forbidden", 'secrets is forbidden: User "x" cannot create')
+    assert _translate(other, attempt=1) == (True, 4.0, "ApiError403")
+
+
 def test_retry_with_own_delay_and_reason() -> None:
     assert _translate(Retry("VaultUnavailable", "sealed", delay=7)) == (True, 7, "VaultUnavailable")
 

@@ -275,16 +275,13 @@ def ready_times(
     """Apply Clusters ``names`` at once; seconds from the apply until each is Ready."""
     started = time.monotonic()
     apply(env, *(small_cluster(name, namespace) for name in names))
-    told = started
-    while len(ready := seen.ready_since(namespace, names, started)) < len(names):
-        now = time.monotonic()
-        if now - started > timeout:
-            raise TimeoutError(f"{len(ready)}/{len(names)} Clusters Ready after {timeout:.0f} s")
-        if now - told >= PROGRESS:
-            told = now
-            print(f"    {len(ready)}/{len(names)} Ready after {now - started:.0f} s", flush=True)
-        time.sleep(WAIT)
-    return ready
+
+    def awaited() -> str:
+        ready = len(seen.ready_since(namespace, names, started))
+        return f"{ready}/{len(names)} Clusters Ready" if ready < len(names) else ""
+
+    until(started, timeout, awaited)
+    return seen.ready_since(namespace, names, started)
 
 
 def delete_all(
@@ -296,16 +293,28 @@ def delete_all(
         # Cluster, and at 1,000 it outlasted kubectl's 120 s limit.
         path = f"/apis/{KIND.group}/{KIND.version}/namespaces/{namespace}/{KIND.plural}"
         env.kubectl("delete", "--raw", path)
+    until(
+        started,
+        timeout,
+        lambda: f"{left} Clusters left" if (left := seen.count_in(namespaces)) else "",
+    )
+    return time.monotonic() - started
+
+
+def until(started: float, timeout: float, awaited: Callable[[], str]) -> None:
+    """Look at ``awaited`` (what is still awaited; "" once nothing is) until it is done.
+
+    Says how far it is once a minute; TimeoutError ``timeout`` s after ``started``.
+    """
     told = started
-    while left := seen.count_in(namespaces):
+    while state := awaited():
         now = time.monotonic()
         if now - started > timeout:
-            raise TimeoutError(f"{left} Clusters still there {timeout:.0f} s after their deletion")
+            raise TimeoutError(f"{state} after {timeout:.0f} s")
         if now - told >= PROGRESS:
             told = now
-            print(f"    {left} left after {now - started:.0f} s", flush=True)
+            print(f"    {state} after {now - started:.0f} s", flush=True)
         time.sleep(WAIT)
-    return time.monotonic() - started
 
 
 def network_uids(env: localenv.LocalEnv, namespace: str) -> dict[str, str]:

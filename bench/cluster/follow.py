@@ -56,7 +56,9 @@ class Clusters:
     def listed(self, namespace: str, items: Sequence[dict[str, Any]]) -> None:
         """A fresh listing of ``namespace``: what it lacks is gone."""
         names = {(namespace, item["metadata"]["name"]) for item in items}
-        for key in [k for k in list(self.present) if k[0] == namespace and k not in names]:
+        with self.lock:
+            stale = [k for k in self.present if k[0] == namespace and k not in names]
+        for key in stale:
             self.gone(key)
         for item in items:
             self.seen(item)

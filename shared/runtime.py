@@ -25,6 +25,7 @@ from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
 from shared.kube.ratelimit import TokenBucket
+from shared.kube.versions import Versions
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
 from shared.watched import WatchedSecrets
@@ -109,11 +110,17 @@ def kopf_settings(
 DEFAULT_WORKER_THREADS = 6
 
 
-def host_api(runtime: RuntimeSettings, field_manager: str, metrics: OperatorMetrics) -> Kube:
+def host_api(
+    runtime: RuntimeSettings,
+    field_manager: str,
+    metrics: OperatorMetrics,
+    versions: Versions | None = None,
+) -> Kube:
     """The operator's client of the host API server: its requests limited by
-    ``api_qps``/``api_burst`` and counted, a connection kept for each worker thread."""
+    ``api_qps``/``api_burst`` and counted, a connection kept for each worker thread.
+    ``versions``: what the operator's watches saw of its children (``Kube.ensure``)."""
     limit = TokenBucket(qps=runtime.api_qps, burst=runtime.api_burst, on_take=metrics.api_request)
-    return Kube(connect(runtime.worker_threads), field_manager, limit=limit)
+    return Kube(connect(runtime.worker_threads), field_manager, limit=limit, versions=versions)
 
 
 def add_worker_threads(registry: kopf.OperatorRegistry, threads: int) -> None:

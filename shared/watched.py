@@ -13,17 +13,23 @@ dropped, so the memory grows with the Secrets the operator uses, not with
 all the labelled Secrets of the host cluster. A Secret without the label is
 never kept (no event would tell of its change), nor is a missing one. If the
 watch ever stops telling, an entry is still read again after ``max_age``.
+
+The same way, ``watch_versions`` keeps the resourceVersions of an operator's
+own children (``shared.kube.versions``) from watches the API server filters
+by the label ``app.kubernetes.io/managed-by`` (``children_selectors``), so
+that ``Kube.ensure`` of an unchanged child sends nothing.
 """
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from shared.api import labels
+from shared.api.labels import MANAGED_BY, managed_by
 from shared.kube import Kube, ObjectRef
 
 # How old a kept Secret may get before it is read again, in case the watch
@@ -128,6 +134,13 @@ def label_selectors(label: str) -> dict[tuple[str, str, str], str]:
     return {SECRETS: label}
 
 
+def children_selectors(
+    operator: str, resources: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], str]:
+    """The server-side selectors of the watches of ``operator``'s own children of ``resources``."""
+    return {resource: f"{MANAGED_BY}={managed_by(operator)}" for resource in resources}
+
+
 # The certificates operator labels every certificate Secret, the CA's too: what
 # the kvm and etcd operators read again and again.
 CERTIFICATE_SELECTORS = label_selectors(labels.CERTIFICATE)
@@ -154,3 +167,21 @@ def watch_certificates(registry: kopf.OperatorRegistry) -> None:
     async def _secret(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
         if memo.secrets is not None:
             memo.secrets.seen(body, deleted=type == "DELETED")
+
+
+def watch_versions(
+    registry: kopf.OperatorRegistry, operator: str, resources: Iterable[tuple[str, str, str]]
+) -> None:
+    """Keep the client's ``versions`` current with every event of ``operator``'s own children.
+
+    ``resources`` are (group, version, plural). Like ``watch_certificates``,
+    the handlers filter by the label too.
+    """
+    mine = {MANAGED_BY: managed_by(operator)}
+    for resource in resources:
+
+        @kopf.on.event(*resource, registry=registry, id=f"versions-{resource[2]}", labels=mine)
+        async def _child(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+            versions = memo.client().versions
+            if versions is not None:
+                versions.seen(body, deleted=type == "DELETED")

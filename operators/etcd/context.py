@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared.backup import BackupStore, FilesystemStore
 from shared.identity import OperatorIdentity
+from shared.kube.versions import Versions
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, load
@@ -67,7 +68,7 @@ def make_context(
     metrics: OperatorMetrics,
     settings: EtcdSettings,
 ) -> EtcdContext:
-    kube = host_api(runtime, identity.field_manager, metrics)
+    kube = host_api(runtime, identity.field_manager, metrics, versions=Versions())
     store = FilesystemStore(Path(settings.backup_root)) if settings.backup_root else None
     return EtcdContext(
         identity=identity,

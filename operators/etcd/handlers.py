@@ -6,9 +6,12 @@ that member health and the backup and defragmentation schedules are looked
 at without any change to the object. Pod readiness does not wait for that
 timer: a watch on the operator's StatefulSets touches the annotation
 ``g8s.io/children`` of the owning EtcdCluster when their ready or available
-replicas change (``shared.owners``), which kopf handles as an update. The
-reconciler is bound to the operator's context (kopf memo) per call, since its
-steps need the context's clients.
+replicas change (``shared.owners``), which kopf handles as an update. That
+watch, and those on the operator's Services, budgets and ConfigMaps
+(``WATCHED``), tell the client which children are unchanged
+(``shared.watched.watch_versions``): a refresh of an unchanged EtcdCluster
+sends no read of them. The reconciler is bound to the operator's context
+(kopf memo) per call, since its steps need the context's clients.
 
 Deletion holds the finalizer until the members are really gone
 (``shared.teardown``): the StatefulSet, its pods terminated, the members' data
@@ -40,6 +43,13 @@ OWNED_KINDS = (
     ("v1", "ConfigMap"),
     *teardown.WORKLOAD_KINDS,
 )
+# The children whose events keep the client's versions (Kube.ensure).
+WATCHED = (
+    ("apps", "v1", "statefulsets"),
+    ("", "v1", "services"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("", "v1", "configmaps"),
+)
 
 
 def reconciler(ctx: EtcdContext) -> Reconciler[EtcdClusterSpec, steps.Run]:
@@ -64,6 +74,7 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
     )
     watch_workloads(registry, KIND, ("apps", "v1", "statefulsets"))
     watched.watch_certificates(registry)
+    watched.watch_versions(registry, KIND.operator, WATCHED)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="teardown")
     async def _teardown(body: kopf.Body, memo: Any, **_: Any) -> None:

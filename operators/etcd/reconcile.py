@@ -304,7 +304,7 @@ def apply(run: Run) -> None:
         )
     owner = run.body
     for obj in objects:
-        run.kube.apply(owned(obj, owner=owner, operator=OPERATOR, cluster=spec.cluster))
+        run.kube.ensure(owned(obj, owner=owner, operator=OPERATOR, cluster=spec.cluster))
 
 
 def _trusted_cas(run: Run) -> str:

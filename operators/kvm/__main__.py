@@ -1,10 +1,10 @@
 """Run the kvm operator: `python -m operators.kvm`."""
 
 from operators.kvm.context import load_settings, make_context
-from operators.kvm.handlers import register
+from operators.kvm.handlers import KIND, WATCHED, register
 from shared.identity import OperatorIdentity
 from shared.runtime import run
-from shared.watched import CERTIFICATE_SELECTORS
+from shared.watched import CERTIFICATE_SELECTORS, children_selectors
 
 IDENTITY = OperatorIdentity("kvm")
 
@@ -15,7 +15,7 @@ def main() -> None:
         load_settings,
         register,
         make_context,
-        label_selectors=CERTIFICATE_SELECTORS,
+        label_selectors={**CERTIFICATE_SELECTORS, **children_selectors(KIND.operator, WATCHED)},
     )
 
 

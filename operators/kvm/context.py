@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from operators.kvm.launcher.config import AUTO, KVM, TCG
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect_kubeconfig
+from shared.kube.versions import Versions
 from shared.metrics import OperatorMetrics
 from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext, host_api
@@ -97,7 +98,7 @@ def make_context(
     settings: KVMSettings,
 ) -> KVMContext:
     field_manager = identity.field_manager
-    kube = host_api(runtime, field_manager, metrics)
+    kube = host_api(runtime, field_manager, metrics, versions=Versions())
     return KVMContext(
         identity=identity,
         runtime=runtime,

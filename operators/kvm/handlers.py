@@ -5,7 +5,10 @@ timer runs it again every ``interval`` seconds to refresh the guest state. The
 launcher pod's readiness does not wait for that timer: a watch on the
 operator's Deployments touches the annotation ``g8s.io/children`` of the
 owning KVMNode when their ready or available replicas change
-(``shared.owners``), which kopf handles as an update.
+(``shared.owners``), which kopf handles as an update. The same watch, and
+one on the node's disk claim and Certificate (``WATCHED``), tell the
+client which children are unchanged (``shared.watched.watch_versions``): a
+refresh of an unchanged node sends no read of them.
 
 Deletion drains the guest node first (``lifecycle.delete``), coming back
 every ``poll_interval`` seconds until it is drained or the drain timeout is
@@ -40,6 +43,14 @@ OWNED_KINDS = (
     (API_VERSION, CERTIFICATE.kind),
     *teardown.WORKLOAD_KINDS,
 )
+# The children whose events keep the client's versions (Kube.ensure); the
+# Ignition Secret is not among them: the Secrets' watch is filtered by the
+# certificate label (shared.watched.CERTIFICATE_SELECTORS).
+WATCHED = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "persistentvolumeclaims"),
+    (CERTIFICATE.group, CERTIFICATE.version, CERTIFICATE.plural),
+)
 
 
 def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
@@ -65,6 +76,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
 
     watch_workloads(registry, KIND, ("apps", "v1", "deployments"))
     watched.watch_certificates(registry)
+    watched.watch_versions(registry, KIND.operator, WATCHED)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

@@ -114,7 +114,7 @@ def read_network(run: Run) -> None:
 
 def apply_identity(run: Run) -> None:
     assert run.address is not None
-    run.kube.apply(_owned(run, certificate.build(run.spec, str(run.address))))
+    run.kube.ensure(_owned(run, certificate.build(run.spec, str(run.address))))
 
 
 def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> dict[str, str]:
@@ -216,11 +216,11 @@ def apply_ignition(run: Run) -> None:
     config = ignition.render(ignition.build(run.spec, inputs))
     run.ignition_hash = secret.content_hash(config)
     run.live = ignition.live_files(run.spec, inputs)
-    run.kube.apply(_owned(run, secret.build(run.spec, config, run.live)))
+    run.kube.ensure(_owned(run, secret.build(run.spec, config, run.live)))
 
 
 def apply_disk(run: Run) -> None:
-    run.kube.apply(_owned(run, pvc.build(run.spec, run.settings.storage_class)))
+    run.kube.ensure(_owned(run, pvc.build(run.spec, run.settings.storage_class)))
 
 
 def apply_deployment(run: Run) -> None:
@@ -243,7 +243,7 @@ def apply_deployment(run: Run) -> None:
         placement=pod_placement(run.settings.node_selector, run.settings.tolerations),
         live=run.live,
     )
-    run.kube.apply(_owned(run, deployment.build(run.spec, pod)))
+    run.kube.ensure(_owned(run, deployment.build(run.spec, pod)))
 
 
 def observe(run: Run) -> None:

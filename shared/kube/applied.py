@@ -88,6 +88,13 @@ class Applied:
         version = resource_version(current)
         return (bool(version) and entry[1] == version) or covers(current, obj)
 
+    def version(self, obj: Mapping[str, Any]) -> str | None:
+        """The resourceVersion the object held ``obj`` at, if ``obj`` is the body last applied."""
+        entry = self._entries.get(key(obj))
+        if entry is None or entry[0] != digest(obj) or not entry[1]:
+            return None
+        return entry[1]
+
     def remember(self, obj: Mapping[str, Any], result: Mapping[str, Any]) -> None:
         """Record that ``obj`` was applied and the API server answered ``result``."""
         name = key(obj)

@@ -21,8 +21,9 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from shared.errors import ApiError
-from shared.kube.applied import Applied
+from shared.kube.applied import Applied, key
 from shared.kube.ratelimit import TokenBucket
+from shared.kube.versions import Versions
 
 T = TypeVar("T")
 HTTP_OK = 200
@@ -127,6 +128,7 @@ class Kube:
         field_manager: str,
         *,
         limit: TokenBucket | None = None,
+        versions: Versions | None = None,
     ) -> None:
         self._client = api_client
         self._dynamic = dynamic.DynamicClient(api_client)
@@ -134,6 +136,8 @@ class Kube:
         self._applied = Applied()
         # Shared by every Kube of one operator on one API server (ratelimit.py).
         self.limit = limit or TokenBucket(qps=0, burst=1)
+        # What the operator's watches saw of its children (versions.py), for ensure().
+        self.versions = versions
 
     def as_manager(self, field_manager: str) -> "Kube":
         """A client on the same connections and request limit, applying as ``field_manager``."""
@@ -175,12 +179,32 @@ class Kube:
             meta = obj["metadata"]
             ref = ObjectRef(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
             read = self.get(ref)
+            if self.versions is not None:
+                self.versions.renew(read or obj, gone=read is None)
             if read is not None and self._applied.untouched(obj, read):
+                # The body is still there at this version: the next ensure()
+                # compares the watch's version with this one.
+                self._applied.remember(obj, read)
                 return read
         result = self._apply(obj, subresource)
         if subresource is None:
             self._applied.remember(obj, result)
         return result
+
+    def ensure(self, obj: Mapping[str, Any]) -> None:
+        """Apply ``obj`` as ``apply`` does, sending nothing when the watch says it is in place.
+
+        For callers that need no answer. The body last applied, on an object
+        the operator's watch (``versions``) last saw at the resourceVersion
+        this client's own apply or read left it at, is still there: not even
+        the read ``apply`` makes is sent. Without ``versions``, or when the
+        watch saw a change, or saw nothing for a while, this is ``apply``.
+        """
+        if self.versions is not None:
+            told = self.versions.current(key(obj))
+            if told is not None and told == self._applied.version(obj):
+                return
+        self.apply(obj)
 
     def _apply(
         self, obj: Mapping[str, Any], subresource: str | None, *, dry_run: bool = False

@@ -6,6 +6,10 @@ object is returned as it is); after another writer changes the object, the
 same body is sent again and restores the operator's field; a change outside
 the body (another writer's label) sends nothing, after a read or with the
 object as the caller listed it; after a deletion it is created again.
+``ensure`` sends no request at all while the version a watch told is the
+one its own apply or read left the object at, and reads (and restores
+what was changed) when the watch told of a change, of a deletion, or of
+nothing for longer than the versions are trusted.
 ``names`` lists the names of a kind in a namespace and nothing else. The
 readiness probe the kvm operator asks a control plane (``GET
 /readyz?verbose``) answers "no failing checks" from a running server. A
@@ -21,6 +25,7 @@ import pytest
 from shared.errors import ApiError, namespace_terminating, translate
 from shared.kube import Kube, ObjectRef, connect
 from shared.kube.ratelimit import TokenBucket
+from shared.kube.versions import Versions
 from tests.localenv import LocalEnv
 
 METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
@@ -80,6 +85,67 @@ def test_unchanged_reapply_sends_no_write(
     recreated = kube.apply(body)
     assert applies_of_configmaps(local_env) == start + 3
     assert recreated["metadata"]["uid"] != first["metadata"]["uid"]
+
+
+def test_ensure_sends_nothing_while_the_watch_tells_of_no_change(
+    local_env: LocalEnv, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    sent: list[str] = []
+    now = [0.0]
+    versions = Versions(max_age=600.0, clock=lambda: now[0])
+    limit = TokenBucket(qps=0, burst=1, on_take=lambda _waited, what: sent.append(what))
+    kube = Kube(connect(), "g8s-test-ensure", limit=limit, versions=versions)
+    name = f"ensured-{secrets.token_hex(3)}"
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"members": "a,b,c"},
+    }
+    ref = ObjectRef("v1", "ConfigMap", name, namespace)
+
+    def told() -> None:
+        """What the operator's watch would tell: the object as it is now."""
+        live = kube.get(ref)
+        if live is None:
+            versions.seen(body, deleted=True)
+        else:
+            versions.seen(live, deleted=False)
+        sent.clear()
+
+    def ensured() -> list[str]:
+        sent.clear()
+        kube.ensure(body)
+        return list(sent)
+
+    assert ensured() == ["APPLY ConfigMap"]  # nothing told yet: applied
+    told()
+    assert ensured() == []  # the version the apply left: nothing sent
+
+    local_env.kubectl("label", "configmap", name, "-n", namespace, "other=1")
+    told()
+    assert ensured() == ["GET ConfigMap"]  # moved, but our body is there: read only
+    assert ensured() == []  # that read's version is the one told now
+
+    local_env.kubectl(
+        "patch", "configmap", name, "-n", namespace, "--type=merge",
+        "-p", '{"data": {"members": "x"}}',
+    )  # fmt: skip
+    told()
+    assert ensured() == ["GET ConfigMap", "APPLY ConfigMap"]
+    assert (kube.get(ref) or {})["data"] == {"members": "a,b,c"}
+    told()
+    assert ensured() == []
+
+    now[0] += 600.0  # nothing told for max_age: read once, then trusted again
+    assert ensured() == ["GET ConfigMap"]
+    assert ensured() == []
+
+    assert kube.delete(ref)
+    told()
+    assert ensured() == ["GET ConfigMap", "APPLY ConfigMap"]  # told of the deletion: made again
+    assert kube.get(ref) is not None
 
 
 def test_a_running_api_server_has_no_unready_checks(

@@ -250,6 +250,10 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("etcd", "list", "secrets", True),
     ("etcd", "watch", "secrets", True),
     ("etcd", "delete", "statefulsets.apps", True),
+    # Its own children watched, so a refresh reads no unchanged one (shared/kube/versions.py).
+    ("etcd", "watch", "services", True),
+    ("etcd", "watch", "configmaps", True),
+    ("etcd", "watch", "poddisruptionbudgets.policy", True),
     ("etcd", "get", "clusters.g8s.io", False),
     # network: its ClusterNetworks, NetworkPolicies, host Nodes; records in g8s-system only.
     ("network", "watch", "clusternetworks.g8s.io", True),
@@ -280,6 +284,9 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "list", "secrets", True),
     ("kvm", "watch", "secrets", True),
     ("kvm", "delete", "secrets", True),
+    ("kvm", "watch", "persistentvolumeclaims", True),
+    ("kvm", "watch", "certificates.g8s.io", True),
+    ("kvm", "watch", "deployments.apps", True),
     # Deleted means gone (shared/teardown.py): what a KVMNode made is deleted
     # and listed, with what the controllers made from it, until it is gone.
     ("kvm", "delete", "deployments.apps", True),

@@ -62,6 +62,10 @@ class FakeKube:
         self.applied.append(obj)
         return obj
 
+    def ensure(self, obj: dict[str, Any]) -> None:
+        # What ensure skips is the adapter's (tests/integration/test_kube_apply.py).
+        self.apply(obj)
+
     def delete(self, ref: ObjectRef) -> bool:
         self.deleted.append((ref.kind, ref.name))
         return True

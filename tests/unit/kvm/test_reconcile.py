@@ -47,6 +47,10 @@ class FakeKube:
         self.applied.append(dict(obj))
         return dict(obj)
 
+    def ensure(self, obj: Mapping[str, Any]) -> None:
+        # What ensure skips is the adapter's (tests/integration/test_kube_apply.py).
+        self.apply(obj)
+
     def list(self, api_version: str, kind: str, **_: Any) -> list[dict[str, Any]]:
         return list(self.pods)
 

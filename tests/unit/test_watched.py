@@ -6,7 +6,9 @@ the label, or a missing one, is read every time; events for Secrets never
 asked for are dropped (nothing kept); a read that a watch event overtook
 keeps the event's data; an entry older than ``max_age`` is read again; the
 kvm operator's steps read a node's certificates once over two looks; the
-kopf handler feeds the memo's kept Secrets.
+kopf handler feeds the memo's kept Secrets. The watches of an operator's own
+children are filtered by its managed-by label and feed its client's
+versions (``shared.kube.versions``).
 """
 
 import asyncio
@@ -17,7 +19,15 @@ from typing import Any, cast
 
 import kopf
 
-from shared.watched import WatchedSecrets, label_selectors, watch_certificates
+from shared.kube.applied import key
+from shared.kube.versions import Versions
+from shared.watched import (
+    WatchedSecrets,
+    children_selectors,
+    label_selectors,
+    watch_certificates,
+    watch_versions,
+)
 
 LABEL = "g8s.io/certificate"
 
@@ -177,3 +187,36 @@ def test_the_watch_handler_feeds_the_memos_secrets() -> None:
     assert len(memo.secrets) == 0
     # An operator without kept Secrets ignores the events.
     asyncio.run(on_event(body=secret("a", "v3"), type=None, memo=SimpleNamespace(secrets=None)))
+
+
+def test_the_versions_watches_take_only_the_operators_own_children() -> None:
+    resources = (("apps", "v1", "deployments"), ("", "v1", "persistentvolumeclaims"))
+    selector = "app.kubernetes.io/managed-by=g8s-kvm"
+    assert children_selectors("kvm", resources) == dict.fromkeys(resources, selector)
+    registry = kopf.OperatorRegistry()
+    watch_versions(registry, "kvm", resources)
+    handlers = [h for h in registry._watching.get_all_handlers() if h.id.startswith("versions-")]
+    ids = sorted(h.id for h in handlers)
+    assert ids == ["versions-deployments", "versions-persistentvolumeclaims"]
+    assert all(h.labels == {"app.kubernetes.io/managed-by": "g8s-kvm"} for h in handlers)
+
+
+def test_the_versions_watch_handler_feeds_the_clients_versions() -> None:
+    registry = kopf.OperatorRegistry()
+    watch_versions(registry, "kvm", (("", "v1", "persistentvolumeclaims"),))
+    (handler,) = registry._watching.get_all_handlers()
+    on_event = cast(Callable[..., Coroutine[Any, Any, None]], handler.fn)
+    versions = Versions()
+    memo = SimpleNamespace(client=lambda: SimpleNamespace(versions=versions))
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "n-disk", "namespace": "ns", "resourceVersion": "4"},
+    }
+    asyncio.run(on_event(body=claim, type="MODIFIED", memo=memo))
+    assert versions.current(key(claim)) == "4"
+    asyncio.run(on_event(body=claim, type="DELETED", memo=memo))
+    assert versions.current(key(claim)) is None
+    # A client without versions ignores the events.
+    idle = SimpleNamespace(client=lambda: SimpleNamespace(versions=None))
+    asyncio.run(on_event(body=claim, type=None, memo=idle))

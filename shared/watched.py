@@ -14,6 +14,9 @@ all the labelled Secrets of the host cluster. A Secret without the label is
 never kept (no event would tell of its change), nor is a missing one. If the
 watch ever stops telling, an entry is still read again after ``max_age``.
 
+``Watched`` does the same for any kind, keeping only what a reader needs
+of each object: the kvm operator keeps a ClusterNetwork's subnet, gateway
+and bridge and the etcd Service's ClusterIP (``kept``, ``watch_kept``).
 The same way, ``watch_versions`` keeps the resourceVersions of an operator's
 own children (``shared.kube.versions``) from watches the API server filters
 by the label ``app.kubernetes.io/managed-by`` (``children_selectors``), so
@@ -62,18 +65,25 @@ def _labelled(secret: Mapping[str, Any], label: str) -> bool:
     return label in ((secret.get("metadata") or {}).get("labels") or {})
 
 
-class WatchedSecrets:
-    """The data of the Secrets labelled ``label`` that were read, as the watch last saw them."""
+class Watched:
+    """What was read of some objects of one kind, as the watch last saw them.
+
+    ``value`` picks what the reader needs of an object (a dict of strings, {}
+    when the object is missing or has nothing yet); ``keep`` says whether a
+    found object is kept: one that is not is read again at the next ask.
+    """
 
     def __init__(
         self,
         fetch: Fetch,
-        label: str,
+        value: Callable[[Mapping[str, Any] | None], dict[str, str]],
+        keep: Callable[[Mapping[str, Any]], bool],
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
-        self.label = label
+        self._value = value
+        self._keep = keep
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
@@ -84,7 +94,7 @@ class WatchedSecrets:
         self.reads = 0
 
     def data(self, namespace: str, name: str) -> dict[str, str]:
-        """The Secret's data ({} when it is missing), read only when not kept or too old."""
+        """The object's value ({} when it is missing), read only when not kept or too old."""
         key = (namespace, name)
         with self._lock:
             entry = self._entries.get(key)
@@ -92,10 +102,10 @@ class WatchedSecrets:
                 return dict(entry.data)
             events = self._events.setdefault(key, 0)
         found = self._fetch(namespace, name)
-        data = secret_data(found)
+        data = self._value(found)
         with self._lock:
             self.reads += 1
-            if found is not None and data and _labelled(found, self.label):
+            if found is not None and data and self._keep(found):
                 if self._events.get(key) == events:
                     self._entries[key] = _Entry(dict(data), self._clock())
             else:
@@ -104,9 +114,9 @@ class WatchedSecrets:
                 self._events.pop(key, None)
         return data
 
-    def seen(self, secret: Mapping[str, Any], *, deleted: bool) -> None:
-        """A watch event: keep the new data of an asked-for Secret, forget a deleted one."""
-        key = _key(secret)
+    def seen(self, obj: Mapping[str, Any], *, deleted: bool) -> None:
+        """A watch event: keep the new value of an asked-for object, forget a deleted one."""
+        key = _key(obj)
         with self._lock:
             if key not in self._events:
                 return
@@ -115,8 +125,8 @@ class WatchedSecrets:
                 self._entries.pop(key, None)
                 return
             self._events[key] += 1
-            data = secret_data(secret)
-            if data and _labelled(secret, self.label):
+            data = self._value(obj)
+            if data and self._keep(obj):
                 self._entries[key] = _Entry(data, self._clock())
             else:
                 self._entries.pop(key, None)
@@ -124,6 +134,40 @@ class WatchedSecrets:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+class WatchedSecrets(Watched):
+    """The data of the Secrets labelled ``label`` that were read, as the watch last saw them."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        label: str,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            fetch, secret_data, lambda secret: _labelled(secret, label), max_age, clock
+        )
+        self.label = label
+
+
+def fields(*paths: tuple[str, ...]) -> Callable[[Mapping[str, Any] | None], dict[str, str]]:
+    """A ``value`` of the string fields at ``paths`` (each the keys down to it, the
+    last key its name in the value); {} unless every one is set."""
+
+    def value(obj: Mapping[str, Any] | None) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for path in paths:
+            at: Any = obj or {}
+            for step in path:
+                at = at.get(step) if isinstance(at, Mapping) else None
+            if not isinstance(at, str) or not at or at == "None":
+                return {}
+            found[path[-1]] = at
+        return found
+
+    return value
 
 
 SECRETS = ("", "v1", "secrets")
@@ -144,6 +188,21 @@ def children_selectors(
 # The certificates operator labels every certificate Secret, the CA's too: what
 # the kvm and etcd operators read again and again.
 CERTIFICATE_SELECTORS = label_selectors(labels.CERTIFICATE)
+
+
+def kept(
+    kube: Kube,
+    api_version: str,
+    kind: str,
+    value: Callable[[Mapping[str, Any] | None], dict[str, str]],
+) -> Watched:
+    """The ``value`` of objects of ``kind`` read through ``kube``, kept once complete
+    (``watch_kept`` feeds it)."""
+    return Watched(
+        lambda namespace, name: kube.get(ObjectRef(api_version, kind, name, namespace)),
+        value,
+        keep=lambda _: True,
+    )
 
 
 def certificate_secrets(kube: Kube) -> WatchedSecrets:
@@ -185,3 +244,17 @@ def watch_versions(
             versions = memo.client().versions
             if versions is not None:
                 versions.seen(body, deleted=type == "DELETED")
+
+
+def watch_kept(
+    registry: kopf.OperatorRegistry,
+    resource: tuple[str, str, str],
+    pick: Callable[[Any], Watched | None],
+) -> None:
+    """Keep ``pick(memo)`` current with every event of ``resource`` (group, version, plural)."""
+
+    @kopf.on.event(*resource, registry=registry, id=f"kept-{resource[2]}")
+    async def _kept(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+        watched = pick(memo)
+        if watched is not None:
+            watched.seen(body, deleted=type == "DELETED")

@@ -4,6 +4,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG
+from shared.api import API_VERSION
+from shared.api.kinds import CLUSTER_NETWORK
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect_kubeconfig
 from shared.kube.versions import Versions
@@ -11,7 +13,7 @@ from shared.metrics import OperatorMetrics
 from shared.placement import PlacementError, pod_placement
 from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings, SettingsError, load
-from shared.watched import certificate_secrets
+from shared.watched import Watched, certificate_secrets, fields, kept
 
 PREFIX = "G8S_KVM_"
 ACCELS = (AUTO, KVM, TCG)
@@ -80,6 +82,10 @@ class KVMSettings:
             raise SettingsError(f"G8S_KVM_NODE_SELECTOR / G8S_KVM_TOLERATIONS: {exc}") from None
 
 
+# What a node reads of its ClusterNetwork (reconcile.read_network).
+NETWORK_FIELDS = fields(("status", "subnet"), ("status", "gateway"), ("status", "bridge"))
+
+
 def load_settings(environ: Mapping[str, str]) -> KVMSettings:
     return load(KVMSettings, environ, prefix=PREFIX)
 
@@ -89,6 +95,11 @@ class KVMContext(OperatorContext):
     settings: KVMSettings = field(default_factory=KVMSettings)
     # Builds a client for a guest cluster from its kubeconfig document.
     guest_client: Callable[[str], Kube] | None = None
+    # A ClusterNetwork's subnet, gateway and bridge, and the etcd client
+    # Service's ClusterIP, kept current by watches (shared/watched.py), so a
+    # refresh does not read them again; None: read at every look.
+    networks: Watched | None = None
+    services: Watched | None = None
 
 
 def make_context(
@@ -107,4 +118,6 @@ def make_context(
         kube=kube,
         guest_client=lambda text: Kube(connect_kubeconfig(text), field_manager),
         secrets=certificate_secrets(kube),
+        networks=kept(kube, API_VERSION, CLUSTER_NETWORK.kind, NETWORK_FIELDS),
+        services=kept(kube, "v1", "Service", fields(("spec", "clusterIP"))),
     )

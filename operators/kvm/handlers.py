@@ -30,7 +30,7 @@ from operators.kvm.model import KVMNodeSpec, parse
 from operators.kvm.status import PROVISIONING, report
 from shared import owners, teardown, watched
 from shared.api import API_VERSION, names
-from shared.api.kinds import CERTIFICATE, KVM_NODE
+from shared.api.kinds import CERTIFICATE, CLUSTER_NETWORK, ETCD_CLUSTER, KVM_NODE
 from shared.errors import InvalidSpec
 from shared.handling import Reconciler, register_bound
 from shared.kube import ObjectRef
@@ -51,6 +51,14 @@ WATCHED = (
     ("", "v1", "persistentvolumeclaims"),
     (CERTIFICATE.group, CERTIFICATE.version, CERTIFICATE.plural),
 )
+
+
+# What a node reads of other operators' objects, kept by watches: every
+# ClusterNetwork, and the Services of the etcd operator (filtered by the API
+# server: ETCD_SERVICE_SELECTORS), of which a node reads its etcd's ClusterIP.
+NETWORKS = (CLUSTER_NETWORK.group, CLUSTER_NETWORK.version, CLUSTER_NETWORK.plural)
+ETCD_SERVICES = ("", "v1", "services")
+ETCD_SERVICE_SELECTORS = watched.children_selectors(ETCD_CLUSTER.operator, (ETCD_SERVICES,))
 
 
 def reconciler(ctx: KVMContext) -> Reconciler[KVMNodeSpec, steps.Run]:
@@ -77,6 +85,8 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
     watch_workloads(registry, KIND, ("apps", "v1", "deployments"))
     watched.watch_certificates(registry)
     watched.watch_versions(registry, KIND.operator, WATCHED)
+    watched.watch_kept(registry, NETWORKS, lambda memo: memo.networks)
+    watched.watch_kept(registry, ETCD_SERVICES, lambda memo: memo.services)
 
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="drain")
     async def _drain(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:

@@ -25,7 +25,7 @@ from shared.errors import Retry
 from shared.kube import Kube, ObjectRef
 from shared.placement import pod_placement
 from shared.steps import Step
-from shared.watched import WatchedSecrets, secret_data
+from shared.watched import Watched, WatchedSecrets, secret_data
 
 OPERATOR = "kvm"
 # While a node waits for what another operator is making (its network, its
@@ -61,8 +61,11 @@ class Run:
     kube: Kube
     settings: KVMSettings
     guest_client: Callable[[str], Kube] | None = None
-    # Kept Secrets (shared/watched.py); None: each one read at every look.
+    # Kept Secrets, networks and Services (shared/watched.py); None: each one
+    # read at every look.
     secrets: WatchedSecrets | None = None
+    networks: Watched | None = None
+    services: Watched | None = None
     network: GuestNetwork | None = None
     address: ipaddress.IPv4Address | None = None
     certificates: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -88,6 +91,8 @@ def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run
         settings=ctx.settings,
         guest_client=ctx.guest_client,
         secrets=ctx.secrets,
+        networks=ctx.networks,
+        services=ctx.services,
         now=ctx.clock(),
     )
 
@@ -97,9 +102,11 @@ def _owned(run: Run, child: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_network(run: Run) -> None:
-    ref = ObjectRef(API_VERSION, CLUSTER_NETWORK.kind, run.spec.network, run.spec.namespace)
-    found = run.kube.get(ref)
-    status = (found or {}).get("status") or {}
+    if run.networks is not None:
+        status: Mapping[str, Any] = run.networks.data(run.spec.namespace, run.spec.network)
+    else:
+        ref = ObjectRef(API_VERSION, CLUSTER_NETWORK.kind, run.spec.network, run.spec.namespace)
+        status = (run.kube.get(ref) or {}).get("status") or {}
     subnet, gateway, bridge = status.get("subnet"), status.get("gateway"), status.get("bridge")
     if not (subnet and gateway and bridge):
         raise Retry(
@@ -166,8 +173,11 @@ def read_host_services(run: Run) -> None:
     assert run.network is not None
     spec = run.spec
     service = names.etcd_client_service(spec.cluster)
-    found = run.kube.get(ObjectRef("v1", "Service", service, spec.namespace)) or {}
-    cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
+    if run.services is not None:
+        cluster_ip = run.services.data(spec.namespace, service).get("clusterIP", "")
+    else:
+        found = run.kube.get(ObjectRef("v1", "Service", service, spec.namespace)) or {}
+        cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
     if not cluster_ip or cluster_ip == "None":
         raise Retry(
             "EtcdNotReady",

@@ -8,7 +8,9 @@ keeps the event's data; an entry older than ``max_age`` is read again; the
 kvm operator's steps read a node's certificates once over two looks; the
 kopf handler feeds the memo's kept Secrets. The watches of an operator's own
 children are filtered by its managed-by label and feed its client's
-versions (``shared.kube.versions``).
+versions (``shared.kube.versions``). Any kind's objects are kept by the
+fields a reader picks (``fields``), once all of them are set, and the kopf
+handler feeds what it picks from the memo.
 """
 
 import asyncio
@@ -22,10 +24,13 @@ import kopf
 from shared.kube.applied import key
 from shared.kube.versions import Versions
 from shared.watched import (
+    Watched,
     WatchedSecrets,
     children_selectors,
+    fields,
     label_selectors,
     watch_certificates,
+    watch_kept,
     watch_versions,
 )
 
@@ -220,3 +225,53 @@ def test_the_versions_watch_handler_feeds_the_clients_versions() -> None:
     # A client without versions ignores the events.
     idle = SimpleNamespace(client=lambda: SimpleNamespace(versions=None))
     asyncio.run(on_event(body=claim, type=None, memo=idle))
+
+
+def network(name: str, **status: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"}, "status": status}
+
+
+NETWORK = fields(("status", "subnet"), ("status", "gateway"))
+
+
+def test_fields_pick_the_named_strings_or_nothing() -> None:
+    assert NETWORK(network("n", subnet="198.19.0.0/26", gateway="198.19.0.1", bridge="b")) == {
+        "subnet": "198.19.0.0/26",
+        "gateway": "198.19.0.1",
+    }
+    assert NETWORK(network("n", subnet="198.19.0.0/26")) == {}  # not all set yet
+    assert NETWORK(None) == {}
+    # A headless Service's ClusterIP is the word None: no address.
+    service = {"metadata": {"name": "s"}, "spec": {"clusterIP": "None"}}
+    assert fields(("spec", "clusterIP"))(service) == {}
+
+
+def test_a_kept_object_is_read_once_until_incomplete_values_are_complete() -> None:
+    store = Store(network("n", subnet="198.19.0.0/26"))
+    kept = Watched(store.fetch, NETWORK, keep=lambda _: True)
+    assert kept.data("ns", "n") == {}  # not complete: read again next time
+    assert kept.data("ns", "n") == {}
+    assert store.reads == 2
+    store.objects[("ns", "n")] = network("n", subnet="198.19.0.0/26", gateway="198.19.0.1")
+    assert kept.data("ns", "n") == {"subnet": "198.19.0.0/26", "gateway": "198.19.0.1"}
+    assert kept.data("ns", "n") == {"subnet": "198.19.0.0/26", "gateway": "198.19.0.1"}
+    assert store.reads == 3
+    kept.seen(network("n", subnet="198.19.0.64/26", gateway="198.19.0.65"), deleted=False)
+    assert kept.data("ns", "n") == {"subnet": "198.19.0.64/26", "gateway": "198.19.0.65"}
+    assert store.reads == 3
+
+
+def test_the_kept_watch_handler_feeds_what_it_picks_from_the_memo() -> None:
+    registry = kopf.OperatorRegistry()
+    watch_kept(registry, ("g8s.io", "v1alpha1", "clusternetworks"), lambda memo: memo.networks)
+    (handler,) = registry._watching.get_all_handlers()
+    on_event = cast(Callable[..., Coroutine[Any, Any, None]], handler.fn)
+    store = Store(network("n", subnet="198.19.0.0/26", gateway="198.19.0.1"))
+    memo = SimpleNamespace(networks=Watched(store.fetch, NETWORK, keep=lambda _: True))
+    memo.networks.data("ns", "n")
+    changed = network("n", subnet="198.19.1.0/26", gateway="198.19.1.1")
+    asyncio.run(on_event(body=changed, type="MODIFIED", memo=memo))
+    assert memo.networks.data("ns", "n")["subnet"] == "198.19.1.0/26"
+    asyncio.run(on_event(body=changed, type="DELETED", memo=memo))
+    assert len(memo.networks) == 0
+    asyncio.run(on_event(body=changed, type=None, memo=SimpleNamespace(networks=None)))

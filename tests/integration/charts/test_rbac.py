@@ -287,6 +287,9 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "watch", "persistentvolumeclaims", True),
     ("kvm", "watch", "certificates.g8s.io", True),
     ("kvm", "watch", "deployments.apps", True),
+    ("kvm", "watch", "clusternetworks.g8s.io", True),
+    ("kvm", "watch", "services", True),
+    ("kvm", "create", "services", False),
     # Deleted means gone (shared/teardown.py): what a KVMNode made is deleted
     # and listed, with what the controllers made from it, until it is gone.
     ("kvm", "delete", "deployments.apps", True),

@@ -6,11 +6,12 @@ Deployment, each owned by the KVMNode and labelled; the Deployment's pod
 template carries the Ignition content hash; observe finds the launcher pod
 and, with guest checks on, asks the guest API through the kubeconfig Secret;
 with kept Secrets (shared/watched.py) a second look reads no certificate
-Secret again, and a renewal the watch tells of changes the Ignition.
+Secret again, and a renewal the watch tells of changes the Ignition; with a
+kept ClusterNetwork and etcd Service, a second look reads neither again.
 """
 
 from base64 import b64encode
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,11 @@ import pytest
 
 from operators.kvm import reconcile
 from operators.kvm.children.secret import HASH_ANNOTATION
-from operators.kvm.context import KVMSettings
+from operators.kvm.context import NETWORK_FIELDS, KVMSettings
 from shared.api import labels
 from shared.errors import Retry
 from shared.kube import ObjectRef
-from shared.watched import certificate_secrets
+from shared.watched import Watched, certificate_secrets, fields
 from tests.unit.kvm.helpers import body, spec
 
 
@@ -265,3 +266,21 @@ def test_a_ready_node_reported_before_the_vm_started_is_not_ready() -> None:
     # Without a running launcher there is nothing to compare with.
     assert reconcile.vm_started({"status": {"containerStatuses": [{"state": {}}]}}) is None
     assert reconcile.node_condition(_node("2026-12-05T10:56:40Z"), "n1", None).ready is True
+
+
+def test_a_refresh_reads_the_kept_network_and_etcd_service_once() -> None:
+    kube = _ready_kube()
+
+    def fetch(kind: str) -> Callable[[str, str], dict[str, Any] | None]:
+        return lambda namespace, name: kube.get(ObjectRef("v1", kind, name, namespace))
+
+    run = _run(kube)
+    run.networks = Watched(fetch("ClusterNetwork"), NETWORK_FIELDS, keep=lambda _: True)
+    run.services = Watched(fetch("Service"), fields(("spec", "clusterIP")), keep=lambda _: True)
+    for _ in range(2):
+        reconcile.read_network(run)
+        reconcile.read_host_services(run)
+    assert kube.reads.count("ClusterNetwork/demo") == 1
+    assert kube.reads.count("Service/demo-etcd") == 1
+    assert run.network is not None and str(run.network.subnet) == "10.100.3.0/24"
+    assert run.hosts[reconcile.etcd_host(run.spec)] == "172.16.0.7"

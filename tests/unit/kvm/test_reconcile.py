@@ -282,5 +282,6 @@ def test_a_refresh_reads_the_kept_network_and_etcd_service_once() -> None:
         reconcile.read_host_services(run)
     assert kube.reads.count("ClusterNetwork/demo") == 1
     assert kube.reads.count("Service/demo-etcd") == 1
-    assert run.network is not None and str(run.network.subnet) == "10.100.3.0/24"
+    assert run.network is not None
+    assert str(run.network.subnet) == "10.100.3.0/24"
     assert run.hosts[reconcile.etcd_host(run.spec)] == "172.16.0.7"

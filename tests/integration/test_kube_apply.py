@@ -19,6 +19,7 @@ write in a namespace being deleted is refused in words that
 
 import re
 import secrets
+from typing import Any
 
 import pytest
 
@@ -41,18 +42,22 @@ def applies_of_configmaps(env: LocalEnv) -> float:
     return total
 
 
+def members_configmap(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"members": "a,b,c"},
+    }
+
+
 def test_unchanged_reapply_sends_no_write(
     local_env: LocalEnv, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
     kube = Kube(connect(), "g8s-test-applied")
     name = f"applied-{secrets.token_hex(3)}"
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {"members": "a,b,c"},
-    }
+    body = members_configmap(name, namespace)
     ref = ObjectRef("v1", "ConfigMap", name, namespace)
 
     start = applies_of_configmaps(local_env)
@@ -97,12 +102,7 @@ def test_ensure_sends_nothing_while_the_watch_tells_of_no_change(
     limit = TokenBucket(qps=0, burst=1, on_take=lambda _waited, what: sent.append(what))
     kube = Kube(connect(), "g8s-test-ensure", limit=limit, versions=versions)
     name = f"ensured-{secrets.token_hex(3)}"
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {"members": "a,b,c"},
-    }
+    body = members_configmap(name, namespace)
     ref = ObjectRef("v1", "ConfigMap", name, namespace)
 
     def told() -> None:

@@ -28,6 +28,7 @@ from shared.kube.ratelimit import TokenBucket
 from shared.kube.versions import Versions
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
+from shared.teardown import Volumes
 from shared.watched import WatchedSecrets
 
 S = TypeVar("S")
@@ -54,6 +55,9 @@ class OperatorContext:
     # Owners whose deletion handler has run (uid -> monotonic seconds), which
     # their children's events no longer wake (shared.owners.deleting).
     going: dict[str, float] = field(default_factory=dict)
+    # The volumes of the claims of owners being deleted, so that a deletion
+    # handler reads them by name, not in a listing of all (shared.teardown).
+    volumes: Volumes = field(default_factory=Volumes)
     # The certificate Secrets the operator read, kept current by its watch
     # (shared.watched); None: read at every look.
     secrets: WatchedSecrets | None = None

@@ -79,7 +79,7 @@ def register(registry: kopf.OperatorRegistry, settings: EtcdSettings) -> None:
     @kopf.on.delete(KIND.group, KIND.version, KIND.plural, registry=registry, id="teardown")
     async def _teardown(body: kopf.Body, memo: Any, **_: Any) -> None:
         owners.deleting(memo.going, body)
-        await teardown.hold_until_gone(memo.client(), teardown_scope(body))
+        await teardown.hold_until_gone(memo.client(), teardown_scope(body), memo.volumes)
 
 
 def teardown_scope(body: Mapping[str, Any]) -> teardown.Scope:

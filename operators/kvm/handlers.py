@@ -103,7 +103,7 @@ def register(registry: kopf.OperatorRegistry, settings: KVMSettings) -> None:
                 raise kopf.TemporaryError(
                     deletion.decision.message, delay=memo.settings.poll_interval
                 )
-        await teardown.hold_until_gone(memo.client(), teardown_scope(body))
+        await teardown.hold_until_gone(memo.client(), teardown_scope(body), memo.volumes)
 
 
 def teardown_scope(body: Mapping[str, Any]) -> teardown.Scope:

@@ -48,6 +48,7 @@ class Client:
         self.leaves_vanish = leaves_vanish
         self.deleted: list[tuple[str, str, str]] = []
         self.selectors: set[str] = set()
+        self.listed: list[str] = []
 
     def list(
         self,
@@ -59,6 +60,7 @@ class Client:
         field_selector: str = "",
     ) -> list[dict[str, Any]]:
         self.selectors.add(selector)
+        self.listed.append(kind)
         # Like the API server's list: items carry no kind.
         found = [o for o in self.objects if o["kind"] == kind]
         return [{k: v for k, v in o.items() if k != "kind"} for o in found]
@@ -188,6 +190,68 @@ def test_a_released_volume_of_the_owners_claim_keeps_the_owner() -> None:
     assert client.deleted == []  # the provisioner deletes released volumes
     # An owner without claims does not look at volumes at all.
     assert teardown.teardown(client, scope()) == ()
+
+
+def claim(name: str, volume_name: str | None) -> dict[str, Any]:
+    found = obj("PersistentVolumeClaim", name, f"uid-{name}", OWNER)
+    found["spec"] = {"volumeName": volume_name} if volume_name else {}
+    return found
+
+
+def disk_scope() -> teardown.Scope:
+    return scope(claims=lambda claim: claim == "vm-disk")
+
+
+def test_a_bound_claims_volume_is_read_by_name_on_every_look_never_listed() -> None:
+    # Listing every volume of the host cluster on every look of every owner
+    # grew with the square of the clusters deleted at once.
+    volumes = teardown.Volumes()
+    client = Client(
+        [claim("vm-disk", "pv-1"), volume("pv-1", "vm-disk"), volume("pv-2", "other-disk")],
+        leaves_vanish=True,
+    )
+    assert teardown.teardown(client, disk_scope(), volumes) == ("PersistentVolume/pv-1",)
+    assert client.deleted == [("PersistentVolumeClaim", "vm-disk", "Background")]
+    # The claim is gone; its volume, released, is still read by the name it gave.
+    assert teardown.teardown(client, disk_scope(), volumes) == ("PersistentVolume/pv-1",)
+    client.objects = [o for o in client.objects if o["metadata"]["name"] != "pv-1"]
+    assert teardown.teardown(client, disk_scope(), volumes) == ()
+    assert "PersistentVolume" not in client.listed
+    assert volumes.known == {}  # the owner has gone: nothing of it is kept
+
+
+def test_a_first_look_with_no_claim_left_lists_the_volumes_once() -> None:
+    # A process started after the claim went has no name to read the volume by.
+    volumes = teardown.Volumes()
+    client = Client([volume("pv-1", "vm-disk"), volume("pv-2", "other-disk")])
+    assert teardown.teardown(client, disk_scope(), volumes) == ("PersistentVolume/pv-1",)
+    assert teardown.teardown(client, disk_scope(), volumes) == ("PersistentVolume/pv-1",)
+    assert client.listed.count("PersistentVolume") == 1
+    # A volume whose name came back for another claim is not the owner's.
+    client.objects = [volume("pv-1", "other-disk")]
+    assert teardown.teardown(client, disk_scope(), volumes) == ()
+
+
+def test_an_unbound_claim_lists_the_volumes_on_every_look() -> None:
+    # Its volume may be made under a name no one knows yet.
+    volumes = teardown.Volumes()
+    held = claim("vm-disk", None)
+    held["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection"]
+    client = Client([held, volume("pv-1", "vm-disk")])
+    for _ in range(2):
+        assert teardown.teardown(client, disk_scope(), volumes) == (
+            "PersistentVolumeClaim/vm-disk (terminating)",
+            "PersistentVolume/pv-1",
+        )
+    assert client.listed.count("PersistentVolume") == 2
+
+
+def test_without_a_memory_every_look_lists_the_volumes() -> None:
+    client = Client([claim("vm-disk", "pv-1"), volume("pv-1", "vm-disk")], leaves_vanish=True)
+    for _ in range(2):
+        assert teardown.teardown(client, disk_scope()) == ("PersistentVolume/pv-1",)
+    # The first look reads it by its claim's name; the second, claim gone, lists.
+    assert client.listed.count("PersistentVolume") == 1
 
 
 def test_nothing_left_means_gone() -> None:

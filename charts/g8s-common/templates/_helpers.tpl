@@ -132,13 +132,18 @@ Called with the plural, not the context: include "g8s-common.ownKindRules" "clus
 Deleted means gone (shared/teardown.py): before its finalizer goes, an
 operator with workloads lists what the workload controllers made from them
 (ReplicaSets, pods, a StatefulSet's claims) and the volumes of its claims,
-and waits until they are gone. The kinds it deletes itself are in its chart.
+and waits until they are gone. A volume whose name it knows it reads by
+name; the others it finds in a listing. The kinds it deletes itself are in
+its chart.
 */}}
 {{- define "g8s-common.teardownRules" -}}
 - apiGroups: [apps]
   resources: [replicasets]
   verbs: [list]
 - apiGroups: [""]
-  resources: [pods, persistentvolumeclaims, persistentvolumes]
+  resources: [pods, persistentvolumeclaims]
   verbs: [list]
+- apiGroups: [""]
+  resources: [persistentvolumes]
+  verbs: [get, list]
 {{- end -}}

@@ -296,6 +296,8 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("kvm", "delete", "certificates.g8s.io", True),
     ("kvm", "list", "replicasets.apps", True),
     ("kvm", "list", "persistentvolumes", True),
+    ("kvm", "get", "persistentvolumes", True),
+    ("etcd", "get", "persistentvolumes", True),
     ("kvm", "delete", "persistentvolumes", False),
     ("etcd", "list", "pods", True),
     ("etcd", "delete", "services", True),

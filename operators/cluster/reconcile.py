@@ -134,12 +134,14 @@ def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
 
 def list_children(kube: Kube, spec: ClusterRef) -> dict[str, list[dict[str, Any]]]:
     """The children of ``spec``'s Cluster: labelled with its name and owned by its uid."""
+    return {kind.kind: children_of(kube, spec, kind) for kind in CHILD_KINDS}
+
+
+def children_of(kube: Kube, spec: ClusterRef, kind: Kind) -> list[dict[str, Any]]:
+    """The children of one kind of ``spec``'s Cluster."""
     selector = f"{CLUSTER_LABEL}={spec.name}"
-    found: dict[str, list[dict[str, Any]]] = {}
-    for kind in CHILD_KINDS:
-        items = kube.list(API_VERSION, kind.kind, namespace=spec.namespace, selector=selector)
-        found[kind.kind] = [item for item in items if owned_by(item, spec.uid)]
-    return found
+    items = kube.list(API_VERSION, kind.kind, namespace=spec.namespace, selector=selector)
+    return [item for item in items if owned_by(item, spec.uid)]
 
 
 def node_state(body: Mapping[str, Any]) -> NodeState:
@@ -840,23 +842,39 @@ class DeletionStage:
     keys: tuple[str, ...] = ()
 
 
+# The child kinds in the order of their deletion stages (policies.DELETION_ORDER):
+# KVMNodes hold the first two.
+DELETION_KINDS: tuple[Kind, ...] = (KVM_NODE, ETCD_CLUSTER, CLUSTER_NETWORK, CERTIFICATE)
+
+
 def delete_next(kube: Kube, spec: ClusterRef) -> DeletionStage:
-    """Delete the children of the first stage that has any; that stage and what is left of it."""
-    staged: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for kind, items in list_children(kube, spec).items():
-        for child in items:
-            staged.setdefault(stage_of(kind, child), []).append((kind, child))
-    stage = policies.deletion_stage({k: len(v) for k, v in staged.items()})
-    if stage is None:
-        for ref in leftovers(spec):
-            kube.delete(ref)
-        return DeletionStage(None)
+    """Delete the children of the first stage that has any; that stage and what is left of it.
+
+    The kinds are listed in stage order and no further than the first with
+    children: while a cluster's nodes go, one listing a look instead of four
+    (100 clusters deleted at once looked about 12 times each).
+    """
+    for kind in DELETION_KINDS:
+        staged: dict[str, list[dict[str, Any]]] = {}
+        for child in children_of(kube, spec, kind):
+            staged.setdefault(stage_of(kind.kind, child), []).append(child)
+        stage = policies.deletion_stage({k: len(v) for k, v in staged.items()})
+        if stage is not None:
+            return delete_stage(kube, spec, kind, stage, staged[stage])
+    for ref in leftovers(spec):
+        kube.delete(ref)
+    return DeletionStage(None)
+
+
+def delete_stage(
+    kube: Kube, spec: ClusterRef, kind: Kind, stage: str, children: Sequence[Mapping[str, Any]]
+) -> DeletionStage:
     keys = []
-    for kind, child in staged[stage]:
+    for child in children:
         name = str(child["metadata"]["name"])
-        keys.append(f"{spec.namespace}/{kind}/{name}")
+        keys.append(f"{spec.namespace}/{kind.kind}/{name}")
         if not child["metadata"].get("deletionTimestamp"):
-            kube.delete(ObjectRef(API_VERSION, kind, name, spec.namespace))
+            kube.delete(ObjectRef(API_VERSION, kind.kind, name, spec.namespace))
     return DeletionStage(stage, len(keys), tuple(keys))
 
 

@@ -49,6 +49,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.deleted: list[str] = []
+        self.listed: list[str] = []
         self.creates = 0
         self.clock = 0
 
@@ -108,6 +109,7 @@ class FakeKube:
     def list(
         self, api_version: str, kind: str, *, namespace: str | None, selector: str = ""
     ) -> list[dict[str, Any]]:
+        self.listed.append(kind)
         key, _, value = selector.partition("=")
         return [
             copy.deepcopy(o)

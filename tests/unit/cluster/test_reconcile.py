@@ -236,6 +236,39 @@ def test_deletion_goes_stage_by_stage() -> None:
     assert [o for o in kube.objects.values() if o["kind"] != "Cluster"] == []
 
 
+def test_a_look_at_a_deletion_lists_no_kind_past_the_current_stage() -> None:
+    kube = FakeKube()
+    run_initialized(kube, cluster_body())
+    ref = parse(cluster_body()).ref
+    listed = []
+    while True:
+        kube.listed.clear()
+        stage = reconcile.delete_next(kube.as_kube(), ref).name
+        listed.append((stage, tuple(kube.listed)))
+        if stage is None:
+            break
+    assert listed == [
+        ("workers", ("KVMNode",)),
+        ("controlplane", ("KVMNode",)),
+        ("etcd", ("KVMNode", "EtcdCluster")),
+        ("network", ("KVMNode", "EtcdCluster", "ClusterNetwork")),
+        ("certificates", ("KVMNode", "EtcdCluster", "ClusterNetwork", "Certificate")),
+        (None, ("KVMNode", "EtcdCluster", "ClusterNetwork", "Certificate")),
+    ]
+
+
+def test_the_deletion_kinds_follow_the_deletion_order() -> None:
+    stages = {
+        "KVMNode": (policies.WORKERS, policies.CONTROL_PLANE),
+        "EtcdCluster": (policies.ETCD,),
+        "ClusterNetwork": (policies.NETWORK,),
+        "Certificate": (policies.CERTIFICATES,),
+    }
+    order = [s for kind in reconcile.DELETION_KINDS for s in stages[kind.kind]]
+    assert tuple(order) == policies.DELETION_ORDER
+    assert {k.kind for k in reconcile.DELETION_KINDS} == {k.kind for k in reconcile.CHILD_KINDS}
+
+
 def test_children_of_another_cluster_uid_are_ignored() -> None:
     kube = FakeKube()
     run_all(kube, cluster_body())

@@ -292,13 +292,36 @@ def delete_all(
         # One DELETE of the collection: `kubectl delete --all` sends one request per
         # Cluster, and at 1,000 it outlasted kubectl's 120 s limit.
         path = f"/apis/{KIND.group}/{KIND.version}/namespaces/{namespace}/{KIND.plural}"
-        env.kubectl("delete", "--raw", path)
+        delete_collection(env.kubectl, path)
     until(
         started,
         timeout,
         lambda: f"{left} Clusters left" if (left := seen.count_in(namespaces)) else "",
     )
     return time.monotonic() - started
+
+
+# The API server ends any request after 60 s (its --request-timeout). Marking
+# 1,000 Clusters deleted, each through admission on a busy machine, outlasts
+# that: the server cuts the request off ("stream error ... INTERNAL_ERROR")
+# having marked only some. The collection is deleted again until an answer
+# comes: what is already being deleted costs little the second time.
+DELETE_ATTEMPTS = 10
+
+
+def delete_collection(kubectl: Callable[..., object], path: str) -> int:
+    """DELETE the collection at ``path`` until it is answered; the attempts it took."""
+    attempt = 1
+    while True:
+        try:
+            kubectl("delete", "--raw", path)
+            return attempt
+        except localenv.CommandError as exc:
+            if attempt >= DELETE_ATTEMPTS:
+                raise
+            why = (exc.stderr or "").strip().splitlines()[-1:] or ["no answer"]
+            print(f"    DELETE {path} cut off ({why[0]}); sending it again", flush=True)
+            attempt += 1
 
 
 def until(started: float, timeout: float, awaited: Callable[[], str]) -> None:

@@ -154,8 +154,8 @@ class Volumes:
 
     No selector finds a PersistentVolume by its claim, so without them every
     look of every owner listed all the host cluster's volumes: with 100
-    clusters deleted at once, 400 owners looked several times each at some
-    600 volumes, and the listings grew with the square of the count. A claim
+    clusters deleted at once, 300 owners looked several times each at some
+    300 volumes, and the listings grew with the square of the count. A claim
     names its volume (``spec.volumeName``) while it exists; once it is gone,
     its volume is read by the name remembered here.
     """

@@ -220,16 +220,22 @@ def test_pause_is_propagated_and_lifted() -> None:
     assert reconcile.propagate_pause(kube.as_kube(), spec.ref, True) == []
 
 
+def delete_every_stage(kube: FakeKube) -> list[tuple[str | None, tuple[str, ...]]]:
+    """``delete_next`` until nothing is left: each look's stage and the kinds it listed."""
+    ref = parse(cluster_body()).ref
+    looks = []
+    while True:
+        kube.listed.clear()
+        stage = reconcile.delete_next(kube.as_kube(), ref).name
+        looks.append((stage, tuple(kube.listed)))
+        if stage is None:
+            return looks
+
+
 def test_deletion_goes_stage_by_stage() -> None:
     kube = FakeKube()
     run_initialized(kube, cluster_body())
-    ref = parse(cluster_body()).ref
-    stages = []
-    while True:
-        stage = reconcile.delete_next(kube.as_kube(), ref).name
-        stages.append(stage)
-        if stage is None:
-            break
+    stages = [stage for stage, _ in delete_every_stage(kube)]
     assert stages == ["workers", "controlplane", "etcd", "network", "certificates", None]
     assert kube.of("Secret") == []
     assert kube.of("Service") == []
@@ -239,15 +245,7 @@ def test_deletion_goes_stage_by_stage() -> None:
 def test_a_look_at_a_deletion_lists_no_kind_past_the_current_stage() -> None:
     kube = FakeKube()
     run_initialized(kube, cluster_body())
-    ref = parse(cluster_body()).ref
-    listed = []
-    while True:
-        kube.listed.clear()
-        stage = reconcile.delete_next(kube.as_kube(), ref).name
-        listed.append((stage, tuple(kube.listed)))
-        if stage is None:
-            break
-    assert listed == [
+    assert delete_every_stage(kube) == [
         ("workers", ("KVMNode",)),
         ("controlplane", ("KVMNode",)),
         ("etcd", ("KVMNode", "EtcdCluster")),

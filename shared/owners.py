@@ -257,16 +257,22 @@ def watch_children(
     *,
     labels: Mapping[str, Any],
     id: str,
+    keep: bool = False,
 ) -> None:
     """Register the event handler that wakes ``link``'s owner on changes of ``resource``.
 
     ``resource`` is (group, version, plural) of the child; ``labels`` select
     the children (use ``kopf.PRESENT`` as a value to require only the key).
     The client and the sent-token memory are the operator's context's (kopf memo).
+    ``keep``: the event also goes to the context's ``listed`` children
+    (``shared.listed``), before the owner is woken, so that the owner's look
+    finds the child as this event has it.
     """
 
     @kopf.on.event(*resource, registry=registry, id=id, labels=dict(labels))
     async def _child(body: kopf.Body, type: str | None, memo: OperatorContext, **_: Any) -> None:
+        if keep and memo.listed is not None:
+            memo.listed.seen(body, deleted=type == "DELETED")
         await notify_owner(
             memo.client(),
             link,
@@ -355,8 +361,12 @@ async def sweep(
     sent: MutableMapping[str, str],
     seen: MutableMapping[str, Any],
     going: Container[str] = (),
+    gone: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> int:
-    """Wake the owner of every child seen alive that is gone; return how many were."""
+    """Wake the owner of every child seen alive that is gone; return how many were.
+
+    ``gone`` is told of each such child first (``shared.listed.Listed.forget``).
+    """
     places = sorted(
         {(b["apiVersion"], b["kind"], b["metadata"]["namespace"]) for _, b in seen.values()}
     )
@@ -364,6 +374,8 @@ async def sweep(
     for api_version, kind, namespace in places:
         names = await asyncio.to_thread(kube.names, api_version, kind, namespace=namespace)
         for link, body in vanished(seen, api_version, kind, namespace, names):
+            if gone is not None:
+                gone(body)
             await notify_owner(kube, link, sent, body, deleted=True, seen=seen, going=going)
             woken += 1
     return woken
@@ -389,7 +401,8 @@ async def _sweep_forever(ctx: OperatorContext) -> None:
     while True:
         await asyncio.sleep(ctx.runtime.sweep_interval)
         try:
-            woken = await sweep(ctx.client(), ctx.sent, ctx.seen, ctx.going)
+            gone = ctx.listed.forget if ctx.listed is not None else None
+            woken = await sweep(ctx.client(), ctx.sent, ctx.seen, ctx.going, gone)
         except Exception as exc:  # an API server away must not end the sweeping
             log.warning(
                 "could not sweep for deleted children", error=f"{type(exc).__name__}: {exc}"

@@ -26,6 +26,7 @@ from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
 from shared.kube.ratelimit import TokenBucket
 from shared.kube.versions import Versions
+from shared.listed import Listed
 from shared.metrics import OperatorMetrics
 from shared.settings import RuntimeSettings, load
 from shared.teardown import Volumes
@@ -61,6 +62,9 @@ class OperatorContext:
     # The certificate Secrets the operator read, kept current by its watch
     # (shared.watched); None: read at every look.
     secrets: WatchedSecrets | None = None
+    # The children of each owner as listed once and kept current by the
+    # watches (shared.listed); None: listed at every look.
+    listed: Listed | None = None
 
     def client(self) -> Kube:
         if self.kube is None:

@@ -9,8 +9,10 @@ the child's spec.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from shared.api.labels import CLUSTER as CLUSTER_LABEL
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect_kubeconfig
+from shared.listed import Listed
 from shared.metrics import OperatorMetrics
 from shared.runtime import OperatorContext, host_api
 from shared.settings import RuntimeSettings
@@ -46,4 +48,6 @@ def make_context(
         kube=kube,
         pause_kube=kube.as_manager(identity.field_manager + PAUSE_MANAGER_SUFFIX),
         guest_client=lambda text: Kube(connect_kubeconfig(text), identity.field_manager),
+        # A Cluster's children, grouped by the label with its name (shared.listed).
+        listed=Listed(CLUSTER_LABEL),
     )

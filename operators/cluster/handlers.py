@@ -134,6 +134,10 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
         announce(body, before, patch)
         if stage.name is not None:
             raise kopf.TemporaryError(f"removing {stage.name}", delay=delay)
+        if memo.listed is not None:
+            meta = body["metadata"]
+            for kind in steps.CHILD_KINDS:
+                memo.listed.drop((meta["namespace"], kind.kind, meta["name"]))
 
     @kopf.timer(
         group,
@@ -162,6 +166,7 @@ def register(registry: kopf.OperatorRegistry, settings: None) -> None:
             CHILD_LINK,
             labels={CLUSTER_LABEL: kopf.PRESENT},
             id=f"watch-{kind.plural}",
+            keep=True,
         )
 
 

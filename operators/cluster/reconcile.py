@@ -42,6 +42,7 @@ from shared.api.labels import PAUSED
 from shared.children import owned, owner_reference
 from shared.errors import ApiError, InvalidSpec, Retry
 from shared.kube import Kube, ObjectRef
+from shared.listed import Listed
 from shared.status import Report
 from shared.steps import Outcome, Step
 
@@ -76,6 +77,8 @@ class Run:
     # Secrets read in this reconcile by name: several steps look at the same ones,
     # and every read is a request per reconcile of every Cluster.
     secrets_read: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    # The children as the watches keep them (shared.listed); None: listed at each look.
+    listed: Listed | None = field(default=None, repr=False)
 
     def of(self, kind: Kind) -> list[dict[str, Any]]:
         return self.children.get(kind.kind, [])
@@ -89,16 +92,25 @@ class Run:
 
     def apply(self, child: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return self.kube.apply(
+            result = self.kube.apply(
                 owned(child, owner=self.body, operator=OPERATOR, cluster=self.spec.name),
-                current=self.listed(child),
+                current=self.found(child),
             )
         except ApiError as exc:
             if exc.status == HTTP_UNPROCESSABLE:
                 self._refuse_if_taken(child)
             raise
+        if self.listed is not None:
+            self.listed.put(result)
+        return result
 
-    def listed(self, child: Mapping[str, Any]) -> dict[str, Any] | None:
+    def delete_node(self, name: str) -> None:
+        """Delete a KVMNode; the next look lists the nodes (it must see the deletion)."""
+        self.kube.delete(ObjectRef(API_VERSION, KVM_NODE.kind, name, self.spec.namespace))
+        if self.listed is not None:
+            self.listed.stale((self.spec.namespace, KVM_NODE.kind, self.spec.name))
+
+    def found(self, child: Mapping[str, Any]) -> dict[str, Any] | None:
         """The child as this reconcile's listing found it: an apply that would
         change nothing in it is then skipped without reading it again."""
         name = child["metadata"]["name"]
@@ -124,7 +136,14 @@ class Run:
 
 
 def make_run(spec: ClusterSpec, body: Mapping[str, Any], ctx: ClusterContext) -> Run:
-    return Run(spec, body, ctx.client(), now=ctx.clock(), guest_client=ctx.guest_client)
+    return Run(
+        spec,
+        body,
+        ctx.client(),
+        now=ctx.clock(),
+        guest_client=ctx.guest_client,
+        listed=ctx.listed,
+    )
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -137,11 +156,28 @@ def list_children(kube: Kube, spec: ClusterRef) -> dict[str, list[dict[str, Any]
     return {kind.kind: children_of(kube, spec, kind) for kind in CHILD_KINDS}
 
 
-def children_of(kube: Kube, spec: ClusterRef, kind: Kind) -> list[dict[str, Any]]:
-    """The children of one kind of ``spec``'s Cluster."""
+def children_of(
+    kube: Kube, spec: ClusterRef, kind: Kind, listed: Listed | None = None
+) -> list[dict[str, Any]]:
+    """The children of one kind of ``spec``'s Cluster; kept ones when ``listed`` holds them.
+
+    A deletion lists: that no child is left must come from the API server.
+    """
     selector = f"{CLUSTER_LABEL}={spec.name}"
-    items = kube.list(API_VERSION, kind.kind, namespace=spec.namespace, selector=selector)
+
+    def listing() -> list[dict[str, Any]]:
+        return kube.list(API_VERSION, kind.kind, namespace=spec.namespace, selector=selector)
+
+    group = (spec.namespace, kind.kind, spec.name)
+    items = listed.children(group, listing) if listed is not None else listing()
     return [item for item in items if owned_by(item, spec.uid)]
+
+
+def kept_children(
+    kube: Kube, spec: ClusterRef, listed: Listed | None
+) -> dict[str, list[dict[str, Any]]]:
+    """``list_children``, from what the watches keep where they keep it."""
+    return {kind.kind: children_of(kube, spec, kind, listed) for kind in CHILD_KINDS}
 
 
 def node_state(body: Mapping[str, Any]) -> NodeState:
@@ -167,7 +203,7 @@ def _by_name(items: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]
 
 
 def observe(run: Run) -> None:
-    run.children = list_children(run.kube, run.spec.ref)
+    run.children = kept_children(run.kube, run.spec.ref, run.listed)
     spec = run.spec
     certs = _by_name(run.of(CERTIFICATE))
     certificates = [
@@ -300,7 +336,7 @@ def remediate(run: Run) -> None:
     next sees them going and creates their replacements in the same pass."""
     verdict = remediation.judge(run.observed.nodes, run.spec.remediation, run.now)
     for name in verdict.replace:
-        run.kube.delete(ObjectRef(API_VERSION, KVM_NODE.kind, name, run.spec.namespace))
+        run.delete_node(name)
     replaced = set(verdict.replace)
     nodes = [replace(n, deleting=True) if n.name in replaced else n for n in run.observed.nodes]
     run.observed = Observed(**{**run.observed.__dict__, "nodes": nodes, "health": verdict})
@@ -320,7 +356,7 @@ def apply_nodes(run: Run) -> None:
         for index in p.create:
             run.apply(kvmnode.build(spec, p.role, index, spec.kubernetes_version))
         for name in p.delete:
-            run.kube.delete(ObjectRef(API_VERSION, KVM_NODE.kind, name, spec.namespace))
+            run.delete_node(name)
 
 
 def _data(secret: Mapping[str, Any] | None, key: str) -> str:

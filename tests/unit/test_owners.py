@@ -235,6 +235,16 @@ def test_a_sweep_wakes_the_owner_of_a_child_deleted_while_no_watch_ran() -> None
     assert len(kube.calls) == 1
 
 
+def test_a_sweep_tells_gone_of_each_vanished_child_first() -> None:
+    sent, seen = dict[str, str](), dict[str, Any]()
+    for body in (_named("kept"), _named("gone")):
+        asyncio.run(notify_owner(Patches(), LINK, sent, body, deleted=False, seen=seen))
+    told: list[str] = []
+    kube = Listing({("Deployment", "ns"): {"kept"}})
+    woken = asyncio.run(sweep(kube, sent, seen, gone=lambda b: told.append(b["metadata"]["name"])))
+    assert (woken, told) == (1, ["gone"])
+
+
 def test_a_child_seen_deleted_is_not_swept() -> None:
     sent, seen = dict[str, str](), dict[str, Any]()
     asyncio.run(notify_owner(Patches(), LINK, sent, _named("gone"), deleted=False, seen=seen))

@@ -21,9 +21,11 @@ from operators.cluster.model import parse
 from operators.cluster.reconcile import Run
 from shared.api import certificates as catalogue
 from shared.api import encryption, names
+from shared.api.kinds import CERTIFICATE
 from shared.api.labels import CLUSTER as LABEL
 from shared.errors import InvalidSpec, Retry
 from shared.kube import ObjectRef
+from shared.listed import Listed
 from shared.steps import Outcome, Step
 from tests.unit.cluster.helpers import SERVICE_IP_PREFIX, UID, FakeKube, cluster_body, ready
 
@@ -32,9 +34,13 @@ NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 
 
 def run_all(
-    kube: FakeKube, body: dict[str, Any], key: bytes = b"k" * 32, now: datetime = NOW
+    kube: FakeKube,
+    body: dict[str, Any],
+    key: bytes = b"k" * 32,
+    now: datetime = NOW,
+    listed: Listed | None = None,
 ) -> Run:
-    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: key, now=now)
+    run = Run(parse(body), body, kube.as_kube(), new_key=lambda: key, now=now, listed=listed)
     for step in reconcile.STEPS:
         result = step.run(run)
         assert result is None
@@ -87,6 +93,41 @@ def test_reconciling_again_creates_no_duplicates_and_keeps_the_key() -> None:
     secret = next(s for s in kube.of("Secret") if s["metadata"]["name"] == "c1-encryption")
     assert base64.b64decode(secret["data"]["key"]) == b"a" * 32
     assert kube.creates == 1
+
+
+def watch(kube: FakeKube, listed: Listed) -> None:
+    """What the watches would tell: every object as it is now."""
+    for obj in kube.objects.values():
+        listed.seen(obj, deleted=False)
+
+
+def test_a_look_at_children_the_watches_keep_lists_nothing() -> None:
+    kube, listed = FakeKube(), Listed(LABEL)
+    run_all(kube, cluster_body(), listed=listed)
+    assert sorted(kube.listed) == ["Certificate", "ClusterNetwork", "EtcdCluster", "KVMNode"]
+    count = len(kube.objects)
+    mark_ready(kube, "KVMNode")
+    watch(kube, listed)
+    run = run_all(kube, cluster_body(), listed=listed)
+    assert len(kube.listed) == 4
+    # The control plane's readiness came by the watch: the workers are made.
+    roles = sorted(n["spec"]["role"] for n in kube.of("KVMNode"))
+    assert roles == ["controlplane", "worker", "worker"]
+    # What the first look applied was found by the second, from the answers kept.
+    assert len(kube.objects) == count + 2
+    assert len(run.of(CERTIFICATE)) == len(catalogue.COMPONENTS)
+
+
+def test_a_node_deleted_by_the_cluster_makes_the_next_look_list_the_nodes() -> None:
+    kube, listed = FakeKube(), Listed(LABEL)
+    run_initialized(kube, cluster_body())
+    run_all(kube, cluster_body(), listed=listed)
+    kube.listed.clear()
+    run_all(kube, cluster_body(workers={"replicas": 1}), listed=listed)
+    assert kube.listed == []
+    run_all(kube, cluster_body(workers={"replicas": 1}), listed=listed)
+    assert kube.listed == ["KVMNode"]
+    assert len([n for n in kube.of("KVMNode") if n["spec"]["role"] == "worker"]) == 1
 
 
 def test_kubeconfig_once_the_admin_certificate_is_ready() -> None:

@@ -72,6 +72,11 @@ class Clusters:
                 if (namespace, name) in self.ready
             }
 
+    def names_in(self, namespace: str) -> list[str]:
+        """The Clusters of ``namespace`` that are there, by name."""
+        with self.lock:
+            return sorted(name for ns, name in self.present if ns == namespace)
+
     def count_in(self, namespaces: Sequence[str]) -> int:
         with self.lock:
             return sum(1 for namespace, _ in self.present if namespace in namespaces)

@@ -1,41 +1,71 @@
-"""bench.cluster deletes the Clusters' collection again when the API server cuts it off."""
+"""bench.cluster deletes the Clusters by name, a chunk per kubectl, a chunk again when it fails."""
+
+import threading
 
 import pytest
 
-from bench.cluster.__main__ import DELETE_ATTEMPTS, delete_collection
+from bench.cluster.__main__ import ATTEMPTS, delete_named
+from bench.cluster.follow import Clusters
 from tests.localenv import CommandError
 
-PATH = "/apis/g8s.io/v1alpha1/namespaces/many/clusters"
-CUT_OFF = "Unable to connect to the server: stream error: stream ID 1; INTERNAL_ERROR"
+TIMEOUT = "Error from server (Timeout): the server was unable to return a response in time"
 
 
 class Kubectl:
-    """Fails ``failures`` times as the API server's 60-s limit does, then answers."""
+    """Records the names each call deletes; the first ``failures`` calls fail."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.calls: list[tuple[str, ...]] = []
+        self.lock = threading.Lock()
 
     def __call__(self, *args: str) -> object:
-        self.calls.append(args)
-        if len(self.calls) <= self.failures:
-            raise CommandError(1, ["kubectl", *args], "", CUT_OFF)
+        with self.lock:
+            self.calls.append(args)
+            failing = len(self.calls) <= self.failures
+        if failing:
+            raise CommandError(1, ["kubectl", *args], "", TIMEOUT)
         return None
 
+    def deleted(self) -> list[str]:
+        return sorted(name for call in self.calls for name in call[6:])
 
-def test_a_cut_off_delete_is_sent_again_until_answered() -> None:
+
+NAMES = [f"c{i:03d}" for i in range(120)]
+
+
+def test_every_cluster_is_deleted_once_in_chunks() -> None:
+    kubectl = Kubectl()
+    assert delete_named(kubectl, "many", NAMES, chunk=50, parallel=4) == 3
+    assert kubectl.deleted() == NAMES
+    for call in kubectl.calls:
+        assert call[:6] == (
+            "delete",
+            "clusters.g8s.io",
+            "-n",
+            "many",
+            "--wait=false",
+            "--ignore-not-found",
+        )
+        assert len(call) - 6 <= 50
+
+
+def test_a_failed_chunk_is_sent_again() -> None:
     kubectl = Kubectl(failures=2)
-    assert delete_collection(kubectl, PATH) == 3
-    assert kubectl.calls == [("delete", "--raw", PATH)] * 3
-
-
-def test_an_answer_at_once_is_one_attempt() -> None:
-    kubectl = Kubectl(failures=0)
-    assert delete_collection(kubectl, PATH) == 1
+    assert delete_named(kubectl, "many", NAMES[:10], chunk=10, parallel=1) == 3
+    assert len(kubectl.calls) == 3
+    assert kubectl.calls[0] == kubectl.calls[2]
 
 
 def test_it_gives_up_after_the_last_attempt() -> None:
-    kubectl = Kubectl(failures=DELETE_ATTEMPTS)
+    kubectl = Kubectl(failures=ATTEMPTS)
     with pytest.raises(CommandError):
-        delete_collection(kubectl, PATH)
-    assert len(kubectl.calls) == DELETE_ATTEMPTS
+        delete_named(kubectl, "many", NAMES[:5], parallel=1)
+    assert len(kubectl.calls) == ATTEMPTS
+
+
+def test_the_names_are_those_the_watch_sees_in_the_namespace() -> None:
+    seen = Clusters()
+    for namespace, name in (("many", "b"), ("many", "a"), ("one", "x")):
+        seen.seen({"metadata": {"namespace": namespace, "name": name}})
+    assert seen.names_in("many") == ["a", "b"]

@@ -74,6 +74,15 @@ class OperatorContext:
         return self.kube
 
 
+# How long kopf's own requests (its handlers' status and progress patches, the
+# watches) try again when the API server does not answer: 128 s in all. When
+# the last try fails kopf drops the patch, and a handler that succeeded is
+# neither recorded nor run again until the object's next event: an API server
+# away for 30 s, plus its restart, outlasted the 38 s of [1, 2, 5, 10, 20], and
+# an issued Certificate kept revision 0 in its status.
+ERROR_BACKOFFS = (1, 2, 5, 10, 20, 30, 60)
+
+
 # kopf pauses every peer while the highest priority is shared ("possibly
 # conflicting operators"), so the replicas of one Deployment, which share their
 # environment, would all stand still. Each process draws a priority of its own:
@@ -105,7 +114,7 @@ def kopf_settings(
     # kopf posts k8s events for its per-object log lines; warnings and up only,
     # so a busy operator does not flood the events of every object.
     result.posting.level = 30
-    result.networking.error_backoffs = [1, 2, 5, 10, 20]
+    result.networking.error_backoffs = list(ERROR_BACKOFFS)
     result.watching.server_timeout = 300
     result.watching.client_timeout = 330
     result.queueing.error_delays = [1, 2, 5, 10, 30, 60]

@@ -21,8 +21,8 @@ clients not to do. The group is then listed again at its next look. Events
 after the listing come in the order of the changes, so the last one holds.
 
 What the watch can miss is bounded as in ``shared.kube.versions``: a group
-is listed again ``max_age`` after its listing, and a child the sweep finds
-gone (``shared.owners.sweep``) is dropped at once (``forget``). A child
+is listed again ``max_age`` after its listing, and the group of a child the
+sweep finds gone (``shared.owners.sweep``) at its next look (``forget``). A child
 the operator has just made is put in at once (``put``), so a look right
 after it sees the child even before the watch tells of it (or the child
 would be made again); after a deletion the group is listed again
@@ -147,15 +147,16 @@ class Listed:
             self._set(group, held, body, deleted=False)
 
     def forget(self, body: Mapping[str, Any]) -> None:
-        """A child found gone outside the watch (the sweep): dropped from its group."""
+        """A child found gone outside the watch (the sweep): its group is listed again
+        at its next look. The sweep's names can be older than a child just made, so
+        its word is checked with a listing, not taken."""
         meta = body.get("metadata") or {}
         place = (str(meta.get("namespace") or ""), str(body.get("kind") or ""), name_of(body))
         with self._lock:
-            group = self._where.pop(place, None)
+            group = self._where.get(place)
             held = self._groups.get(group) if group is not None else None
             if held is not None:
-                held.items.pop(place[2], None)
-                held.deleted.add(place[2])
+                held.listed_at = None
 
     def stale(self, group: Group) -> None:
         """List the group again at its next look (after a write whose answer is not the

@@ -121,13 +121,18 @@ def test_a_late_answer_undoes_no_event() -> None:
     ]
 
 
-def test_a_child_the_sweep_found_gone_is_dropped_by_its_name() -> None:
+def test_a_child_the_sweep_found_gone_makes_its_group_listed_again() -> None:
     store, lister = listed(), Lister(child("a"), child("b"))
     store.children(GROUP, lister)
+    lister.items = [child("b")]
     # The sweep knows a child by name, namespace and owners; not by its labels.
     store.forget({"kind": "Certificate", "metadata": {"name": "a", "namespace": "ns"}})
-    store.put(child("a"))
     assert names(store.children(GROUP, lister)) == ["b"]
+    assert lister.calls == 2
+    # A name the group never held changes nothing.
+    store.forget({"kind": "Certificate", "metadata": {"name": "x", "namespace": "ns"}})
+    store.children(GROUP, lister)
+    assert lister.calls == 2
 
 
 def test_a_listing_is_trusted_for_max_age() -> None:

@@ -39,7 +39,9 @@ def test_settings_use_the_identity() -> None:
 def test_kopf_tries_a_request_again_for_longer_than_an_api_server_restart() -> None:
     settings = kopf_settings(OperatorIdentity("cluster"), RuntimeSettings())
     # The reliability scenario takes the API server away for 30 s, then starts it.
-    assert sum(settings.networking.error_backoffs) >= 120
+    backoffs = settings.networking.error_backoffs
+    assert isinstance(backoffs, list)
+    assert sum(backoffs) >= 120
 
 
 def test_label_selectors_go_to_the_watch_settings() -> None:

@@ -21,8 +21,8 @@ clients not to do. The group is then listed again at its next look. Events
 after the listing come in the order of the changes, so the last one holds.
 
 What the watch can miss is bounded as in ``shared.kube.versions``: a group
-is listed again ``max_age`` after its listing, and the group of a child the
-sweep finds gone (``shared.owners.sweep``) at its next look (``forget``). A child
+is listed again ``max_age`` after its listing, and so is the group of a child
+the sweep finds gone (``shared.owners.sweep``), at its next look (``forget``). A child
 the operator has just made is put in at once (``put``), so a look right
 after it sees the child even before the watch tells of it (or the child
 would be made again); after a deletion the group is listed again
@@ -44,7 +44,6 @@ from typing import Any
 MAX_AGE = 600.0
 
 Group = tuple[str, str, str]  # (namespace, kind, grouping label's value)
-Place = tuple[str, str, str]  # (namespace, kind, name)
 List = Callable[[], list[dict[str, Any]]]
 
 
@@ -78,8 +77,6 @@ class Listed:
         self._clock = clock
         self._lock = threading.Lock()
         self._groups: dict[Group, _Held] = {}
-        # Where each kept child is, for ``forget`` (whose body may lack labels).
-        self._where: dict[Place, Group] = {}
         self.listings = 0
 
     def group_of(self, body: Mapping[str, Any]) -> Group | None:
@@ -101,12 +98,9 @@ class Listed:
             self.listings += 1
             held = self._groups.setdefault(group, _Held())
             if held.events == events:
-                self._drop_places(group, held)
                 held.items = {name_of(item): stripped(item) for item in found}
                 held.deleted = set()
                 held.listed_at = self._clock()
-                for name in held.items:
-                    self._where[(group[0], group[1], name)] = group
             else:
                 # An event overtook the listing: list again at the next look.
                 held.listed_at = None
@@ -123,7 +117,7 @@ class Listed:
                 return
             held.events += 1
             if held.listed_at is not None:
-                self._set(group, held, body, deleted=deleted)
+                self._set(held, body, deleted=deleted)
 
     def put(self, body: Mapping[str, Any]) -> None:
         """A child the operator's own write answered with goes into a listed group,
@@ -144,19 +138,19 @@ class Listed:
                 return
             if name in held.items or name in held.deleted:
                 return
-            self._set(group, held, body, deleted=False)
+            self._set(held, body, deleted=False)
 
     def forget(self, body: Mapping[str, Any]) -> None:
-        """A child found gone outside the watch (the sweep): its group is listed again
-        at its next look. The sweep's names can be older than a child just made, so
-        its word is checked with a listing, not taken."""
+        """A child found gone outside the watch (the sweep): the group holding it is
+        listed again at its next look. The sweep's names can be older than a child
+        just made, so its word is checked with a listing, not taken. The body may
+        lack labels: the group is the one of its namespace and kind that holds it."""
         meta = body.get("metadata") or {}
-        place = (str(meta.get("namespace") or ""), str(body.get("kind") or ""), name_of(body))
+        namespace, kind, name = str(meta.get("namespace") or ""), body.get("kind"), name_of(body)
         with self._lock:
-            group = self._where.get(place)
-            held = self._groups.get(group) if group is not None else None
-            if held is not None:
-                held.listed_at = None
+            for group, held in self._groups.items():
+                if group[:2] == (namespace, kind) and name in held.items:
+                    held.listed_at = None
 
     def stale(self, group: Group) -> None:
         """List the group again at its next look (after a write whose answer is not the
@@ -169,29 +163,20 @@ class Listed:
     def drop(self, group: Group) -> None:
         """Forget a group (its owner is gone)."""
         with self._lock:
-            held = self._groups.pop(group, None)
-            if held is not None:
-                self._drop_places(group, held)
+            self._groups.pop(group, None)
 
     def __len__(self) -> int:
         with self._lock:
             return sum(len(held.items) for held in self._groups.values())
 
-    def _set(self, group: Group, held: _Held, body: Mapping[str, Any], *, deleted: bool) -> None:
+    def _set(self, held: _Held, body: Mapping[str, Any], *, deleted: bool) -> None:
         name = name_of(body)
-        place = (group[0], group[1], name)
         if deleted:
             held.items.pop(name, None)
             held.deleted.add(name)
-            self._where.pop(place, None)
         else:
             held.items[name] = stripped(body)
             held.deleted.discard(name)
-            self._where[place] = group
-
-    def _drop_places(self, group: Group, held: _Held) -> None:
-        for name in held.items:
-            self._where.pop((group[0], group[1], name), None)
 
 
 def name_of(body: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from shared import heap, logs
+from shared import heap, logs, resident
 from shared.conditions import Clock, utc_now
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect
@@ -178,6 +178,8 @@ def run(
     if runtime.heap_trace:
         heap.trace(runtime.heap_trace)  # the modules are loaded: what grows after is traced
     heap.give_back()
+    if runtime.memory_report:
+        resident.report_on_signal(runtime.memory_report)
     if not runtime.worker_threads:
         runtime = dataclasses.replace(runtime, worker_threads=worker_threads)
     # Read once, before anything starts: a malformed value stops the process

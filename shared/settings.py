@@ -58,6 +58,9 @@ class RuntimeSettings:
     # slows the process) and write its largest allocation sites there on
     # SIGUSR2 (shared.heap); empty: off.
     heap_trace: str = ""
+    # A file: write where the resident memory is (shared.resident) there on
+    # SIGUSR1; untraced and cheap, so a process at full speed can be asked.
+    memory_report: str = ""
 
     def __post_init__(self) -> None:
         if self.worker_threads < 0:

@@ -409,6 +409,7 @@ def operators(
                         "G8S_METRICS_PORT": str(ports[kind.operator]),
                         "G8S_METRICS_ADDRESS": "127.0.0.1",
                         "G8S_HEAP_TRACE": str(heap_file(log_dir, kind.operator)) if heap else "",
+                        "G8S_MEMORY_REPORT": str(memory_file(log_dir, kind.operator)),
                     },
                     namespace=",".join(namespaces),
                     log_dir=log_dir,
@@ -420,6 +421,24 @@ def operators(
 
 def heap_file(log_dir: Path, operator: str) -> Path:
     return log_dir / f"{operator}.heap"
+
+
+def memory_file(log_dir: Path, operator: str) -> Path:
+    return log_dir / f"{operator}.memory"
+
+
+def holders(running: Sequence[RunningOperator], log_dir: Path) -> dict[str, str]:
+    """Ask each operator what holds its resident memory (SIGUSR1, shared/resident.py)."""
+    found: dict[str, str] = {}
+    for op in running:
+        target = memory_file(log_dir, op.name)
+        target.unlink(missing_ok=True)
+        op.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        found[op.name] = target.read_text().strip() if target.exists() else "no answer in 30 s"
+    return found
 
 
 def heap_reports(running: Sequence[RunningOperator], log_dir: Path, top: int = 12) -> str:
@@ -496,6 +515,8 @@ class Figures:
     rest: Rate = field(default_factory=lambda: Rate(1.0, Counter()))
     changed: Counter[tuple[str, str]] = field(default_factory=Counter)
     memory: dict[str, float] = field(default_factory=dict)
+    # What holds each operator's resident memory at rest (shared/resident.py).
+    holders: dict[str, str] = field(default_factory=dict)
     build_cpu: dict[str, float] = field(default_factory=dict)
     rest_cpu: dict[str, float] = field(default_factory=dict)
     rest_vault: Counter[str] = field(default_factory=Counter)
@@ -579,7 +600,7 @@ def measure(
         if stacks:
             print(profile.report(stacks), flush=True)
         figures.build_cpu = {op.name: usage(op).cpu_seconds - cpu[op.name] for op in running}
-        at_rest(env, args, running, figures)
+        at_rest(env, args, running, figures, log_dir)
         if args.heap:
             print(heap_reports(running, log_dir), flush=True)
         # The figures first: deleting many clusters takes long, and may time out.
@@ -608,6 +629,7 @@ def at_rest(
     args: argparse.Namespace,
     running: Sequence[RunningOperator],
     figures: Figures,
+    log_dir: Path,
 ) -> None:
     """(c) and (d): with every Cluster Ready and settled, what is written, asked and held."""
     time.sleep(args.settle)
@@ -624,6 +646,7 @@ def at_rest(
     figures.rest_vault = profile.vault_requests(audit, offset)
     figures.changed = writers(before, versions(env), since)
     figures.memory = {op.name: usage(op).rss_mib for op in running}
+    figures.holders = holders(running, log_dir)
 
 
 def rows(f: Figures) -> list[tuple[str, str]]:
@@ -663,6 +686,7 @@ def rows(f: Figures) -> list[tuple[str, str]]:
         for name in f.memory
     ]
     result.append(("    all operators", f"{sum(f.memory.values()):.1f} MiB RSS"))
+    result += [(f"    {name}", held) for name, held in f.holders.items()]
     result += [
         (f"(d) {name} (environment)", f"CPU {seconds:.1f} s for the {f.count} clusters")
         for name, seconds in sorted(f.environment_cpu.items(), key=lambda kv: -kv[1])

@@ -71,7 +71,7 @@ from shared.api.kinds import ALL_KINDS
 from shared.api.kinds import CLUSTER as KIND
 from shared.api.labels import CLUSTER
 from tests import hostnode, localenv
-from tests.e2e.cluster.helpers import apply, cluster
+from tests.e2e.cluster.helpers import cluster
 from tests.operators import RunningOperator, running_operator
 from tests.reliability import faults
 from tests.volumes import running_provisioner
@@ -275,7 +275,7 @@ def ready_times(
 ) -> dict[str, float]:
     """Apply Clusters ``names`` at once; seconds from the apply until each is Ready."""
     started = time.monotonic()
-    apply(env, *(small_cluster(name, namespace) for name in names))
+    apply_all(env.kubectl, [small_cluster(name, namespace) for name in names])
 
     def awaited() -> str:
         ready = len(seen.ready_since(namespace, names, started))
@@ -299,16 +299,60 @@ def delete_all(
     return time.monotonic() - started
 
 
-# How the Clusters are deleted: one kubectl per CHUNK names (a request each),
-# PARALLEL at once, as users deleting their clusters would. One DELETE of the
-# collection was cut off by the API server's 60-s request limit at 1,000
-# Clusters (its --delete-collection-workers is 1: it marked about one a
-# second on the busy machine) and `kubectl delete --all` outlasted the 120 s
-# a kubectl may take here. A chunk that fails is sent again, up to ATTEMPTS
-# times (--ignore-not-found: what is already gone is no error).
+# How the Clusters are applied and deleted: one kubectl per CHUNK Clusters,
+# PARALLEL at once, as users making or deleting their clusters would. At
+# 1,000 Clusters one kubectl for all outlasted the 120 s a kubectl may take
+# here, both to apply them (it sends two requests per Cluster, one after the
+# other, to an API server the operators keep busy) and to delete them; one
+# DELETE of the collection was cut off by the API server's 60-s request limit
+# (its --delete-collection-workers is 1: it marked about one a second on the
+# busy machine). A chunk that fails is sent again, up to ATTEMPTS times: an
+# apply is the same the second time, and a delete with --ignore-not-found
+# takes what is already gone for no error.
 CHUNK = 50
 PARALLEL = 4
 ATTEMPTS = 5
+
+
+def in_chunks(
+    items: Sequence[T],
+    send: Callable[[list[T]], object],
+    what: str,
+    chunk: int = CHUNK,
+    parallel: int = PARALLEL,
+) -> int:
+    """``send`` each chunk of ``items``, ``parallel`` at once, each up to ATTEMPTS
+    times; the calls it took. The last failure of a chunk ends the run."""
+
+    def sent(part: list[T]) -> int:
+        for attempt in range(1, ATTEMPTS):
+            try:
+                send(part)
+                return attempt
+            except localenv.CommandError as exc:
+                why = (exc.stderr or "").strip().splitlines()[-1:] or ["no answer"]
+                print(f"    {what} {len(part)} Clusters failed ({why[0]}); again", flush=True)
+        send(part)
+        return ATTEMPTS
+
+    chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return sum(pool.map(sent, chunks))
+
+
+def apply_all(
+    kubectl: Callable[..., object],
+    manifests: Sequence[dict[str, Any]],
+    chunk: int = CHUNK,
+    parallel: int = PARALLEL,
+) -> int:
+    """``kubectl apply`` the Clusters ``manifests`` in chunks; the kubectl calls it took."""
+
+    def send(part: list[dict[str, Any]]) -> object:
+        listed = {"apiVersion": "v1", "kind": "List", "items": part}
+        return kubectl("apply", "-f", "-", input=json.dumps(listed))
+
+    return in_chunks(manifests, send, "applying", chunk, parallel)
 
 
 def delete_named(
@@ -320,23 +364,12 @@ def delete_named(
 ) -> int:
     """Delete the Clusters ``names`` of ``namespace`` (not waiting for them to go);
     the kubectl calls it took."""
-    chunks = [list(names[i : i + chunk]) for i in range(0, len(names), chunk)]
     kind = f"{KIND.plural}.{KIND.group}"
 
-    def send(part: list[str]) -> int:
-        args = ("delete", kind, "-n", namespace, "--wait=false", "--ignore-not-found", *part)
-        for attempt in range(1, ATTEMPTS):
-            try:
-                kubectl(*args)
-                return attempt
-            except localenv.CommandError as exc:
-                why = (exc.stderr or "").strip().splitlines()[-1:] or ["no answer"]
-                print(f"    deleting {len(part)} Clusters failed ({why[0]}); again", flush=True)
-        kubectl(*args)  # the last attempt: its failure ends the run
-        return ATTEMPTS
+    def send(part: list[str]) -> object:
+        return kubectl("delete", kind, "-n", namespace, "--wait=false", "--ignore-not-found", *part)
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        return sum(pool.map(send, chunks))
+    return in_chunks(names, send, "deleting", chunk, parallel)
 
 
 def until(started: float, timeout: float, awaited: Callable[[], str]) -> None:

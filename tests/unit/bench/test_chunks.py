@@ -1,10 +1,11 @@
-"""bench.cluster deletes the Clusters by name, a chunk per kubectl, a chunk again when it fails."""
+"""bench.cluster applies and deletes Clusters a chunk per kubectl, a failed chunk again."""
 
+import json
 import threading
 
 import pytest
 
-from bench.cluster.__main__ import ATTEMPTS, delete_named
+from bench.cluster.__main__ import ATTEMPTS, apply_all, delete_named
 from bench.cluster.follow import Clusters
 from tests.localenv import CommandError
 
@@ -17,11 +18,13 @@ class Kubectl:
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.calls: list[tuple[str, ...]] = []
+        self.inputs: list[str] = []
         self.lock = threading.Lock()
 
-    def __call__(self, *args: str) -> object:
+    def __call__(self, *args: str, input: str = "") -> object:
         with self.lock:
             self.calls.append(args)
+            self.inputs.append(input)
             failing = len(self.calls) <= self.failures
         if failing:
             raise CommandError(1, ["kubectl", *args], "", TIMEOUT)
@@ -69,3 +72,14 @@ def test_the_names_are_those_the_watch_sees_in_the_namespace() -> None:
     for namespace, name in (("many", "b"), ("many", "a"), ("one", "x")):
         seen.seen({"metadata": {"namespace": namespace, "name": name}})
     assert seen.names_in("many") == ["a", "b"]
+
+
+def test_every_cluster_is_applied_once_in_chunks_and_a_failed_chunk_again() -> None:
+    kubectl = Kubectl(failures=1)
+    manifests = [{"kind": "Cluster", "metadata": {"name": name}} for name in NAMES]
+    assert apply_all(kubectl, manifests, chunk=50, parallel=1) == 4
+    assert all(call == ("apply", "-f", "-") for call in kubectl.calls)
+    applied = [json.loads(sent)["items"] for sent in kubectl.inputs]
+    assert applied[0] == applied[1]  # the failed chunk, sent again
+    assert [len(items) for items in applied[1:]] == [50, 50, 20]
+    assert sorted(i["metadata"]["name"] for items in applied[1:] for i in items) == NAMES

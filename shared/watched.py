@@ -11,8 +11,13 @@ unchanged node asks the API server nothing.
 Only what was asked for is kept: the watch's events for any other Secret are
 dropped, so the memory grows with the Secrets the operator uses, not with
 all the labelled Secrets of the host cluster. A Secret without the label is
-never kept (no event would tell of its change), nor is a missing one. If the
-watch ever stops telling, an entry is still read again after ``max_age``.
+never kept (no event would tell of its change). A missing one is read again
+at the next ask, unless the reader says the watch will tell of it once made
+(``told_when_made``: a certificate Secret, which its operator labels): then
+its absence is kept, for ``ABSENT_AGE`` at most. A node waiting for its
+certificates asked for the first missing one at each look: 52.4 of the kvm
+operator's 107.2 requests per cluster while 1,000 clusters were built. If
+the watch ever stops telling, an entry is still read again after ``max_age``.
 
 ``Watched`` does the same for any kind, keeping only what a reader needs
 of each object: the kvm operator keeps a ClusterNetwork's subnet, gateway
@@ -39,6 +44,10 @@ from shared.kube import Kube, ObjectRef
 # missed a change (kopf restarts a broken watch, so this is a bound, not a
 # schedule).
 MAX_AGE = 600.0
+# How long a missing object the watch would tell of is taken for missing
+# without asking: the bound of a wait if the watch missed its creation (kopf
+# lists again when it restarts a watch, so that is rare).
+ABSENT_AGE = 60.0
 
 Key = tuple[str, str]  # (namespace, name)
 Fetch = Callable[[str, str], Mapping[str, Any] | None]
@@ -78,13 +87,16 @@ class Watched:
         fetch: Fetch,
         value: Callable[[Mapping[str, Any] | None], dict[str, str]],
         keep: Callable[[Mapping[str, Any]], bool],
+        *,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        absent_age: float = ABSENT_AGE,
     ) -> None:
         self._fetch = fetch
         self._value = value
         self._keep = keep
         self._max_age = max_age
+        self._absent_age = absent_age
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
@@ -93,12 +105,18 @@ class Watched:
         self._events: dict[Key, int] = {}
         self.reads = 0
 
-    def data(self, namespace: str, name: str) -> dict[str, str]:
-        """The object's value ({} when it is missing), read only when not kept or too old."""
+    def data(self, namespace: str, name: str, *, told_when_made: bool = False) -> dict[str, str]:
+        """The object's value ({} when it is missing), read only when not kept or too old.
+
+        ``told_when_made``: the object, once made, is one the watch tells of
+        (and kept): its absence is kept too, so a reader waiting for it asks
+        the API server once per ``absent_age``, not at every look.
+        """
         key = (namespace, name)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and self._clock() - entry.at < self._max_age:
+            age = self._max_age if entry is None or entry.data else self._absent_age
+            if entry is not None and self._clock() - entry.at < age:
                 return dict(entry.data)
             events = self._events.setdefault(key, 0)
         found = self._fetch(namespace, name)
@@ -108,6 +126,10 @@ class Watched:
             if found is not None and data and self._keep(found):
                 if self._events.get(key) == events:
                     self._entries[key] = _Entry(dict(data), self._clock())
+            elif found is None and told_when_made:
+                # An event meanwhile is newer than the 404: what it left stands.
+                if self._events.get(key) == events:
+                    self._entries[key] = _Entry({}, self._clock())
             else:
                 # Not kept, so not watched for either: asked again next time.
                 self._entries.pop(key, None)
@@ -132,8 +154,9 @@ class Watched:
                 self._entries.pop(key, None)
 
     def __len__(self) -> int:
+        """How many objects are kept (a kept absence is not one)."""
         with self._lock:
-            return len(self._entries)
+            return sum(1 for entry in self._entries.values() if entry.data)
 
 
 class WatchedSecrets(Watched):
@@ -145,9 +168,15 @@ class WatchedSecrets(Watched):
         label: str,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        absent_age: float = ABSENT_AGE,
     ) -> None:
         super().__init__(
-            fetch, secret_data, lambda secret: _labelled(secret, label), max_age, clock
+            fetch,
+            secret_data,
+            lambda secret: _labelled(secret, label),
+            max_age=max_age,
+            clock=clock,
+            absent_age=absent_age,
         )
         self.label = label
 

@@ -124,10 +124,16 @@ def apply_identity(run: Run) -> None:
     run.kube.ensure(_owned(run, certificate.build(run.spec, str(run.address))))
 
 
-def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> dict[str, str]:
+def _certificate_data(run: Run, name: str) -> dict[str, str]:
+    # The certificates operator labels every certificate Secret, so the watch
+    # tells of one made after a look found it missing.
+    return _secret_data(run, name, "CertificatesNotReady", labelled=True)
+
+
+def _secret_data(run: Run, name: str, reason: str, *, labelled: bool = False) -> dict[str, str]:
     namespace = run.spec.namespace
     if run.secrets is not None:
-        data = run.secrets.data(namespace, name)
+        data = run.secrets.data(namespace, name, told_when_made=labelled)
     else:
         data = secret_data(run.kube.get(ObjectRef("v1", "Secret", name, namespace)))
     if not data:
@@ -141,17 +147,19 @@ def _secret_data(run: Run, name: str, reason: str = "CertificatesNotReady") -> d
 
 
 def read_certificates(run: Run) -> None:
-    ca = _secret_data(run, names.ca_secret(run.spec.cluster))
+    ca = _certificate_data(run, names.ca_secret(run.spec.cluster))
     if "ca.crt" not in ca:
         raise Retry(
             "CertificatesNotReady", f"Secret {names.ca_secret(run.spec.cluster)} has no ca.crt"
         )
     run.ca_b64 = ca["ca.crt"]
     run.certificates = {
-        component: _secret_data(run, names.certificate(run.spec.cluster, component))
+        component: _certificate_data(run, names.certificate(run.spec.cluster, component))
         for component in ignition.components(run.spec)
     }
-    run.certificates[ignition.KUBELET] = _secret_data(run, names.node_certificate(run.spec.name))
+    run.certificates[ignition.KUBELET] = _certificate_data(
+        run, names.node_certificate(run.spec.name)
+    )
 
 
 def etcd_host(spec: KVMNodeSpec) -> str:

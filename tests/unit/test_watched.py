@@ -2,7 +2,9 @@
 
 Covers: a labelled Secret is read once and served again without a request;
 a watch event replaces its data or forgets it when deleted; a Secret without
-the label, or a missing one, is read every time; events for Secrets never
+the label, or a missing one, is read every time, unless the reader says the
+watch will tell of it once made: then its absence is kept until the watch
+tells or ``absent_age`` passes; events for Secrets never
 asked for are dropped (nothing kept); a read that a watch event overtook
 keeps the event's data; an entry older than ``max_age`` is read again; the
 kvm operator's steps read a node's certificates once over two looks; the
@@ -120,6 +122,63 @@ def test_a_missing_secret_is_read_every_time_and_not_watched() -> None:
     # ...and the next look reads it.
     store.objects[("ns", "a")] = secret("a", "v1")
     assert kept.data("ns", "a") == {"tls.crt": "v1"}
+    assert store.reads == 2
+
+
+def test_a_missing_secret_the_watch_will_tell_of_is_read_once() -> None:
+    store = Store()
+    kept = WatchedSecrets(store.fetch, LABEL)
+    assert kept.data("ns", "a", told_when_made=True) == {}
+    assert kept.data("ns", "a", told_when_made=True) == {}
+    assert store.reads == 1
+    assert len(kept) == 0  # an absence is not a kept Secret
+    # Made: the watch tells, and the next look has it without a request.
+    store.objects[("ns", "a")] = secret("a", "v1")
+    kept.seen(secret("a", "v1"), deleted=False)
+    assert kept.data("ns", "a", told_when_made=True) == {"tls.crt": "v1"}
+    assert store.reads == 1
+
+
+def test_a_kept_absence_is_asked_again_after_absent_age() -> None:
+    # The bound of the wait if the watch missed the Secret's creation.
+    store, clock = Store(), Clock()
+    kept = WatchedSecrets(store.fetch, LABEL, clock=clock, absent_age=60)
+    kept.data("ns", "a", told_when_made=True)
+    store.objects[("ns", "a")] = secret("a", "v1")
+    clock.now = 59
+    assert kept.data("ns", "a", told_when_made=True) == {}
+    clock.now = 60
+    assert kept.data("ns", "a", told_when_made=True) == {"tls.crt": "v1"}
+    assert store.reads == 2
+
+
+def test_a_missing_read_overtaken_by_the_creation_keeps_the_creation() -> None:
+    # The 404 was answered before the Secret was made, and its event came
+    # before the 404 was stored: the Secret is what is kept, not its absence.
+    store = Store()
+
+    def fetch_then_made(namespace: str, name: str) -> dict[str, Any] | None:
+        missing = store.fetch(namespace, name)
+        kept.seen(secret("a", "v1"), deleted=False)
+        return missing
+
+    kept = WatchedSecrets(fetch_then_made, LABEL)
+    assert kept.data("ns", "a", told_when_made=True) == {}
+    assert kept.data("ns", "a", told_when_made=True) == {"tls.crt": "v1"}
+    assert store.reads == 1
+
+
+def test_a_deletion_during_a_missing_read_keeps_no_absence() -> None:
+    store = Store()
+
+    def fetch_then_deleted(namespace: str, name: str) -> dict[str, Any] | None:
+        missing = store.fetch(namespace, name)
+        kept.seen(secret("a", "v1"), deleted=True)
+        return missing
+
+    kept = WatchedSecrets(fetch_then_deleted, LABEL)
+    kept.data("ns", "a", told_when_made=True)
+    kept.data("ns", "a", told_when_made=True)
     assert store.reads == 2
 
 

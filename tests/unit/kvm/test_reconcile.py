@@ -6,7 +6,9 @@ Deployment, each owned by the KVMNode and labelled; the Deployment's pod
 template carries the Ignition content hash; observe finds the launcher pod
 and, with guest checks on, asks the guest API through the kubeconfig Secret;
 with kept Secrets (shared/watched.py) a second look reads no certificate
-Secret again, and a renewal the watch tells of changes the Ignition; with a
+Secret again, and a renewal the watch tells of changes the Ignition; a
+certificate Secret not made yet is asked for once while the node waits for
+it, and the encryption key each time (no watch would tell of it); with a
 kept ClusterNetwork and etcd Service, a second look reads neither again.
 """
 
@@ -171,6 +173,42 @@ def test_kept_certificates_are_read_once_over_two_looks() -> None:
     served = {f.path: f.content_b64 for f in third.live}
     assert served["kubelet/tls.crt"] == _b64("C2")
     assert len([r for r in kube.reads if r.startswith("Secret/")]) == 2
+
+
+def test_a_certificate_not_made_yet_is_asked_for_once_while_the_node_waits() -> None:
+    kube = _ready_kube()
+    made = kube.objects.pop(("Secret", "demo-w-abcde-kubelet"))
+    kept = certificate_secrets(kube)  # type: ignore[arg-type]
+    for _ in range(3):
+        run = _run(kube)
+        run.secrets = kept
+        with pytest.raises(Retry) as raised:
+            reconcile.read_certificates(run)
+        assert raised.value.reason == "CertificatesNotReady"
+    assert kube.reads.count("Secret/demo-w-abcde-kubelet") == 1
+    # Made and told by the watch: the next look has it, still without asking.
+    kube.objects[("Secret", "demo-w-abcde-kubelet")] = made
+    kept.seen(made, deleted=False)
+    run = _run(kube)
+    run.secrets = kept
+    reconcile.read_certificates(run)
+    assert run.certificates["kubelet"]["tls.crt"] == _b64("C")
+    assert kube.reads.count("Secret/demo-w-abcde-kubelet") == 1
+
+
+def test_a_missing_encryption_key_is_asked_for_at_every_look() -> None:
+    # Not a certificate Secret: no watch tells of it, so its absence is not kept.
+    kube = _ready_kube()
+    kept = certificate_secrets(kube)  # type: ignore[arg-type]
+    for _ in range(2):
+        run = _run(kube)
+        run.spec = spec(role="controlplane")
+        run.secrets = kept
+        reconcile.read_network(run)
+        with pytest.raises(Retry) as raised:
+            reconcile.read_host_services(run)
+        assert raised.value.reason == "EncryptionKeyMissing"
+    assert kube.reads.count("Secret/demo-encryption") == 2
 
 
 def test_observe_asks_the_guest_through_the_kubeconfig_secret() -> None:

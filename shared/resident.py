@@ -11,7 +11,8 @@ statistics. It takes milliseconds and changes nothing, so unlike the heap
 trace it can be asked of a process built at full speed.
 
 With ``G8S_MEMORY_REPORT=<file>`` the process writes the breakdown to the file
-on SIGUSR1.
+on SIGUSR1, then again after a full garbage collection: what that frees was
+held only by reference cycles, waiting for the collector's oldest generation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import functools
+import gc
 import os
 import re
 import signal
@@ -44,6 +46,11 @@ class Breakdown:
     object_arenas: int  # pymalloc's arenas, in the anonymous memory
     objects: int  # of them, in blocks a live object holds
     threads: int  # of the system, not only Python's
+    # After a full garbage collection (``collected``: how many objects it
+    # freed), if one was asked for: objects only cycles kept alive.
+    collected: int = -1
+    objects_after: int = -1
+    object_arenas_after: int = -1
 
     def describe(self) -> str:
         """One line of MiB (pure)."""
@@ -57,6 +64,12 @@ class Breakdown:
             f"malloc holds {mib(self.c_heap)} (in use {mib(self.c_used)}); "
             f"object arenas {mib(self.object_arenas)} (objects {mib(self.objects)}); "
             f"threads {self.threads}"
+            + (
+                f"; a full collection freed {self.collected} objects: object arenas "
+                f"{mib(self.object_arenas_after)} (objects {mib(self.objects_after)})"
+                if self.collected >= 0
+                else ""
+            )
         )
 
 
@@ -155,14 +168,20 @@ def _read(path: str) -> str:
         return ""
 
 
-def breakdown() -> Breakdown:
-    """This process's resident memory by what holds it."""
+def breakdown(collect: bool = False) -> Breakdown:
+    """This process's resident memory by what holds it; ``collect``: then also
+    the object arenas after a full garbage collection (which frees what only
+    reference cycles held, so the process is changed by the asking)."""
     rollup = parse_rollup(_read("/proc/self/smaps_rollup"))
     resident = rollup.get("Rss", -1)
     anonymous = rollup.get("Anonymous", -1)
     files = resident - anonymous if resident >= 0 and anonymous >= 0 else -1
     held, used = c_heap()
     arenas, objects = parse_pymalloc(pymalloc_text())
+    collected, arenas_after, objects_after = -1, -1, -1
+    if collect:
+        collected = gc.collect()
+        arenas_after, objects_after = parse_pymalloc(pymalloc_text())
     return Breakdown(
         resident=resident,
         files=files,
@@ -172,16 +191,19 @@ def breakdown() -> Breakdown:
         object_arenas=arenas,
         objects=objects,
         threads=_number(_read("/proc/self/status"), r"^Threads:\s+(\d+)$"),
+        collected=collected,
+        objects_after=objects_after,
+        object_arenas_after=arenas_after,
     )
 
 
 def report_on_signal(path: str, signum: int = signal.SIGUSR1) -> None:
-    """Write ``breakdown().describe()`` to ``path`` at each ``signum``."""
+    """Write ``breakdown(collect=True).describe()`` to ``path`` at each ``signum``."""
     target = Path(path)
 
     def write(_signum: int, _frame: FrameType | None) -> None:
         partial = target.with_suffix(target.suffix + ".part")
-        partial.write_text(breakdown().describe() + "\n")
+        partial.write_text(breakdown(collect=True).describe() + "\n")
         partial.replace(target)  # a reader never sees half a report
 
     signal.signal(signum, write)

@@ -86,6 +86,9 @@ NOT_EXPOSED = {
     "G8S_AGENT_NETNS",
     # A benchmark's diagnostic (bench.cluster --heap): it slows the process.
     "G8S_HEAP_TRACE",
+    # The benchmark's report of what holds the memory, a file it reads on the
+    # same machine after a signal (bench.cluster); nothing a pod is asked for.
+    "G8S_MEMORY_REPORT",
 }
 VARIABLE = re.compile(r"\bG8S_[A-Z0-9_]*[A-Z0-9]\b")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?: |$)")

@@ -41,7 +41,9 @@ class Breakdown:
     resident: int
     files: int  # pages of mapped files: the interpreter and the libraries
     anonymous: int
-    c_heap: int  # what glibc's malloc holds from the system (arenas + mmapped)
+    # What glibc's malloc took from the system (arenas + mmapped chunks); its
+    # free pages may be given back (shared.heap trims), so not all resident.
+    c_heap: int
     c_used: int  # of it, handed out to callers
     object_arenas: int  # pymalloc's arenas, in the anonymous memory
     objects: int  # of them, in blocks a live object holds
@@ -140,8 +142,10 @@ def pymalloc_text() -> str:
     """What ``sys._debugmallocstats`` writes to the C stderr.
 
     It has no other output, so stderr is pointed at a file for the call. A log
-    line another thread writes meanwhile lands there too: every line that is
-    not the allocator's is written to stderr again, so no log line is lost.
+    line another thread writes meanwhile lands there too: every JSON line (the
+    operators log JSON in pods and in the benchmark; the allocator's lines
+    never start with "{") is written to stderr again. A console-format line
+    written in that millisecond stays in the report.
     """
     with _capture, tempfile.TemporaryFile() as out:
         sys.stderr.flush()
@@ -155,7 +159,7 @@ def pymalloc_text() -> str:
         out.seek(0)
         text = out.read().decode(errors="replace")
     stray = [line for line in text.splitlines(keepends=True) if line.startswith("{")]
-    if stray:  # the operators log JSON lines; the allocator's lines never start with "{"
+    if stray:
         sys.stderr.write("".join(stray))
         sys.stderr.flush()
     return text

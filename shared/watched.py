@@ -15,9 +15,10 @@ never kept (no event would tell of its change). A missing one is read again
 at the next ask, unless the reader says the watch will tell of it once made
 (``told_when_made``: a certificate Secret, which its operator labels): then
 its absence is kept, for ``ABSENT_AGE`` at most. A node waiting for its
-certificates asked for the first missing one at each look: 52.4 of the kvm
-operator's 107.2 requests per cluster while 1,000 clusters were built. If
-the watch ever stops telling, an entry is still read again after ``max_age``.
+certificates asked for the first missing one at each look; with its absence
+kept, the kvm operator's ``GET Secret`` per cluster fell from 52.4 to 46.8
+while 1,000 clusters were built. If the watch ever stops telling, an entry
+is still read again after ``max_age``.
 
 ``Watched`` does the same for any kind, keeping only what a reader needs
 of each object: the kvm operator keeps a ClusterNetwork's subnet, gateway

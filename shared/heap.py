@@ -25,6 +25,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 TOP = 25
 # How often freed memory is given back: a trim takes about a millisecond.
@@ -32,19 +33,24 @@ TRIM_INTERVAL = 30.0
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    # Looked up once: find_library may run ldconfig.
+def libc() -> ctypes.CDLL | None:
+    """The C library, loaded once (find_library may run ldconfig); None if not found."""
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
+        return ctypes.CDLL(name) if name else None
+    except OSError:
         return None
+
+
+def libc_call(name: str) -> Any:
+    """The C library's function ``name``; None where it has no such function."""
+    return getattr(libc(), name, None)
 
 
 def trim() -> bool:
     """Give the allocator's free memory back to the system (glibc's malloc_trim);
     False where the C library has no such call."""
-    call = _malloc_trim()
+    call = libc_call("malloc_trim")
     if call is None:
         return False
     call(0)
@@ -80,17 +86,26 @@ def report(snapshot: tracemalloc.Snapshot, top: int = TOP) -> str:
     return "\n".join(lines) + "\n"
 
 
-def trace(path: str) -> None:
-    """Start tracing, and write a report to ``path`` at each SIGUSR2."""
-    tracemalloc.start(1)
+def write_on_signal(signum: int, path: str, text: Callable[[], str]) -> None:
+    """At each ``signum``, write ``text()`` to ``path``."""
     target = Path(path)
 
     def write(_signum: int, _frame: FrameType | None) -> None:
+        partial = target.with_suffix(target.suffix + ".part")
+        partial.write_text(text())
+        partial.replace(target)  # a reader never sees half a report
+
+    signal.signal(signum, write)
+
+
+def trace(path: str) -> None:
+    """Start tracing, and write a report to ``path`` at each SIGUSR2."""
+    tracemalloc.start(1)
+
+    def traced() -> str:
         snapshot = tracemalloc.take_snapshot().filter_traces(
             (tracemalloc.Filter(False, tracemalloc.__file__),)
         )
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_text(report(snapshot))
-        partial.replace(target)  # a reader never sees half a report
+        return report(snapshot)
 
-    signal.signal(signal.SIGUSR2, write)
+    write_on_signal(signal.SIGUSR2, path, traced)

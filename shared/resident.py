@@ -18,7 +18,6 @@ held only by reference cycles, waiting for the collector's oldest generation.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
 import functools
 import gc
@@ -29,7 +28,9 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from types import FrameType
+from typing import Any
+
+from shared import heap
 
 MIB = 2**20
 
@@ -115,12 +116,8 @@ class _MallInfo2(ctypes.Structure):
 
 
 @functools.cache
-def _mallinfo2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    try:
-        call = ctypes.CDLL(name).mallinfo2 if name else None
-    except (OSError, AttributeError):  # not glibc, or a glibc before 2.33
-        return None
+def _mallinfo2() -> Any:
+    call = heap.libc_call("mallinfo2")  # None: not glibc, or a glibc before 2.33
     if call is not None:
         call.restype = _MallInfo2
     return call
@@ -203,11 +200,4 @@ def breakdown(collect: bool = False) -> Breakdown:
 
 def report_on_signal(path: str, signum: int = signal.SIGUSR1) -> None:
     """Write ``breakdown(collect=True).describe()`` to ``path`` at each ``signum``."""
-    target = Path(path)
-
-    def write(_signum: int, _frame: FrameType | None) -> None:
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_text(breakdown(collect=True).describe() + "\n")
-        partial.replace(target)  # a reader never sees half a report
-
-    signal.signal(signum, write)
+    heap.write_on_signal(signum, path, lambda: breakdown(collect=True).describe() + "\n")

@@ -460,17 +460,23 @@ def memory_file(log_dir: Path, operator: str) -> Path:
     return log_dir / f"{operator}.memory"
 
 
+def asked(op: RunningOperator, signum: int, target: Path, within: float) -> str | None:
+    """Signal ``op`` to write its report to ``target``; the report, None if none
+    came ``within`` seconds."""
+    target.unlink(missing_ok=True)
+    op.process.send_signal(signum)
+    deadline = time.monotonic() + within
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return target.read_text() if target.exists() else None
+
+
 def holders(running: Sequence[RunningOperator], log_dir: Path) -> dict[str, str]:
     """Ask each operator what holds its resident memory (SIGUSR1, shared/resident.py)."""
     found: dict[str, str] = {}
     for op in running:
-        target = memory_file(log_dir, op.name)
-        target.unlink(missing_ok=True)
-        op.process.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 30
-        while not target.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        found[op.name] = target.read_text().strip() if target.exists() else "no answer in 30 s"
+        text = asked(op, signal.SIGUSR1, memory_file(log_dir, op.name), within=30)
+        found[op.name] = text.strip() if text is not None else "no answer in 30 s"
     return found
 
 
@@ -479,15 +485,12 @@ def heap_reports(running: Sequence[RunningOperator], log_dir: Path, top: int = 1
     shown: list[str] = []
     for op in running:
         target = heap_file(log_dir, op.name)
-        target.unlink(missing_ok=True)
-        op.process.send_signal(signal.SIGUSR2)
-        deadline = time.monotonic() + 120  # a snapshot of a large heap takes a while
-        while not target.exists() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if not target.exists():
+        # A snapshot of a large heap takes a while.
+        text = asked(op, signal.SIGUSR2, target, within=120)
+        if text is None:
             shown.append(f"  {op.name}: no heap report within 120 s")
             continue
-        lines = target.read_text().splitlines()
+        lines = text.splitlines()
         by_line = lines[: lines.index("by filename:")] if "by filename:" in lines else lines
         shown.append(f"  {op.name}: {by_line[0]} (all of it in {target})")
         shown.extend(f"    {line.strip()}" for line in by_line[2 : 2 + top])

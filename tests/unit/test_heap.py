@@ -1,13 +1,12 @@
 """shared/heap.py: the report of where the memory is, and the signal that writes it."""
 
 import inspect
-import os
 import signal
-import time
 import tracemalloc
 from pathlib import Path
 
 from shared import heap
+from tests.unit.signalled import signal_and_read
 
 
 def test_the_report_names_the_line_that_holds_the_most() -> None:
@@ -30,14 +29,11 @@ def test_sigusr2_writes_the_report(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGUSR2)
     try:
         heap.trace(str(out))
-        os.kill(os.getpid(), signal.SIGUSR2)
-        deadline = time.monotonic() + 5
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        text = signal_and_read(signal.SIGUSR2, out)
     finally:
         tracemalloc.stop()
         signal.signal(signal.SIGUSR2, before)
-    assert out.read_text().startswith("traced ")
+    assert text.startswith("traced ")
     assert not out.with_suffix(".heap.part").exists()
 
 

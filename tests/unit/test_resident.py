@@ -4,12 +4,12 @@ import gc
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from shared import resident
+from tests.unit.signalled import signal_and_read
 
 PYMALLOC = """\
 Small block threshold = 512, in 32 size classes.
@@ -92,11 +92,8 @@ def test_sigusr1_writes_the_breakdown(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGUSR1)
     try:
         resident.report_on_signal(str(out))
-        os.kill(os.getpid(), signal.SIGUSR1)
-        deadline = time.monotonic() + 5
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        text = signal_and_read(signal.SIGUSR1, out)
     finally:
         signal.signal(signal.SIGUSR1, before)
-    assert out.read_text().startswith("resident ")
+    assert text.startswith("resident ")
     assert not out.with_suffix(".memory.part").exists()

@@ -120,13 +120,15 @@ def owner_reference(body: Mapping[str, Any], link: Link) -> Mapping[str, Any] | 
 def deleting(going: MutableMapping[str, float], body: Mapping[str, Any]) -> None:
     """Call first in a deletion handler: ``body``'s children wake it no more.
 
-    Forgets owners that began going longer than ``GOING_SECONDS`` ago.
+    Forgets owners whose deletion handler was last called longer than
+    ``GOING_SECONDS`` ago (each call renews the owner's time: a deletion
+    that lasts longer stays unwoken while its handler runs).
     """
     now = time.monotonic()
     for uid, since in list(going.items()):
         if now - since > GOING_SECONDS:
             del going[uid]
-    going.setdefault(str((body.get("metadata") or {}).get("uid")), now)
+    going[str((body.get("metadata") or {}).get("uid"))] = now
 
 
 def child_key(body: Mapping[str, Any]) -> str:
@@ -339,6 +341,11 @@ async def until_gone(
             return False
         await asyncio.sleep(poll)
     return True
+
+
+def still_seen(seen: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``keys`` the watches still see alive."""
+    return tuple(key for key in keys if key in seen)
 
 
 def vanished(

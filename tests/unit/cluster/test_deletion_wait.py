@@ -3,8 +3,9 @@
 Covers: when the watches tell that a stage's children are gone, the next
 stage is deleted in the same handler call, with one listing per stage, not
 one per retry; children the watches never saw make the handler come back
-after the plain recheck delay; a stage still there after the wait returns
-to kopf with a short delay; ``owners.until_gone`` on its own.
+after the plain recheck delay; a stage whose children go slowly is waited
+for without a request until their count changes or the report time ends;
+``owners.until_gone`` on its own.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import pytest
 from operators.cluster import handlers
 from operators.cluster.model import parse
 from operators.cluster.status import deleting, deleting_stage
+from shared import owners
 from shared.conditions import set_condition
 from shared.kube import Kube
 from shared.owners import until_gone
@@ -107,14 +109,52 @@ def test_children_never_seen_are_looked_at_again_after_the_recheck_delay() -> No
     assert kube.listed == ["KVMNode"]
 
 
-def test_a_stage_still_there_after_the_wait_returns_to_kopf(
+def test_a_stage_held_up_costs_nothing_until_the_report_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kube, memo, cluster = setup()
-    monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.05)
+    now = [0.0]
+
+    async def waited(*_: Any, **__: Any) -> bool:
+        now[0] += 100.0  # each wait of the stage, told nothing, ends
+        return False
+
+    monkeypatch.setattr(owners, "until_gone", waited)
     # Nothing tells of the deletions (a finalizer holds the workers).
-    stage, delay = asyncio.run(handlers.next_stage(memo, cluster, reported="workers"))
+    stage, delay = asyncio.run(
+        handlers.next_stage(memo, cluster, reported="workers", clock=lambda: now[0])
+    )
     assert stage.name == "workers"
+    assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
+    # Three waits of 100 s reach the 300 s report time with one listing.
+    assert now[0] == handlers.STAGE_REPORT_SECONDS
+    assert kube.listed == ["KVMNode"]
+    assert (stage.left, len(stage.keys)) == (2, 2)
+
+
+def test_a_stage_whose_count_changes_returns_to_write_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube, memo, cluster = setup()
+    monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.1)
+    workers = sorted(k for k in memo.seen if "/KVMNode/" in k and "-w-" in k)
+    assert len(workers) == 2
+
+    async def scenario() -> tuple[Any, float]:
+        # One worker goes and the other is held: the watches tell of one.
+        async def one_goes() -> None:
+            await asyncio.sleep(0.02)
+            del memo.seen[workers[0]]
+
+        going = asyncio.create_task(one_goes())
+        try:
+            return await handlers.next_stage(memo, cluster, reported="workers")
+        finally:
+            await going
+
+    stage, delay = asyncio.run(scenario())
+    assert (stage.name, stage.left, stage.keys) == ("workers", 1, (workers[1],))
     assert delay == handlers.STAGE_LOOK_AGAIN_SECONDS
     assert kube.listed == ["KVMNode"]
 

@@ -28,11 +28,17 @@ after it sees the child even before the watch tells of it (or the child
 would be made again); after a deletion the group is listed again
 (``stale``). Changes of a child the group holds come only by the watch.
 
-Objects are kept without ``metadata.managedFields`` (about half of a
-listed body, and read by nobody here). Pure bookkeeping, safe across the
-operator's worker threads and its event loop.
+Objects are kept compact (``stripped``): without ``metadata.managedFields``
+(about half of a listed body) and kopf's copy of the last handled spec (a
+fifth of the rest), neither read here, and with their keys and short
+strings interned, one copy of each ``"lastTransitionTime"`` or ``"True"``
+for all. A child parsed from the watch's JSON held 10.0 KiB, kept so 3.9 KiB
+(measured with tracemalloc on the 111 children of 8 clusters), and the
+cluster operator keeps about 19 children a cluster. Pure bookkeeping, safe
+across the operator's worker threads and its event loop.
 """
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -59,11 +65,36 @@ class _Held:
     deleted: set[str] = field(default_factory=set)
 
 
+# kopf's record of the spec it last handled, written by the child's own
+# operator (shared.runtime: "<operator prefix>/last-handled-configuration").
+DIFFBASE_SUFFIX = "/last-handled-configuration"
+# Longer strings (certificates, messages) are rarely the same twice.
+INTERNED_LENGTH = 64
+
+
 def stripped(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` without its managed fields (a shallow copy; the rest is shared)."""
+    """``body`` as kept: without managed fields and kopf's diffbase annotation,
+    its keys and short strings interned (a deep copy; ``body`` is unchanged)."""
     meta = dict(body.get("metadata") or {})
     meta.pop("managedFields", None)
-    return {**body, "metadata": meta}
+    annotations = meta.get("annotations")
+    if isinstance(annotations, Mapping):
+        meta["annotations"] = {
+            key: value for key, value in annotations.items() if not key.endswith(DIFFBASE_SUFFIX)
+        }
+    kept: dict[str, Any] = interned({**body, "metadata": meta})
+    return kept
+
+
+def interned(value: Any) -> Any:
+    """``value`` with every key and every string up to ``INTERNED_LENGTH`` interned."""
+    if isinstance(value, Mapping):
+        return {sys.intern(str(key)): interned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interned(item) for item in value]
+    if isinstance(value, str) and len(value) <= INTERNED_LENGTH:
+        return sys.intern(value)
+    return value
 
 
 class Listed:

@@ -1,5 +1,6 @@
 """shared.listed: an owner's children listed once, then kept current by watch events."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -164,6 +165,32 @@ def test_kept_children_carry_no_managed_fields() -> None:
     for item in store.children(GROUP, lister):
         assert "managedFields" not in item["metadata"]
         assert item["metadata"]["labels"] == {"g8s.io/cluster": "c1"}
+
+
+def test_kept_children_drop_kopfs_copy_of_the_spec_and_share_their_short_strings() -> None:
+    def annotated(name: str) -> dict[str, Any]:
+        body = child(name, phase="Ready", conditions=[{"type": "Ready", "status": "True"}])
+        body["metadata"]["annotations"] = {
+            "certificates.g8s.io/last-handled-configuration": '{"spec": {}}',
+            "g8s.io/children": "x",
+        }
+        body["status"]["certificate"] = "-" * 100
+        # Parsed apart, as each watch event is: equal strings, separate objects.
+        parsed: dict[str, Any] = json.loads(json.dumps(body))
+        return parsed
+
+    store = listed()
+    store.children(GROUP, Lister(annotated("a")))
+    store.seen(annotated("b"), deleted=False)
+    a, b = sorted(store.children(GROUP, Lister()), key=lambda item: item["metadata"]["name"])
+    assert a["metadata"]["annotations"] == {"g8s.io/children": "x"}
+    assert {**a["status"]} == {**annotated("a")["status"]}
+    # One copy of each key and short value for all kept children; long ones are their own.
+    ready_a, ready_b = a["status"]["conditions"][0], b["status"]["conditions"][0]
+    assert next(iter(ready_a)) is next(iter(ready_b))
+    assert ready_a["status"] is ready_b["status"]
+    assert a["status"]["certificate"] == b["status"]["certificate"]
+    assert a["status"]["certificate"] is not b["status"]["certificate"]
 
 
 def test_a_dropped_group_keeps_nothing_and_is_listed_again() -> None:

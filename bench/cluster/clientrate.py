@@ -6,6 +6,12 @@ sends is read from the operator: ``g8s_api_requests_total`` and
 second. The busiest second is what the request limit (``G8S_API_QPS``,
 ``G8S_API_BURST``) must leave alone; docs/operations.md#concurrency-settings
 chose the defaults from these figures.
+
+Only those two families are asked for (``name[]``, which the Prometheus
+client's endpoint understands): the certificates operator's whole page has
+four series per Certificate, 8.5 MB at 1,000 clusters, and took it 2.5 s
+to write. Read whole each second, it kept that operator writing metrics
+all the time and the benchmark's own process parsing them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REQUESTS = "g8s_api_requests"
 THROTTLED = "g8s_api_throttled_seconds"
 INTERVAL = 1.0
+QUERY = urllib.parse.urlencode([("name[]", f"{name}_total") for name in (REQUESTS, THROTTLED)])
 
 
 def free_port() -> int:
@@ -38,7 +46,7 @@ def read(port: int) -> tuple[float, float]:
 
 def read_all(port: int) -> tuple[dict[str, float], float]:
     """Requests so far by what they are ("GET Secret"), and seconds throttled."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{QUERY}", timeout=5) as answer:
         text = answer.read().decode()
     requests: dict[str, float] = {}
     throttled = 0.0

@@ -1,6 +1,9 @@
 """bench/cluster/clientrate.py reads an operator's own request counters."""
 
 import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import clientrate
 from shared.metrics import OperatorMetrics
@@ -34,3 +37,19 @@ def test_sampling_counts_what_was_sent_inside_the_block() -> None:
     assert lines[0].split()[:3] == ["x", "40", "10.0"]
     assert lines[1].split() == ["GET", "Secret", "7.5", "per", "cluster"]
     assert lines[2].split() == ["PATCH", "Cluster", "2.5", "per", "cluster"]
+
+
+def test_only_the_two_counters_are_asked_for() -> None:
+    metrics = OperatorMetrics("bench-test-narrow")
+    port = clientrate.free_port()
+    metrics.serve(port, "127.0.0.1")
+    metrics.api_request(0.0, "GET Secret")
+    for step in range(50):
+        metrics.reconciliations.labels("Certificate", f"step-{step}", "ok").inc()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{clientrate.QUERY}") as narrow:
+        families = {f.name for f in text_string_to_metric_families(narrow.read().decode())}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as whole:
+        everything = {f.name for f in text_string_to_metric_families(whole.read().decode())}
+    assert families == {clientrate.REQUESTS, clientrate.THROTTLED}
+    assert "g8s_reconciliations" in everything
+    assert clientrate.read_all(port) == ({"GET Secret": 1.0}, 0.0)

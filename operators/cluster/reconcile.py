@@ -831,15 +831,22 @@ STEPS: tuple[Step[Run], ...] = (
 # Pausing -------------------------------------------------------------------
 
 
-def propagate_pause(pauser: Kube, spec: ClusterRef, paused: bool) -> list[str]:
+def propagate_pause(
+    pauser: Kube, spec: ClusterRef, paused: bool, listed: Listed | None = None
+) -> list[str]:
     """Set or lift ``g8s.io/paused`` on every child CR; returns the children changed.
 
     ``pauser`` is a field manager of its own that owns only this annotation:
-    applying a child without it removes it, and nothing else.
+    applying a child without it removes it, and nothing else. The children
+    are the kept ones where ``listed`` holds them, so a look that changes
+    nothing asks the API server nothing (it ran at every wake of every
+    Cluster and listed the four kinds each time); a kind it changed is
+    listed again at its next look.
     """
-    changed = []
-    for items in list_children(pauser, spec).values():
-        for child in items:
+    changed: list[str] = []
+    for kind in CHILD_KINDS:
+        before = len(changed)
+        for child in children_of(pauser, spec, kind, listed):
             meta = child["metadata"]
             has = (meta.get("annotations") or {}).get(PAUSED) == "true"
             if has == paused:
@@ -851,6 +858,8 @@ def propagate_pause(pauser: Kube, spec: ClusterRef, paused: bool) -> list[str]:
                 {"apiVersion": child["apiVersion"], "kind": child["kind"], "metadata": patch_meta}
             )
             changed.append(f"{child['kind']}/{meta['name']}")
+        if listed is not None and len(changed) > before:
+            listed.stale((spec.namespace, kind.kind, spec.name))
     return changed
 
 

@@ -261,6 +261,25 @@ def test_pause_is_propagated_and_lifted() -> None:
     assert reconcile.propagate_pause(kube.as_kube(), spec.ref, True) == []
 
 
+def test_pause_reads_the_kept_children_and_lists_again_a_kind_it_changed() -> None:
+    kube = FakeKube()
+    run_initialized(kube, cluster_body())
+    spec = parse(cluster_body())
+    kept = Listed(LABEL)
+    kube.listed.clear()
+    assert reconcile.propagate_pause(kube.as_kube(), spec.ref, False, kept) == []
+    assert sorted(kube.listed) == ["Certificate", "ClusterNetwork", "EtcdCluster", "KVMNode"]
+    kube.listed.clear()
+    # Nothing to change: nothing asked.
+    assert reconcile.propagate_pause(kube.as_kube(), spec.ref, False, kept) == []
+    assert kube.listed == []
+    # A change is written, and the kinds it touched are listed at the next look.
+    assert reconcile.propagate_pause(kube.as_kube(), spec.ref, True, kept)
+    assert kube.listed == []
+    assert reconcile.propagate_pause(kube.as_kube(), spec.ref, True, kept) == []
+    assert sorted(kube.listed) == ["Certificate", "ClusterNetwork", "EtcdCluster", "KVMNode"]
+
+
 def delete_every_stage(kube: FakeKube) -> list[tuple[str | None, tuple[str, ...]]]:
     """``delete_next`` until nothing is left: each look's stage and the kinds it listed."""
     ref = parse(cluster_body()).ref

@@ -19,11 +19,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
 import signal
 import threading
 import tracemalloc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -56,24 +55,6 @@ def trim() -> bool:
         return False
     call(0)
     return True
-
-
-# glibc's mallopt parameter for the most malloc arenas (malloc.h: M_ARENA_MAX).
-M_ARENA_MAX = -8
-# glibc gives a thread that finds the arenas busy one of its own, up to eight
-# per core, and each keeps its own freed memory. An operator's threads mostly
-# wait on the API server and take turns on the interpreter lock, so two serve.
-ARENAS = 2
-
-
-def limit_arenas(count: int = ARENAS, environ: Mapping[str, str] = os.environ) -> bool:
-    """Let malloc use at most ``count`` arenas; False where it cannot or
-    ``MALLOC_ARENA_MAX`` is set (the operator's own choice is kept). Call
-    before the threads start."""
-    call = libc_call("mallopt")
-    if call is None or "MALLOC_ARENA_MAX" in environ:
-        return False
-    return bool(call(M_ARENA_MAX, count))
 
 
 def give_back(interval: float = TRIM_INTERVAL) -> threading.Thread | None:

@@ -175,7 +175,6 @@ def run(
 ) -> None:
     env = dict(os.environ if environ is None else environ)
     runtime = load(RuntimeSettings, env)
-    heap.limit_arenas()  # before any thread starts
     if runtime.heap_trace:
         heap.trace(runtime.heap_trace)  # the modules are loaded: what grows after is traced
     heap.give_back()

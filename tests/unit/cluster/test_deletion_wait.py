@@ -113,7 +113,6 @@ def test_a_stage_held_up_costs_nothing_until_the_report_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kube, memo, cluster = setup()
-    monkeypatch.setattr(handlers, "STAGE_WAIT_SECONDS", 0.05)
     now = [0.0]
 
     async def waited(*_: Any, **__: Any) -> bool:

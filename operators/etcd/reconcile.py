@@ -177,7 +177,8 @@ def _client(run: Run) -> EtcdClient:
 
 def observe(run: Run) -> None:
     spec = run.spec
-    run.statefulset = run.kube.get(
+    # Read again only when the watch told of a change (most refreshes see none).
+    run.statefulset = run.kube.read(
         ObjectRef("apps/v1", "StatefulSet", names.etcd_statefulset(spec.cluster), spec.namespace)
     )
     if not run.settings.probe_members or run.statefulset is None:

@@ -54,6 +54,11 @@ class ObjectRef:
     name: str
     namespace: str | None = None
 
+    def body(self) -> dict[str, Any]:
+        """The least body naming the object (for bookkeeping keyed by ``applied.key``)."""
+        meta = {"name": self.name, "namespace": self.namespace}
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
+
 
 # Connections kept open to the API server. The library's default (5 per CPU:
 # 10 here) is below the threads an operator runs requests in (the certificates
@@ -187,6 +192,8 @@ class Kube:
                 self._applied.remember(obj, read)
                 return read
         result = self._apply(obj, subresource)
+        if self.versions is not None:
+            self.versions.wrote(key(obj))
         if subresource is None:
             self._applied.remember(obj, result)
         return result
@@ -262,6 +269,28 @@ class Kube:
             raise
         return dict(result)
 
+    def read(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """``get``, sending nothing while the operator's watch (``versions``) has told
+        of no change since this client last read the object.
+
+        For the operator's own children, which its watches follow; any other
+        object is read as ``get`` reads it, and so is every object without
+        ``versions``.
+        """
+        if self.versions is None:
+            return self.get(ref)
+        name = key(ref.body())
+        kept = self.versions.body(name)
+        if kept is not None:
+            return kept
+        found = self.get(ref)
+        if found is None:
+            self.versions.renew(ref.body(), gone=True)
+        else:
+            self.versions.renew(found)
+            self.versions.keep(found)
+        return found
+
     def list(
         self,
         api_version: str,
@@ -329,6 +358,8 @@ class Kube:
             if exc.status == HTTP_NOT_FOUND:
                 return False
             raise
+        finally:
+            self._wrote(ref)
         return True
 
     def patch(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -348,7 +379,12 @@ class Kube:
             ),
             f"PATCH {ref.kind}",
         )
+        self._wrote(ref)
         return dict(result)
+
+    def _wrote(self, ref: ObjectRef) -> None:
+        if self.versions is not None:
+            self.versions.wrote(key(ref.body()))
 
     def unready_checks(self) -> tuple[str, ...]:
         """The API server's failing readiness checks (``GET /readyz?verbose``); () when ready.

@@ -9,7 +9,9 @@ object as the caller listed it; after a deletion it is created again.
 ``ensure`` sends no request at all while the version a watch told is the
 one its own apply or read left the object at, and reads (and restores
 what was changed) when the watch told of a change, of a deletion, or of
-nothing for longer than the versions are trusted.
+nothing for longer than the versions are trusted. ``read`` answers from
+the body it last read, sending nothing, while the watch told of no change,
+and reads again after a change, its own write or a deletion.
 ``names`` lists the names of a kind in a namespace and nothing else. The
 readiness probe the kvm operator asks a control plane (``GET
 /readyz?verbose``) answers "no failing checks" from a running server. A
@@ -146,6 +148,62 @@ def test_ensure_sends_nothing_while_the_watch_tells_of_no_change(
     told()
     assert ensured() == ["GET ConfigMap", "APPLY ConfigMap"]  # told of the deletion: made again
     assert kube.get(ref) is not None
+
+
+def test_read_sends_nothing_while_the_watch_tells_of_no_change(
+    local_env: LocalEnv, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(local_env.kubeconfig))
+    sent: list[str] = []
+    versions = Versions(max_age=600.0)
+    limit = TokenBucket(qps=0, burst=1, on_take=lambda _waited, what: sent.append(what))
+    kube = Kube(connect(), "g8s-test-read", limit=limit, versions=versions)
+    name = f"read-{secrets.token_hex(3)}"
+    ref = ObjectRef("v1", "ConfigMap", name, namespace)
+    kube.apply(members_configmap(name, namespace))
+
+    def told() -> None:
+        """What the operator's watch would tell: the object as it is now."""
+        live = kube.get(ref)
+        if live is None:
+            versions.seen(members_configmap(name, namespace), deleted=True)
+        else:
+            versions.seen(live, deleted=False)
+
+    def read() -> tuple[dict[str, Any] | None, list[str]]:
+        sent.clear()
+        found = kube.read(ref)
+        return found, list(sent)
+
+    found, asked = read()
+    assert asked == ["GET ConfigMap"]  # nothing told yet: read, not kept
+    told()
+    found, asked = read()
+    assert asked == ["GET ConfigMap"]
+    assert found is not None
+    found, asked = read()
+    assert asked == []
+    assert found is not None
+    assert found["data"] == {"members": "a,b,c"}
+
+    local_env.kubectl("label", "configmap", name, "-n", namespace, "other=1")
+    told()
+    found, asked = read()
+    assert asked == ["GET ConfigMap"]  # told of a change: read again
+    assert (found or {})["metadata"]["labels"] == {"other": "1"}
+    assert read()[1] == []
+
+    kube.patch(ref, {"data": {"members": "x"}})  # its own write: read again at once
+    found, asked = read()
+    assert asked == ["GET ConfigMap"]
+    assert (found or {})["data"] == {"members": "x"}
+
+    assert kube.delete(ref)
+    found, asked = read()
+    assert asked == ["GET ConfigMap"]
+    assert found is None
+    told()
+    assert read() == (None, ["GET ConfigMap"])  # a missing object is never kept
 
 
 def test_a_running_api_server_has_no_unready_checks(

@@ -58,6 +58,10 @@ class FakeKube:
         self.reads.append((ref.kind, ref.name))
         return self.objects.get((ref.kind, ref.name))
 
+    def read(self, ref: ObjectRef) -> dict[str, Any] | None:
+        # What read skips is the adapter's (tests/integration/test_kube_apply.py).
+        return self.get(ref)
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.applied.append(obj)
         return obj

@@ -2,9 +2,10 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from operators.kvm.launcher.config import AUTO, KVM, TCG
-from shared.api import API_VERSION
+from shared.api import API_VERSION, labels
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.identity import OperatorIdentity
 from shared.kube import Kube, connect_kubeconfig
@@ -86,6 +87,15 @@ class KVMSettings:
 NETWORK_FIELDS = fields(("status", "subnet"), ("status", "gateway"), ("status", "bridge"))
 
 
+def host_kind(node: Mapping[str, Any] | None) -> dict[str, str]:
+    """What a node's look reads of its launcher pod's host Node: whether the host
+    only simulates its pods (its ``g8s.io/host`` label); {} when the Node is missing."""
+    if node is None:
+        return {}
+    value = ((node.get("metadata") or {}).get("labels") or {}).get(labels.HOST)
+    return {"simulated": "true" if value == labels.HOST_SIMULATED else "false"}
+
+
 def load_settings(environ: Mapping[str, str]) -> KVMSettings:
     return load(KVMSettings, environ, prefix=PREFIX)
 
@@ -100,6 +110,10 @@ class KVMContext(OperatorContext):
     # refresh does not read them again; None: read at every look.
     networks: Watched | None = None
     services: Watched | None = None
+    # Whether each host Node simulates its pods, read once per ``MAX_AGE``
+    # (no watch: a host does not change kind), not at every look of every
+    # node (37.0 reads per cluster while 1,000 were built).
+    host_kinds: Watched | None = None
 
 
 def make_context(
@@ -120,4 +134,5 @@ def make_context(
         secrets=certificate_secrets(kube),
         networks=kept(kube, API_VERSION, CLUSTER_NETWORK.kind, NETWORK_FIELDS),
         services=kept(kube, "v1", "Service", fields(("spec", "clusterIP"))),
+        host_kinds=kept(kube, "v1", "Node", host_kind),
     )

@@ -15,9 +15,9 @@ from typing import Any
 
 from operators.kvm import policies
 from operators.kvm.children import certificate, deployment, ignition, pvc, secret
-from operators.kvm.context import KVMContext, KVMSettings
+from operators.kvm.context import KVMContext, KVMSettings, host_kind
 from operators.kvm.model import KVMNodeSpec
-from shared.api import API_VERSION, encryption, labels, names
+from shared.api import API_VERSION, encryption, names
 from shared.api.kinds import CLUSTER_NETWORK
 from shared.children import owned
 from shared.conditions import parse_timestamp, timestamp, utc_now
@@ -61,11 +61,12 @@ class Run:
     kube: Kube
     settings: KVMSettings
     guest_client: Callable[[str], Kube] | None = None
-    # Kept Secrets, networks and Services (shared/watched.py); None: each one
+    # Kept Secrets, networks, Services and host kinds (shared/watched.py); None: each one
     # read at every look.
     secrets: WatchedSecrets | None = None
     networks: Watched | None = None
     services: Watched | None = None
+    host_kinds: Watched | None = None
     network: GuestNetwork | None = None
     address: ipaddress.IPv4Address | None = None
     certificates: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -93,6 +94,7 @@ def make_run(spec: KVMNodeSpec, body: Mapping[str, Any], ctx: KVMContext) -> Run
         secrets=ctx.secrets,
         networks=ctx.networks,
         services=ctx.services,
+        host_kinds=ctx.host_kinds,
         now=ctx.clock(),
     )
 
@@ -279,9 +281,11 @@ def simulated_host(run: Run) -> str:
     host = ((run.pod or {}).get("spec") or {}).get("nodeName")
     if not host:
         return ""
-    node = run.kube.get(ObjectRef("v1", "Node", host)) or {}
-    node_labels = (node.get("metadata") or {}).get("labels") or {}
-    return str(host) if node_labels.get(labels.HOST) == labels.HOST_SIMULATED else ""
+    if run.host_kinds is not None:
+        kind = run.host_kinds.data("", str(host))
+    else:
+        kind = host_kind(run.kube.get(ObjectRef("v1", "Node", host)))
+    return str(host) if kind.get("simulated") == "true" else ""
 
 
 def guest_api(run: Run) -> Kube:

@@ -21,11 +21,11 @@ import pytest
 
 from operators.kvm import reconcile
 from operators.kvm.children.secret import HASH_ANNOTATION
-from operators.kvm.context import NETWORK_FIELDS, KVMSettings
+from operators.kvm.context import NETWORK_FIELDS, KVMSettings, host_kind
 from shared.api import labels
 from shared.errors import Retry
 from shared.kube import ObjectRef
-from shared.watched import Watched, certificate_secrets, fields
+from shared.watched import Watched, certificate_secrets, fields, kept
 from tests.unit.kvm.helpers import body, spec
 
 
@@ -269,6 +269,18 @@ def test_observe_finds_a_simulated_host_by_its_label() -> None:
     kube.objects[("Node", "kwok-1")] = {"metadata": {"labels": {"g8s.io/host": "real"}}}
     reconcile.observe(run)
     assert run.simulated_host == ""
+
+
+def test_a_host_is_read_once_for_all_the_looks_of_its_nodes() -> None:
+    kube = _ready_kube()
+    kube.pods = [{"metadata": {"name": "p-1"}, "spec": {"nodeName": "kwok-1"}}]
+    kube.objects[("Node", "kwok-1")] = {"metadata": {"labels": {"g8s.io/host": "simulated"}}}
+    run = _run(kube, guest_checks=False)
+    run.host_kinds = kept(kube, "v1", "Node", host_kind)  # type: ignore[arg-type]
+    for _ in range(3):
+        reconcile.observe(run)
+        assert run.simulated_host == "kwok-1"
+    assert run.host_kinds.reads == 1
 
 
 def test_observe_reports_an_unreachable_guest() -> None:

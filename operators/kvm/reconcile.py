@@ -176,28 +176,19 @@ def etcd_endpoint(spec: KVMNodeSpec) -> str:
 def read_host_services(run: Run) -> None:
     """The addresses behind the names in /etc/hosts, and the control plane's encryption key.
 
-    etcd is the host cluster's Service: its ClusterIP is reachable from the
-    guest network through the host's gateway. The API server is the first
-    control-plane VM, on the guests' own network.
+    etcd and the API server are Services of the host cluster: their
+    ClusterIPs are reachable from the guest network through the host's
+    gateway, where kube-proxy takes them to the etcd pods and to the
+    control-plane VMs there are now (the cluster operator writes the API
+    Service's endpoints). The API's name named the first control-plane VM's
+    address before: once that VM was replaced, no kubelet reached the API.
     """
-    assert run.network is not None
     spec = run.spec
-    service = names.etcd_client_service(spec.cluster)
-    if run.services is not None:
-        cluster_ip = run.services.data(spec.namespace, service).get("clusterIP", "")
-    else:
-        found = run.kube.get(ObjectRef("v1", "Service", service, spec.namespace)) or {}
-        cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
-    if not cluster_ip or cluster_ip == "None":
-        raise Retry(
-            "EtcdNotReady",
-            f"Service {service} has no ClusterIP yet",
-            base=WAIT_FIRST_LOOK,
-            ceiling=run.settings.poll_interval,
-        )
     run.hosts = {
-        etcd_host(spec): cluster_ip,
-        policies.api_host(spec): str(policies.controlplane_address(run.network.subnet)),
+        etcd_host(spec): _cluster_ip(run, names.etcd_client_service(spec.cluster), "EtcdNotReady"),
+        policies.api_host(spec): _cluster_ip(
+            run, names.apiserver_service(spec.cluster), "APIServiceNotReady"
+        ),
     }
     if spec.is_controlplane:
         name = names.encryption_secret(spec.cluster)
@@ -205,6 +196,24 @@ def read_host_services(run: Run) -> None:
         if not keys:
             raise Retry("EncryptionKeyMissing", f"Secret {name} has no key 'key' or 'keys'")
         run.encryption_keys = keys
+
+
+def _cluster_ip(run: Run, service: str, reason: str) -> str:
+    """Service ``service``'s ClusterIP (kept: it never changes while the Service lives)."""
+    namespace = run.spec.namespace
+    if run.services is not None:
+        cluster_ip = run.services.data(namespace, service).get("clusterIP", "")
+    else:
+        found = run.kube.get(ObjectRef("v1", "Service", service, namespace)) or {}
+        cluster_ip = str((found.get("spec") or {}).get("clusterIP") or "")
+    if not cluster_ip or cluster_ip == "None":
+        raise Retry(
+            reason,
+            f"Service {service} has no ClusterIP yet",
+            base=WAIT_FIRST_LOOK,
+            ceiling=run.settings.poll_interval,
+        )
+    return cluster_ip
 
 
 def node_inputs(run: Run) -> ignition.NodeInputs:

@@ -4,7 +4,12 @@ The VMs are not pods: their addresses are on the guest cluster's own network
 (the kvm operator reports each in ``KVMNode.status.ipAddress``), so the
 Service has no selector and the cluster operator writes the EndpointSlice
 itself. kube-proxy then takes the Service's ClusterIP to a control-plane VM,
-which is how the operators and the admin kubeconfig reach the guest API.
+which is how the operators and the admin kubeconfig reach the guest API (port
+443), and the guests' kubelets too (the API server's own port, 6443): the
+guests' /etc/hosts gives the Service's name its ClusterIP, so a node reaches
+whichever control-plane VMs are there now. It named the first control-plane
+VM's address before, and a cluster whose first control-plane VM had been
+replaced (by remediation or an upgrade) had no kubelet reaching its API.
 """
 
 from collections.abc import Sequence
@@ -16,6 +21,8 @@ from shared.api import names
 PORT = 443
 TARGET_PORT = 6443
 PORT_NAME = "https"
+# The API server's own port on the Service too: the kubelets' URL names it.
+NODE_PORT_NAME = "https-nodes"
 # Who manages the slice, so the EndpointSlice controller leaves it alone.
 MANAGED_BY = "g8s-cluster-operator"
 
@@ -37,7 +44,13 @@ def build(spec: ClusterSpec) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "ports": [
-                {"name": PORT_NAME, "port": PORT, "targetPort": TARGET_PORT, "protocol": "TCP"}
+                {"name": PORT_NAME, "port": PORT, "targetPort": TARGET_PORT, "protocol": "TCP"},
+                {
+                    "name": NODE_PORT_NAME,
+                    "port": TARGET_PORT,
+                    "targetPort": TARGET_PORT,
+                    "protocol": "TCP",
+                },
             ],
         },
     }
@@ -56,7 +69,10 @@ def endpoint_slice(spec: ClusterSpec, addresses: Sequence[str]) -> dict[str, Any
             },
         },
         "addressType": "IPv4",
-        "ports": [{"name": PORT_NAME, "port": TARGET_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": name, "port": TARGET_PORT, "protocol": "TCP"}
+            for name in (PORT_NAME, NODE_PORT_NAME)
+        ],
         "endpoints": [
             {"addresses": [address], "conditions": {"ready": True}} for address in sorted(addresses)
         ],

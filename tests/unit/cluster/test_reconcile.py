@@ -207,7 +207,17 @@ def test_the_api_endpoint_slice_follows_the_control_plane_vms() -> None:
     slice_ = next(s for s in kube.of("EndpointSlice") if s["metadata"]["name"] == "c1-apiserver")
     assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "c1-apiserver"
     assert [e["addresses"] for e in slice_["endpoints"]] == [["198.19.128.10"]]
-    assert slice_["ports"] == [{"name": "https", "port": 6443, "protocol": "TCP"}]
+    # Both of the Service's ports go to the API server's: the operators' 443
+    # and the port the guests' kubelets name.
+    assert slice_["ports"] == [
+        {"name": "https", "port": 6443, "protocol": "TCP"},
+        {"name": "https-nodes", "port": 6443, "protocol": "TCP"},
+    ]
+    (api,) = [s for s in kube.of("Service") if s["metadata"]["name"] == "c1-apiserver"]
+    assert {(p["name"], p["port"], p["targetPort"]) for p in api["spec"]["ports"]} == {
+        ("https", 443, 6443),
+        ("https-nodes", 6443, 6443),
+    }
 
 
 def test_scaling_workers_up_and_down() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from operators.kvm import reconcile
+from operators.kvm import policies, reconcile
 from operators.kvm.children.secret import HASH_ANNOTATION
 from operators.kvm.context import NETWORK_FIELDS, KVMSettings, host_kind
 from shared.api import labels
@@ -76,6 +76,7 @@ def _ready_kube() -> FakeKube:
         "data": {"tls.crt": _b64("C"), "tls.key": _b64("K"), "ca.crt": _b64("CA")},
     }
     kube.objects[("Service", "demo-etcd")] = {"spec": {"clusterIP": "172.16.0.7"}}
+    kube.objects[("Service", "demo-apiserver")] = {"spec": {"clusterIP": "172.16.0.9"}}
     return kube
 
 
@@ -119,6 +120,19 @@ def test_etcd_without_a_cluster_ip_is_retried() -> None:
     assert raised.value.reason == "EtcdNotReady"
 
 
+def test_the_api_name_is_the_api_services_cluster_ip_and_waited_for() -> None:
+    """Not a control-plane VM's address: the Service reaches whichever are there now."""
+    kube = _ready_kube()
+    run = _run(kube)
+    reconcile.read_network(run)
+    reconcile.read_host_services(run)
+    assert run.hosts[policies.api_host(run.spec)] == "172.16.0.9"
+    del kube.objects[("Service", "demo-apiserver")]
+    with pytest.raises(Retry) as raised:
+        reconcile.read_host_services(run)
+    assert raised.value.reason == "APIServiceNotReady"
+
+
 def test_steps_apply_owned_children() -> None:
     kube = _ready_kube()
     run = _run(kube, guest_checks=False)
@@ -132,7 +146,7 @@ def test_steps_apply_owned_children() -> None:
     assert identity["spec"]["node"] == "demo-w-abcde"
     assert identity["spec"]["commonName"] == "system:node:demo-w-abcde"
     assert identity["spec"]["ipAddresses"] == ["10.100.3.51"]
-    assert run.hosts == {"demo-etcd.ns.svc": "172.16.0.7", "demo-apiserver.ns.svc": "10.100.3.10"}
+    assert run.hosts == {"demo-etcd.ns.svc": "172.16.0.7", "demo-apiserver.ns.svc": "172.16.0.9"}
     for obj in kube.applied:
         meta = obj["metadata"]
         assert meta["namespace"] == "ns"
@@ -318,7 +332,7 @@ def test_a_ready_node_reported_before_the_vm_started_is_not_ready() -> None:
     assert reconcile.node_condition(_node("2026-12-05T10:56:40Z"), "n1", None).ready is True
 
 
-def test_a_refresh_reads_the_kept_network_and_etcd_service_once() -> None:
+def test_a_refresh_reads_the_kept_network_and_services_once() -> None:
     kube = _ready_kube()
 
     def fetch(kind: str) -> Callable[[str, str], dict[str, Any] | None]:
@@ -332,6 +346,7 @@ def test_a_refresh_reads_the_kept_network_and_etcd_service_once() -> None:
         reconcile.read_host_services(run)
     assert kube.reads.count("ClusterNetwork/demo") == 1
     assert kube.reads.count("Service/demo-etcd") == 1
+    assert kube.reads.count("Service/demo-apiserver") == 1
     assert run.network is not None
     assert str(run.network.subnet) == "10.100.3.0/24"
     assert run.hosts[reconcile.etcd_host(run.spec)] == "172.16.0.7"

@@ -27,6 +27,10 @@ class NodeState:
     # Ready (status.firstReadyTime; empty while still starting).
     ready_since: str = ""
     first_ready: str = ""
+    # The kvm operator could not ask the guest API about it (NodeReady
+    # Unknown), or the Node is Ready and its API server still starting:
+    # not Ready, but not known to be unhealthy either.
+    unknown: bool = False
 
 
 @dataclass(frozen=True)

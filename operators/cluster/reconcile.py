@@ -184,7 +184,9 @@ def node_state(body: Mapping[str, Any]) -> NodeState:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     status = body.get("status") or {}
-    ready = cond.get(status.get("conditions") or [], c.READY) or {}
+    conditions = status.get("conditions") or []
+    ready = cond.get(conditions, c.READY) or {}
+    node_ready = cond.get(conditions, c.NODE_READY) or {}
     return NodeState(
         name=str(meta.get("name")),
         role=str(spec.get("role")),
@@ -193,8 +195,16 @@ def node_state(body: Mapping[str, Any]) -> NodeState:
         ready=child_ready(KVM_NODE.kind, str(meta.get("name")), body).ready,
         created=str(meta.get("creationTimestamp") or ""),
         deleting=bool(meta.get("deletionTimestamp")),
-        ready_since=str(ready.get("lastTransitionTime") or ""),
+        # NodeReady changes from Unknown to False when the guest API answers
+        # again while Ready stays False: a node is not Ready "since" before
+        # its health could be told (RFC 3339 times of one writer sort as time).
+        ready_since=max(
+            str(ready.get("lastTransitionTime") or ""),
+            str(node_ready.get("lastTransitionTime") or ""),
+        ),
         first_ready=str(status.get("firstReadyTime") or ""),
+        unknown=node_ready.get("status") == c.UNKNOWN
+        or node_ready.get("reason") == c.REASON_GUEST_API_NOT_READY,
     )
 
 

@@ -9,6 +9,16 @@ whose replacements would only add load. Control-plane nodes are replaced one at
 a time, and not while another is going or still starting, so the guest never
 loses two API servers to remediation at once. The guest's etcd runs beside
 the VMs, not on them, so replacing a VM cannot touch its quorum.
+
+A node whose health the kvm operator could not ask the guest API about
+(``NodeReady`` Unknown) is not judged, as Cluster API's health check does
+nothing while it cannot reach the workload cluster, and neither is a
+control-plane node whose Node is Ready while its API server still starts
+(``GuestAPINotReady``): Cluster API judges the Node's conditions alone. An
+API server being restarted (every rotation restarts it) or slow to start
+under emulation says nothing of the VMs; in CI the only control-plane node
+was replaced so during a CA rotation. A node's clock starts again once its
+health can be told (``NodeReady`` changes then, ``Ready`` does not).
 """
 
 import math
@@ -27,6 +37,7 @@ REMEDIATING = "Remediating"
 TOO_MANY = "TooManyUnhealthy"
 WAITING = "RemediationWaiting"
 DISABLED = "RemediationDisabled"
+UNTOLD = "HealthUnknown"
 
 
 @dataclass(frozen=True)
@@ -69,13 +80,26 @@ def why_unhealthy(node: NodeState) -> str:
     return f"{node.name} not Ready since its creation at {node.created}"
 
 
+def calm(live: Sequence[NodeState]) -> Verdict:
+    """No node known to be unhealthy: all Ready, or some not judged."""
+    untold = [n.name for n in live if not n.ready]
+    if untold:
+        names = ", ".join(untold)
+        return Verdict(
+            c.UNKNOWN,
+            UNTOLD,
+            f"not judged: {names}: the guest API did not answer about them, or is starting",
+        )
+    return Verdict(c.TRUE, ALL_HEALTHY, f"{len(live)} nodes ready")
+
+
 def judge(nodes: Sequence[NodeState], policy: Remediation, now: datetime) -> Verdict:
     """The nodes to replace now; messages carry moments, not ages, so a waiting
     verdict reads the same on every pass and its status is not rewritten."""
     live = [n for n in nodes if not n.deleting]
-    sick = [n for n in live if not n.ready]
+    sick = [n for n in live if not n.ready and not n.unknown]
     if not sick:
-        return Verdict(c.TRUE, ALL_HEALTHY, f"{len(live)} nodes ready")
+        return calm(live)
     moments = {n.name: due(n, policy) for n in sick}
     unhealthy = [n for n in sick if (moment := moments[n.name]) is not None and moment <= now]
     if not policy.enabled:

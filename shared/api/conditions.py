@@ -43,6 +43,10 @@ BACKUP_READY = "BackupReady"
 VM_RUNNING = "VMRunning"
 NODE_READY = "NodeReady"
 DRAINED = "Drained"
+# NodeReady False: the guest Node is Ready but its control plane's API server
+# is not (still starting): its VM is not unhealthy (the cluster operator's
+# remediation does not judge it, nor a node NodeReady Unknown).
+REASON_GUEST_API_NOT_READY = "GuestAPINotReady"
 
 # Reasons used by the kit for every kind.
 REASON_RECONCILED = "Reconciled"

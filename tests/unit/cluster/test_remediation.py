@@ -8,6 +8,7 @@ import pytest
 from operators.cluster import remediation
 from operators.cluster.model import Remediation, parse
 from operators.cluster.policies import NodeState
+from operators.cluster.reconcile import node_state
 from shared.errors import InvalidSpec
 from tests.unit.cluster.helpers import cluster_body
 
@@ -24,6 +25,7 @@ def node(
     first_ready: str = "2026-01-01T10:00:00Z",
     created: str = "2026-01-01T09:00:00Z",
     deleting: bool = False,
+    unknown: bool = False,
 ) -> NodeState:
     return NodeState(
         name=name,
@@ -35,7 +37,26 @@ def node(
         deleting=deleting,
         ready_since=since,
         first_ready=first_ready,
+        unknown=unknown,
     )
+
+
+def test_nodes_the_guest_api_did_not_answer_about_are_not_judged() -> None:
+    """The API server restarting (a rotation) is no reason to replace its VM."""
+    long_ago = "2026-01-01T11:00:00Z"
+    cp = node("cp0", role="controlplane", ready=False, since=long_ago, unknown=True)
+    w0 = node("w0", ready=False, since=long_ago, unknown=True)
+    verdict = remediation.judge([cp, w0], POLICY, NOW)
+    assert (verdict.status, verdict.reason, verdict.replace) == (
+        "Unknown",
+        "HealthUnknown",
+        (),
+    )
+    assert "cp0, w0" in verdict.message
+    # A node known to be unhealthy beside one not judged is still replaced.
+    sick = node("w1", ready=False, since=long_ago)
+    verdict = remediation.judge([cp, w0, sick, node("w2")], POLICY, NOW)
+    assert (verdict.reason, verdict.replace) == ("Remediating", ("w1",))
 
 
 def test_all_ready_is_healthy() -> None:
@@ -161,3 +182,41 @@ def test_a_count_may_be_a_string() -> None:
 def test_a_bad_max_unhealthy_is_named(limit: object) -> None:
     with pytest.raises(InvalidSpec, match=r"spec\.remediation\.maxUnhealthy"):
         parse(cluster_body(remediation={"maxUnhealthy": limit}))
+
+
+def test_a_node_is_not_ready_since_its_health_could_be_told_again() -> None:
+    """Ready stays False through an outage of the guest API; NodeReady goes from
+    Unknown to False when it answers again, and the clock starts then."""
+
+    def kvmnode(
+        node_ready: str, since: str, reason: str = "GuestNodeNotReady"
+    ) -> dict[str, object]:
+        return {
+            "metadata": {"name": "w0", "creationTimestamp": "2026-01-01T09:00:00Z"},
+            "spec": {"role": "worker", "index": 0, "kubernetesVersion": "1.34.4"},
+            "status": {
+                "firstReadyTime": "2026-01-01T10:00:00Z",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "lastTransitionTime": "2026-01-01T11:00:00Z",
+                    },
+                    {
+                        "type": "NodeReady",
+                        "status": node_ready,
+                        "lastTransitionTime": since,
+                        "reason": reason,
+                    },
+                ],
+            },
+        }
+
+    starting = node_state(kvmnode("False", "2026-01-01T11:00:00Z", "GuestAPINotReady"))
+    assert starting.unknown  # the Node is Ready, its API server still starting
+    untold = node_state(kvmnode("Unknown", "2026-01-01T11:00:00Z"))
+    assert (untold.unknown, untold.ready_since) == (True, "2026-01-01T11:00:00Z")
+    told = node_state(kvmnode("False", "2026-01-01T11:58:00Z"))
+    assert (told.unknown, told.ready_since) == (False, "2026-01-01T11:58:00Z")
+    verdict = remediation.judge([told, node("w1"), node("w2")], POLICY, NOW)
+    assert (verdict.reason, verdict.replace) == ("NodesNotReady", ())

@@ -32,6 +32,9 @@ Cluster with one control plane and one worker is applied; checked here:
 - a worker whose QEMU is killed (SIGKILL) is started again by its pod from
   its own disk, and its Node is Ready again before its unhealthyTimeout: it
   is not replaced;
+- the only control-plane KVMNode deleted: its replacement comes up at another
+  address, and its kubelet and the worker's (not restarted) report Ready:
+  the guests reach the API by its host Service, not by a VM's address;
 - `g8s backup`, the Cluster deleted, the manifest `g8s restore` printed
   applied: the restored guest API server serves a ConfigMap and a Secret of
   the backup (the Secret readable: the old keys came along), its own new
@@ -169,8 +172,22 @@ def diagnose(
 
 
 def diagnostics(env: LocalEnv, namespace: str, guest: Guest | None, lines: int = 25) -> str:
-    """The KVMNodes, each VM's console tail (its launcher pod's log) and the guest's pods."""
+    """The Cluster's and KVMNodes' conditions, the namespace's last events, each VM's
+    console tail (its launcher pod's log) and the guest's Nodes and pods. What says
+    why comes first: CI keeps the start and the end of a long output."""
     out = ["--- diagnostics ---"]
+    for kind in ("clusters.g8s.io", "kvmnodes.g8s.io"):
+        for item in helpers.get(env, namespace, kind)["items"]:
+            out.append(f"{item['kind']} {item['metadata']['name']}:")
+            for cond in (item.get("status") or {}).get("conditions") or []:
+                out.append(
+                    f"  {cond.get('type')}={cond.get('status')} {cond.get('reason')}"
+                    f" since {cond.get('lastTransitionTime')}: {cond.get('message', '')[:300]}"
+                )
+    events = env.kubectl(
+        "get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False
+    ).stdout.splitlines()
+    out.append("--- last events ---\n" + "\n".join(events[-25:]))
     listed = env.kubectl("get", "kvmnodes.g8s.io,pods", "-n", namespace, "-o", "wide", check=False)
     out.append(listed.stdout + listed.stderr)
     for pod in helpers.get(env, namespace, "pods", "-l", "app.kubernetes.io/managed-by=g8s-kvm")[
@@ -180,8 +197,14 @@ def diagnostics(env: LocalEnv, namespace: str, guest: Guest | None, lines: int =
         log = env.kubectl("logs", name, "-n", namespace, f"--tail={lines}", check=False)
         out.append(f"--- console of {name} (last {lines} lines) ---\n{log.stdout}{log.stderr}")
     if guest is not None:
-        out.append("--- guest pods ---")
+        ready = (
+            "jsonpath={range .items[*]}{.metadata.name} "
+            '{.status.conditions[?(@.type=="Ready")].status} '
+            '{.status.conditions[?(@.type=="Ready")].message}{"\\n"}{end}'
+        )
+        out.append("--- guest Nodes (Ready) and pods ---")
         try:
+            out.append(guest.run("get", "nodes", "-o", ready, check=False, timeout=60))
             out.append(guest.run("get", "pods", "-A", "-o", "wide", check=False, timeout=60))
         except subprocess.TimeoutExpired:
             out.append("(the guest API did not answer within 60 s)")
@@ -912,6 +935,56 @@ def test_a_killed_worker_vm_comes_back_without_a_replacement(
     assert {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)} == before
     events = helpers.events(local_env, namespace, CLUSTER, reason="Remediating")
     assert not any(worker in e for e in events), events
+
+
+def test_the_control_plane_vm_replaced_keeps_every_node_reaching_the_api(
+    local_env: LocalEnv, guest_cluster: tuple[str, Guest]
+) -> None:
+    """The only control-plane KVMNode deleted: the cluster operator makes one at the
+    next index, at another address. The guests reach the API by its host Service
+    (kube-proxy takes it to the control-plane VMs there are now), so the new control
+    plane's kubelet and the worker's, which did not restart, report Ready to it."""
+    namespace, guest = guest_cluster
+    (old,) = [n for n in kvmnodes(local_env, namespace) if n["spec"]["role"] == "controlplane"]
+    old_name, old_address = old["metadata"]["name"], old["status"]["ipAddress"]
+    workers = {
+        n["metadata"]["name"]
+        for n in kvmnodes(local_env, namespace)
+        if n["spec"]["role"] == "worker"
+    }
+    started = time.monotonic()
+    local_env.kubectl("delete", "kvmnode.g8s.io", old_name, "-n", namespace, "--wait=false")
+
+    def new_control_plane() -> dict[str, Any] | None:
+        found = [
+            n
+            for n in kvmnodes(local_env, namespace)
+            if n["spec"]["role"] == "controlplane" and n["metadata"]["name"] != old_name
+        ]
+        return found[0] if found and (found[0].get("status") or {}).get("ipAddress") else None
+
+    new = wait_for(new_control_plane, timeout=300, what="a new control-plane KVMNode", interval=2.0)
+    new_name = new["metadata"]["name"]
+    assert new["status"]["ipAddress"] != old_address, (old_address, new["status"])
+
+    def all_ready() -> bool:
+        try:
+            return guest.ready_nodes() >= {new_name, *workers}
+        except (AssertionError, subprocess.TimeoutExpired):
+            return False  # the new API server is still starting
+
+    wait_for(all_ready, timeout=SCALE_TIMEOUT, what="the new control plane and the workers Ready")
+    print(
+        f"\ncontrol plane {old_name} ({old_address}) replaced by {new_name}"
+        f" ({new['status']['ipAddress']}): every node Ready after"
+        f" {time.monotonic() - started:.0f} s"
+    )
+    wait_for(
+        lambda: old_name not in {n["metadata"]["name"] for n in kvmnodes(local_env, namespace)},
+        timeout=600,
+        what=f"KVMNode {old_name} gone",
+        interval=2.0,
+    )
 
 
 def qemu_processes(marker: str) -> list[str]:

@@ -5,9 +5,10 @@ The VMs are not pods: their addresses are on the guest cluster's own network
 Service has no selector and the cluster operator writes the EndpointSlice
 itself. kube-proxy then takes the Service's ClusterIP to a control-plane VM,
 which is how the operators and the admin kubeconfig reach the guest API (port
-443), and the guests' kubelets too (the API server's own port, 6443): the
-guests' /etc/hosts gives the Service's name its ClusterIP, so a node reaches
-whichever control-plane VMs are there now. It named the first control-plane
+443), and the workers' kubelets too (the API server's own port, 6443): the
+guests' /etc/hosts gives the Service's name its ClusterIP, so a worker
+reaches whichever control-plane VMs are there now (a control-plane node's
+kubelet reports to its own API server). It named the first control-plane
 VM's address before, and a cluster whose first control-plane VM had been
 replaced (by remediation or an upgrade) had no kubelet reaching its API.
 """

@@ -469,9 +469,21 @@ def _kubelet_binary(spec: KVMNodeSpec, inputs: NodeInputs) -> tuple[str, list[di
     return KUBELET_DOWNLOAD, [entry]
 
 
+# The API server's certificate names 127.0.0.1: its neighbours need no name.
+LOCAL_API = "https://127.0.0.1:6443"
+
+
+def kubelet_api(spec: KVMNodeSpec, inputs: NodeInputs) -> str:
+    """The API server a node's kubelet reports to: a worker's by the API's name (its
+    host Service, which reaches the control-plane VMs there are now), a control-plane
+    node's its own. Through the Service a control-plane VM would be sent back to
+    itself, out of the bridge port its frame came in by, which a bridge does not do
+    (no hairpin): its kubelet never registered."""
+    return LOCAL_API if spec.is_controlplane else inputs.api_endpoint
+
+
 def _controlplane_files(spec: KVMNodeSpec, inputs: NodeInputs) -> list[dict[str, Any]]:
-    # The API server's certificate names 127.0.0.1: its neighbours need no name.
-    local_api = "https://127.0.0.1:6443"
+    local_api = LOCAL_API
     files = []
     for component in (certs.CONTROLLER_MANAGER, certs.SCHEDULER):
         files.append(
@@ -508,7 +520,7 @@ def build(spec: KVMNodeSpec, inputs: NodeInputs) -> dict[str, Any]:
         _json(
             KUBELET_KUBECONFIG,
             kubeconfig(
-                inputs.api_endpoint,
+                kubelet_api(spec, inputs),
                 cert_path(KUBELET, "tls.crt"),
                 cert_path(KUBELET, "tls.key"),
                 certs.node_common_name(spec.name),

@@ -103,6 +103,10 @@ def test_controlplane_static_pods() -> None:
         keys = ("tls.pub", "tls.key") if component == "service-account" else ("tls.crt", "tls.key")
         for key in keys:
             assert f"{component}/{key}" in live
+    # Its kubelet reports to its own API server: through the API's Service the
+    # VM would be sent back out of the bridge port it came in by.
+    kubeconfig = json.loads(_content(files[ignition.KUBELET_KUBECONFIG]))
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
     api = json.loads(_content(files["/etc/kubernetes/manifests/kube-apiserver.yaml"]))
     assert api["kind"] == "Pod"
     assert api["spec"]["hostNetwork"] is True

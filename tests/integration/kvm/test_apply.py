@@ -66,16 +66,18 @@ def _secrets(local_env: LocalEnv, namespace: str) -> None:
             "data": {"tls.crt": _b64("CERT"), "tls.key": _b64("KEY"), "ca.crt": _b64("CA PEM")},
         },
     )
-    # The etcd client Service, whose ClusterIP goes into the guest's /etc/hosts.
-    _apply(
-        local_env,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "demo-etcd", "namespace": namespace},
-            "spec": {"ports": [{"name": "client", "port": 2379}]},
-        },
-    )
+    # The etcd client Service and the API's, whose ClusterIPs go into the
+    # guest's /etc/hosts.
+    for name, port in (("demo-etcd", 2379), ("demo-apiserver", 6443)):
+        _apply(
+            local_env,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"ports": [{"name": "client", "port": port}]},
+            },
+        )
 
 
 def _network(local_env: LocalEnv, namespace: str) -> None:
@@ -216,6 +218,8 @@ def test_children_apply_and_node_runs(
     hosts = next(f for f in config["storage"]["files"] if f["path"] == "/etc/hosts")
     hosts_text = b64decode(hosts["contents"]["source"].removeprefix("data:;base64,")).decode()
     assert f"{etcd_ip} demo-etcd.{namespace}.svc" in hosts_text.splitlines()
+    api_ip = _get(local_env, namespace, "service", "demo-apiserver")["spec"]["clusterIP"]
+    assert f"{api_ip} demo-apiserver.{namespace}.svc" in hosts_text.splitlines()
     identity = _get(local_env, namespace, "certificates.g8s.io", f"{NODE}-kubelet")
     assert identity["spec"]["node"] == NODE
     assert identity["spec"]["ipAddresses"] == ["10.100.3.53"]

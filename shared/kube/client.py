@@ -279,13 +279,13 @@ class Kube:
         """
         if self.versions is None:
             return self.get(ref)
-        name = key(ref.body())
-        kept = self.versions.body(name)
+        least = ref.body()
+        kept = self.versions.body(key(least))
         if kept is not None:
             return kept
         found = self.get(ref)
         if found is None:
-            self.versions.renew(ref.body(), gone=True)
+            self.versions.renew(least, gone=True)
         else:
             self.versions.renew(found)
             self.versions.keep(found)

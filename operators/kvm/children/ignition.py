@@ -483,14 +483,13 @@ def kubelet_api(spec: KVMNodeSpec, inputs: NodeInputs) -> str:
 
 
 def _controlplane_files(spec: KVMNodeSpec, inputs: NodeInputs) -> list[dict[str, Any]]:
-    local_api = LOCAL_API
     files = []
     for component in (certs.CONTROLLER_MANAGER, certs.SCHEDULER):
         files.append(
             _json(
                 _component_kubeconfig_path(component),
                 kubeconfig(
-                    local_api,
+                    LOCAL_API,
                     cert_path(component, "tls.crt"),
                     cert_path(component, "tls.key"),
                     f"system:kube-{component}",
